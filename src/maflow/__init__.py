@@ -1,0 +1,18 @@
+"""maflow: masked autoregressive models and normalising flows in PyTorch."""
+
+__version__ = "0.1.0"
+
+__all__ = ["MADE", "MAF", "__version__"]
+
+
+def __getattr__(name):
+    # Lazy, so that ``import maflow`` (and the CLI's startup) stays light.
+    if name == "MAF":
+        from maflow.models.maf import MAF
+
+        return MAF
+    if name == "MADE":
+        from maflow.nn.made import MADE
+
+        return MADE
+    raise AttributeError(f"module 'maflow' has no attribute {name!r}")

@@ -1,0 +1,116 @@
+"""A normalising flow: a base density pushed through an invertible transform."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution, constraints
+
+from maflow.transforms.base import Transform
+
+__all__ = ["Flow", "FlowDistribution"]
+
+
+class Flow(nn.Module):
+    r"""Density :math:`p(x) = p_u(f(x)) |\det J_f(x)|` with ``f = transform``.
+
+    ``log_prob`` costs one pass of ``transform``; ``sample`` and ``rsample`` draw from the
+    base and run ``transform.inverse``. Inputs may have any number of leading batch
+    dimensions. Calling the flow, ``flow(context)``, returns a genuine
+    :class:`torch.distributions.Distribution`.
+
+    Arguments:
+        transform: The normalising transform, data to noise.
+        base: A base density module (see :class:`maflow.distributions.StandardNormal`).
+        features: The event size D.
+        context_features: Size of the context vector, or ``None`` for an unconditional flow.
+
+    Example:
+        >>> from maflow.distributions import StandardNormal
+        >>> from maflow.transforms import BatchNorm
+        >>> flow = Flow(BatchNorm(2), StandardNormal(2), features=2).eval()
+        >>> flow.log_prob(torch.zeros(4, 2)).shape
+        torch.Size([4])
+        >>> flow.sample((3,)).shape
+        torch.Size([3, 2])
+    """
+
+    def __init__(
+        self, transform: Transform, base: nn.Module, features: int, context_features: int | None = None
+    ):
+        super().__init__()
+        self.transform = transform
+        self.base = base
+        self.features = features
+        self.context_features = context_features
+
+    def _check(self, x: Tensor, context: Tensor | None) -> None:
+        if not isinstance(x, Tensor) or not x.is_floating_point():
+            raise TypeError(f"expected a floating-point tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
+        if x.dim() < 1 or x.shape[-1] != self.features:
+            raise ValueError(f"expected inputs of shape (..., {self.features}), got {tuple(x.shape)}")
+        if self.context_features is None:
+            if context is not None:
+                raise ValueError("this flow is unconditional: do not pass a context")
+        elif context is None:
+            raise ValueError(f"this flow is conditional: pass a context of shape (..., {self.context_features})")
+        elif context.shape[-1] != self.context_features:
+            raise ValueError(
+                f"expected a context of shape (..., {self.context_features}), got {tuple(context.shape)}"
+            )
+
+    def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        self._check(x, context)
+        batch_shape = x.shape[:-1]
+        x = x.reshape(-1, self.features)
+        if context is not None:
+            context = context.expand(*batch_shape, context.shape[-1]).reshape(-1, context.shape[-1])
+        u, logabsdet = self.transform(x, context)
+        return (self.base.log_prob(u, context) + logabsdet).reshape(batch_shape)
+
+    def rsample_and_log_prob(self, sample_shape=(), context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Reparameterised samples and their log-density, from one inverse pass."""
+        sample_shape = torch.Size(sample_shape)
+        if context is not None:
+            self._check(torch.zeros(self.features), context)
+            batch_shape = sample_shape + context.shape[:-1]
+            context = context.expand(*batch_shape, context.shape[-1]).reshape(-1, context.shape[-1])
+        else:
+            batch_shape = sample_shape
+        u = self.base.sample((batch_shape.numel(),), None) if context is None else self.base.sample((), context)
+        log_base = self.base.log_prob(u, context)
+        x, logabsdet = self.transform.inverse(u, context)
+        return x.reshape(*batch_shape, self.features), (log_base - logabsdet).reshape(batch_shape)
+
+    def rsample(self, sample_shape=(), context: Tensor | None = None) -> Tensor:
+        return self.rsample_and_log_prob(sample_shape, context)[0]
+
+    @torch.no_grad()
+    def sample(self, sample_shape=(), context: Tensor | None = None) -> Tensor:
+        return self.rsample(sample_shape, context)
+
+    def forward(self, context: Tensor | None = None) -> FlowDistribution:
+        return FlowDistribution(self, context)
+
+
+class FlowDistribution(Distribution):
+    """A :class:`Flow` (with its context, if any) as a ``torch.distributions`` object."""
+
+    arg_constraints = {}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, flow: Flow, context: Tensor | None = None):
+        self.flow = flow
+        self.context = context
+        batch_shape = context.shape[:-1] if context is not None else torch.Size()
+        super().__init__(batch_shape, torch.Size([flow.features]), validate_args=False)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        return self.flow.log_prob(value, self.context)
+
+    def rsample(self, sample_shape=torch.Size()) -> Tensor:
+        return self.flow.rsample(sample_shape, self.context)
+
+    def rsample_and_log_prob(self, sample_shape=torch.Size()) -> tuple[Tensor, Tensor]:
+        return self.flow.rsample_and_log_prob(sample_shape, self.context)

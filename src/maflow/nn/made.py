@@ -1,0 +1,188 @@
+"""MADE: a masked autoencoder for distribution estimation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from maflow.nn.masked import MaskedLinear
+
+__all__ = ["MADE", "ACTIVATIONS", "input_degrees", "hidden_degrees"]
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "logistic": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "elu": nn.ELU,
+    "linear": nn.Identity,
+}
+
+
+def input_degrees(features: int, order, rng: np.random.RandomState) -> np.ndarray:
+    """Degrees 1..D of the inputs: input ``i`` is generated ``degree[i]``-th.
+
+    ``order`` is ``"natural"``, ``"reversed"``, ``"random"`` or a permutation of
+    ``range(features)`` listing the inputs in the order they are generated.
+    """
+    if isinstance(order, str):
+        if order in ("natural", "sequential"):
+            return np.arange(1, features + 1)
+        if order == "reversed":
+            return np.arange(features, 0, -1)
+        if order == "random":
+            return rng.permutation(features) + 1
+        raise ValueError(f"unknown order {order!r}: use natural, reversed, random or a permutation")
+    order = np.asarray(order, dtype=np.int64)
+    if sorted(order.tolist()) != list(range(features)):
+        raise ValueError(f"order must be a permutation of range({features}), got {order.tolist()}")
+    degrees = np.empty(features, dtype=np.int64)
+    degrees[order] = np.arange(1, features + 1)
+    return degrees
+
+
+def hidden_degrees(
+    units: int, features: int, previous: np.ndarray, mode: str, rng: np.random.RandomState
+) -> np.ndarray:
+    """Degrees of one hidden layer, in 1..D-1 (1 when D = 1)."""
+    top = max(features - 1, 1)
+    if mode == "sequential":
+        # Cycling keeps every degree represented even when units < D (MAF authors' code).
+        return np.arange(units) % top + 1
+    if mode == "random":
+        low = min(int(previous.min()), top)
+        return rng.randint(low, top + 1, size=units)
+    raise ValueError(f"unknown hidden degree mode {mode!r}: use sequential or random")
+
+
+class MADE(nn.Module):
+    r"""Masked autoencoder: output ``i`` depends only on inputs generated before input ``i``.
+
+    The output has ``output_multiplier * features`` units laid out as contiguous chunks of
+    ``features``: ``out[..., j * features + i]`` is the ``j``-th parameter of input ``i``.
+    Hidden units connect to units of lower or equal degree; the outputs of input ``i`` see
+    only hidden units of strictly lower degree, so they never depend on input ``i`` itself.
+
+    References:
+        | MADE: Masked Autoencoder for Distribution Estimation (Germain et al., 2015)
+        | https://arxiv.org/abs/1502.03509
+
+    Arguments:
+        features: Number of inputs D (>= 1).
+        hidden_features: Units per hidden layer: an int (repeated ``num_hidden_layers``
+            times) or a sequence of ints, one per hidden layer.
+        num_hidden_layers: Number of hidden layers when ``hidden_features`` is an int.
+        output_multiplier: Number k of outputs per input.
+        context_features: Size of an optional context vector fed, unmasked, into the
+            first hidden layer (a conditional MADE).
+        order: ``"natural"``, ``"reversed"``, ``"random"`` or an explicit permutation
+            listing the inputs in generation order.
+        hidden_degrees: ``"sequential"`` (cycling, as the MAF code) or ``"random"``
+            (as the MADE paper).
+        activation: Name of the hidden activation (see ``ACTIVATIONS``).
+        num_masks: Number of seeded order/connectivity draws that ``update_masks()``
+            cycles through (connectivity-agnostic training).
+        seed: Seed of the random orders and degrees.
+
+    Example:
+        >>> made = MADE(5, hidden_features=16, output_multiplier=2)
+        >>> made(torch.randn(3, 5)).shape
+        torch.Size([3, 10])
+    """
+
+    def __init__(
+        self,
+        features: int,
+        hidden_features: int | Sequence[int] = 512,
+        num_hidden_layers: int = 2,
+        output_multiplier: int = 1,
+        context_features: int | None = None,
+        order="natural",
+        hidden_degrees: str = "sequential",
+        activation: str = "relu",
+        num_masks: int = 1,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if isinstance(hidden_features, int):
+            hidden_features = [hidden_features] * num_hidden_layers
+        hidden_features = [int(h) for h in hidden_features]
+        if features < 1:
+            raise ValueError(f"features must be >= 1, got {features}")
+        if not hidden_features or min(hidden_features) < 1:
+            raise ValueError(f"need at least one hidden layer of >= 1 units, got {hidden_features}")
+        if output_multiplier < 1:
+            raise ValueError(f"output_multiplier must be >= 1, got {output_multiplier}")
+        if num_masks < 1:
+            raise ValueError(f"num_masks must be >= 1, got {num_masks}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}: use one of {sorted(ACTIVATIONS)}")
+        self.features = features
+        self.hidden_features = hidden_features
+        self.output_multiplier = output_multiplier
+        self.context_features = context_features
+        self.order = order if isinstance(order, str) else list(order)
+        self.hidden_degree_mode = hidden_degrees
+        self.num_masks = num_masks
+        self.seed = seed
+        self.mask_index = 0
+
+        sizes = [features, *hidden_features]
+        dummy = lambda n_out, n_in: torch.ones(n_out, n_in)  # noqa: E731  (real masks set below)
+        self.hidden_layers = nn.ModuleList(
+            MaskedLinear(n_in, n_out, dummy(n_out, n_in)) for n_in, n_out in zip(sizes, sizes[1:])
+        )
+        out_features = output_multiplier * features
+        self.output_layer = MaskedLinear(sizes[-1], out_features, dummy(out_features, sizes[-1]))
+        self.activation = ACTIVATIONS[activation]()
+        self.context_layer = (
+            nn.Linear(context_features, hidden_features[0], bias=False) if context_features else None
+        )
+        self.register_buffer("input_degrees", torch.zeros(features, dtype=torch.long))
+        for index, units in enumerate(hidden_features):
+            self.register_buffer(f"hidden_degrees_{index}", torch.zeros(units, dtype=torch.long))
+        self._set_masks(0)
+
+    def degrees(self) -> list[Tensor]:
+        """Degrees of the inputs, then of each hidden layer."""
+        hidden = [getattr(self, f"hidden_degrees_{i}") for i in range(len(self.hidden_features))]
+        return [self.input_degrees, *hidden]
+
+    def _set_masks(self, index: int) -> None:
+        rng = np.random.RandomState(self.seed + index)
+        degrees = [input_degrees(self.features, self.order, rng)]
+        for units in self.hidden_features:
+            degrees.append(hidden_degrees(units, self.features, degrees[-1], self.hidden_degree_mode, rng))
+        for layer, (d_in, d_out) in zip(self.hidden_layers, zip(degrees, degrees[1:])):
+            layer.set_mask(torch.from_numpy((d_out[:, None] >= d_in[None, :]).astype(np.float32)))
+        output_mask = (degrees[0][:, None] > degrees[-1][None, :]).astype(np.float32)
+        self.output_layer.set_mask(torch.from_numpy(np.tile(output_mask, (self.output_multiplier, 1))))
+        for buffer, values in zip(self.degrees(), degrees):
+            buffer.copy_(torch.from_numpy(np.asarray(values, dtype=np.int64)))
+        self.mask_index = index
+
+    def update_masks(self) -> None:
+        """Move to the next of the ``num_masks`` seeded order/connectivity draws."""
+        if self.num_masks > 1:
+            self._set_masks((self.mask_index + 1) % self.num_masks)
+
+    def set_mask_index(self, index: int) -> None:
+        """Use the ``index``-th of the ``num_masks`` draws."""
+        if not 0 <= index < self.num_masks:
+            raise ValueError(f"mask index must be in [0, {self.num_masks}), got {index}")
+        self._set_masks(index)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        h = x
+        for index, layer in enumerate(self.hidden_layers):
+            h = layer(h)
+            if index == 0 and self.context_layer is not None:
+                if context is None:
+                    raise ValueError("this MADE is conditional: pass a context tensor")
+                h = h + self.context_layer(context)
+            h = self.activation(h)
+        return self.output_layer(h)
