@@ -8,8 +8,14 @@ import torch
 from torch.autograd.functional import jacobian
 
 
-def check_transform(transform, features: int, context_features: int | None = None, batch: int = 7,
-                    atol: float = 1e-4, autoregressive_degrees=None):
+def check_transform(
+    transform,
+    features: int,
+    context_features: int | None = None,
+    batch: int = 7,
+    atol: float = 1e-4,
+    autoregressive_degrees=None,
+):
     """Shapes, round trip, log|det| vs autograd, gradients, and save/load of one transform.
 
     The transform is put in eval mode (after one training-mode pass, so that data-dependent

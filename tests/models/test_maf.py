@@ -10,8 +10,15 @@ from tests.contract import check_flow, check_transform
 @pytest.mark.parametrize("context_features", [None, 3])
 @pytest.mark.parametrize("scale_bound", ["clamp", "soft"])
 def test_maf_step_contract(context_features, scale_bound):
-    step = MaskedAffineAutoregressive(5, hidden_features=[12, 9], context_features=context_features,
-                                      order="random", hidden_degrees="random", scale_bound=scale_bound, seed=3)
+    step = MaskedAffineAutoregressive(
+        5,
+        hidden_features=[12, 9],
+        context_features=context_features,
+        order="random",
+        hidden_degrees="random",
+        scale_bound=scale_bound,
+        seed=3,
+    )
     check_transform(step, 5, context_features, autoregressive_degrees=step.made.input_degrees)
 
 
@@ -22,11 +29,29 @@ def test_batchnorm_contract():
 @pytest.mark.parametrize("placement", ["every", "between"])
 @pytest.mark.parametrize("context_features", [None, 2])
 def test_maf_log_prob_matches_autograd(placement, context_features):
-    flow = MAF(4, num_layers=3, hidden_features=10, context_features=context_features,
-               batch_norm_placement=placement, order="random", seed=1)
+    flow = MAF(
+        4,
+        num_layers=3,
+        hidden_features=10,
+        context_features=context_features,
+        batch_norm_placement=placement,
+        order="random",
+        seed=1,
+    )
     state, x, context, log_prob = check_flow(flow, 4, context_features)
-    clone = MAF(4, num_layers=3, hidden_features=10, context_features=context_features,
-                batch_norm_placement=placement, order="random", seed=1).double().eval()
+    clone = (
+        MAF(
+            4,
+            num_layers=3,
+            hidden_features=10,
+            context_features=context_features,
+            batch_norm_placement=placement,
+            order="random",
+            seed=1,
+        )
+        .double()
+        .eval()
+    )
     clone.load_state_dict(state)
     assert torch.equal(clone.log_prob(x, context), log_prob)
 
@@ -53,7 +78,10 @@ def test_test_likelihood_does_not_depend_on_batching():
     flow.eval()
     test = torch.randn(301, 6)
     with torch.no_grad():
-        means = [torch.cat([flow.log_prob(b) for b in test.split(size)]).double().mean() for size in (1, 7, 100, 301)]
+        means = [
+            torch.cat([flow.log_prob(b) for b in test.split(size)]).double().mean()
+            for size in (1, 7, 100, 301)
+        ]
     assert max(means) - min(means) < 1e-5
 
 
@@ -86,9 +114,13 @@ def test_rsample_is_differentiable():
     assert flow.transform.transforms[0].made.output_layer.weight.grad is not None
 
 
-@pytest.mark.parametrize("bad, message", [
-    (torch.randn(4, 5), "shape"), (torch.zeros(4, 3, dtype=torch.long), "floating"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.randn(4, 5), "shape"),
+        (torch.zeros(4, 3, dtype=torch.long), "floating"),
+    ],
+)
 def test_log_prob_rejects_bad_input(bad, message):
     flow = MAF(3, num_layers=1, hidden_features=8)
     with pytest.raises((ValueError, TypeError), match=message):

@@ -22,16 +22,28 @@ def random_configs(count=24):
         hidden = [int(rng.randint(1, 2 * features + 3)) for _ in range(layers)]
         order = ["natural", "reversed", "random", list(rng.permutation(features))][i % 4]
         yield dict(
-            features=features, hidden_features=hidden, output_multiplier=int(rng.randint(1, 4)),
-            context_features=int(rng.randint(1, 4)) if i % 3 == 0 else None, order=order,
-            hidden_degrees=["sequential", "random"][i % 2], seed=i,
+            features=features,
+            hidden_features=hidden,
+            output_multiplier=int(rng.randint(1, 4)),
+            context_features=int(rng.randint(1, 4)) if i % 3 == 0 else None,
+            order=order,
+            hidden_degrees=["sequential", "random"][i % 2],
+            seed=i,
         )
 
 
-@pytest.mark.parametrize("config", list(random_configs()), ids=lambda c: f"D{c['features']}-{c['order'] if isinstance(c['order'], str) else 'perm'}")
+@pytest.mark.parametrize(
+    "config",
+    list(random_configs()),
+    ids=lambda c: f"D{c['features']}-{c['order'] if isinstance(c['order'], str) else 'perm'}",
+)
 def test_output_depends_only_on_earlier_inputs(config):
     made = MADE(**config).double()
-    context = torch.randn(1, config["context_features"], dtype=torch.float64) if config["context_features"] else None
+    context = (
+        torch.randn(1, config["context_features"], dtype=torch.float64)
+        if config["context_features"]
+        else None
+    )
     with torch.no_grad():
         for p in made.parameters():  # avoid ReLU dead zones hiding a connection
             p.normal_()
@@ -84,8 +96,15 @@ def test_input_degrees_from_permutation():
         input_degrees(3, [0, 0, 1], np.random.RandomState(0))
 
 
-@pytest.mark.parametrize("kwargs", [dict(features=0), dict(features=3, hidden_features=0),
-                                    dict(features=3, activation="nope"), dict(features=3, order="sideways")])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(features=0),
+        dict(features=3, hidden_features=0),
+        dict(features=3, activation="nope"),
+        dict(features=3, order="sideways"),
+    ],
+)
 def test_bad_arguments_are_rejected(kwargs):
     with pytest.raises(ValueError):
         MADE(**kwargs)

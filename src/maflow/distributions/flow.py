@@ -46,14 +46,18 @@ class Flow(nn.Module):
 
     def _check(self, x: Tensor, context: Tensor | None) -> None:
         if not isinstance(x, Tensor) or not x.is_floating_point():
-            raise TypeError(f"expected a floating-point tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
+            raise TypeError(
+                f"expected a floating-point tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}"
+            )
         if x.dim() < 1 or x.shape[-1] != self.features:
             raise ValueError(f"expected inputs of shape (..., {self.features}), got {tuple(x.shape)}")
         if self.context_features is None:
             if context is not None:
                 raise ValueError("this flow is unconditional: do not pass a context")
         elif context is None:
-            raise ValueError(f"this flow is conditional: pass a context of shape (..., {self.context_features})")
+            raise ValueError(
+                f"this flow is conditional: pass a context of shape (..., {self.context_features})"
+            )
         elif context.shape[-1] != self.context_features:
             raise ValueError(
                 f"expected a context of shape (..., {self.context_features}), got {tuple(context.shape)}"
@@ -77,7 +81,11 @@ class Flow(nn.Module):
             context = context.expand(*batch_shape, context.shape[-1]).reshape(-1, context.shape[-1])
         else:
             batch_shape = sample_shape
-        u = self.base.sample((batch_shape.numel(),), None) if context is None else self.base.sample((), context)
+        u = (
+            self.base.sample((batch_shape.numel(),), None)
+            if context is None
+            else self.base.sample((), context)
+        )
         log_base = self.base.log_prob(u, context)
         x, logabsdet = self.transform.inverse(u, context)
         return x.reshape(*batch_shape, self.features), (log_base - logabsdet).reshape(batch_shape)

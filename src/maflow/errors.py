@@ -1,0 +1,19 @@
+"""User-facing errors: the CLI prints their message without a traceback."""
+
+__all__ = ["MaflowError", "DataError", "CheckpointError", "ConfigError"]
+
+
+class MaflowError(Exception):
+    """An error whose message tells the user what to do."""
+
+
+class DataError(MaflowError):
+    """A data set is missing, corrupt or malformed."""
+
+
+class CheckpointError(MaflowError):
+    """A checkpoint is missing, corrupt, untrusted or from another model or data set."""
+
+
+class ConfigError(MaflowError, ValueError):
+    """A nonsensical option or flag."""

@@ -1,0 +1,1 @@
+"""Evaluation: likelihoods with error bars, bits/dim, importance sampling, pictures."""

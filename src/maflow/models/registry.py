@@ -1,0 +1,47 @@
+"""Named model builders for the command line's ``--model`` flag."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from maflow.errors import ConfigError
+
+__all__ = ["MODELS", "register", "build_model"]
+
+MODELS: dict[str, Callable] = {}
+
+
+def register(name: str):
+    """Decorator: ``@register("maf")`` on ``builder(features, context_features=None, **options)``."""
+
+    def decorate(builder):
+        MODELS[name] = builder
+        return builder
+
+    return decorate
+
+
+def build_model(name: str, features: int, context_features: int | None = None, **options):
+    """Builds the named model; unknown names and options give a clear error."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}")
+    try:
+        return MODELS[name](features, context_features=context_features, **options)
+    except TypeError as error:
+        raise ConfigError(f"model {name!r}: {error}") from None
+
+
+@register("maf")
+def _maf(features, context_features=None, **options):
+    from maflow.models.maf import MAF
+
+    return MAF(features, context_features=context_features, **options)
+
+
+@register("made")
+def _made(features, context_features=None, **options):
+    # The Gaussian MADE density of the MAF paper: one MADE layer, no batch norm.
+    from maflow.models.maf import MAF
+
+    options.update(num_layers=1, batch_norm=False)
+    return MAF(features, context_features=context_features, **options)
