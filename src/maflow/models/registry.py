@@ -45,3 +45,11 @@ def _made(features, context_features=None, **options):
 
     options.update(num_layers=1, batch_norm=False)
     return MAF(features, context_features=context_features, **options)
+
+
+@register("bernoulli-made")
+def _bernoulli_made(features, context_features=None, **options):
+    # The binary-data MADE of the MADE paper: one Bernoulli logit per input.
+    from maflow.models.bernoulli_made import BernoulliMADE
+
+    return BernoulliMADE(features, context_features=context_features, **options)
