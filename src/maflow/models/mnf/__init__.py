@@ -1,0 +1,20 @@
+"""Multiplicative normalizing flows (Louizos and Welling 2017): Bayesian layers, LeNets, predictions."""
+
+from maflow.models.mnf.flows import GatedMaskedCoupling, GatedMaskedFlow
+from maflow.models.mnf.layers import MNFConv2d, MNFLayer, MNFLinear
+from maflow.models.mnf.lenet import LeNet, MNFLeNet, num_parameters
+from maflow.models.mnf.predict import Prediction, predict, predictive_summary
+
+__all__ = [
+    "GatedMaskedCoupling",
+    "GatedMaskedFlow",
+    "LeNet",
+    "MNFConv2d",
+    "MNFLayer",
+    "MNFLeNet",
+    "MNFLinear",
+    "Prediction",
+    "num_parameters",
+    "predict",
+    "predictive_summary",
+]

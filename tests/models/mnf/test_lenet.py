@@ -1,0 +1,33 @@
+"""Tests of the MNF LeNet and the plain LeNet: layouts, parameter counts, KL, gradients."""
+
+import torch
+import torch.nn.functional as F
+
+from maflow.models.mnf import LeNet, MNFLeNet, num_parameters
+
+
+def test_parameter_counts_match_seed_003():
+    assert num_parameters(MNFLeNet()) == 696_950
+    assert num_parameters(LeNet()) == 258_582
+
+
+def test_mnf_lenet_loss_reaches_every_parameter_with_finite_gradients():
+    torch.manual_seed(0)
+    model = MNFLeNet()
+    x, y = torch.rand(3, 784), torch.tensor([1, 2, 3])
+    kl = model.kl_divergence()
+    assert kl.shape == () and torch.isfinite(kl)
+    (F.nll_loss(model(x), y) + kl / 1000).backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None, f"no gradient reaches {name}"
+        assert torch.isfinite(parameter.grad).all(), name
+        assert parameter.grad.abs().sum() > 0, f"zero gradient at {name}"
+
+
+def test_mnf_lenet_outputs_differ_between_passes_and_lenet_is_deterministic():
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, 28, 28)
+    mnf, plain = MNFLeNet(), LeNet()
+    assert not torch.equal(mnf(x), mnf(x))
+    assert torch.equal(plain(x), plain(x))
+    assert plain.kl_divergence() == 0 and not plain.is_bayesian and mnf.is_bayesian
