@@ -1,0 +1,188 @@
+"""``maflow train``: fit a flow by maximum likelihood with a data set's preset, flags overriding it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["register", "add_model_arguments", "model_options_from_args", "run"]
+
+# Flag -> model-builder keyword; only flags the user sets are passed on.
+MODEL_FLAGS = {
+    "num_layers": "num_layers",
+    "hidden_dim": "hidden_features",
+    "hidden_layers": "num_hidden_layers",
+    "activation": "activation",
+    "hidden_degrees": "hidden_degrees",
+    "order": "order",
+    "bn_placement": "batch_norm_placement",
+}
+TRAIN_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "patience")
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = json.loads(value)  # numbers, true/false, null, [lists]
+    except ValueError:
+        parsed = value
+    return key.strip().replace("-", "_"), parsed
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model flags shared by commands that build a model (also accepted with underscores)."""
+    group = parser.add_argument_group("model (defaults from the data set's preset)")
+    group.add_argument("--model", help="registered model name (maf, made, ...)")
+    group.add_argument("--num-layers", "--num_layers", type=int, help="flow layers K (MADEs in a MAF)")
+    group.add_argument("--hidden-dim", "--hidden_dim", type=int, help="hidden units per layer of each MADE")
+    group.add_argument("--hidden-layers", "--hidden_layers", type=int, help="hidden layers per MADE")
+    group.add_argument("--activation", help="hidden activation (relu, tanh, ...)")
+    group.add_argument("--hidden-degrees", choices=["sequential", "random"], help="MADE hidden degrees")
+    group.add_argument("--order", choices=["alternate", "random"], help="input orders between MADEs")
+    group.add_argument(
+        "--bn-placement", choices=["every", "between"], help="batch norm after every MADE or only between"
+    )
+    group.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="any other keyword of the model builder (JSON values), repeatable",
+    )
+
+
+def model_options_from_args(args, preset_options: dict) -> dict:
+    """The preset's model options with every flag the user set on top."""
+    options = dict(preset_options)
+    for flag, key in MODEL_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            options[key] = value
+    options.update(dict(args.model_option))
+    return options
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a flow on a data set",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--dataset", help="data set name (digits, mnist, ...)")
+    parser.add_argument(
+        "--auto", action="store_true", help="train the preset of every image data set present"
+    )
+    add_model_arguments(parser)
+    group = parser.add_argument_group("training (defaults from the data set's preset)")
+    group.add_argument("--epochs", type=int, help="last epoch (early stopping may end sooner)")
+    group.add_argument("--batch-size", "--batch_size", type=int)
+    group.add_argument("--lr", type=float, help="Adam learning rate")
+    group.add_argument("--weight-decay", "--weight_decay", type=float, help="L2 coefficient")
+    group.add_argument(
+        "--weight-decay-mode",
+        choices=["l2", "decoupled"],
+        default="l2",
+        help="l2: Adam's coupled decay (= the MAF code's loss term); decoupled: AdamW",
+    )
+    group.add_argument("--grad-clip", "--grad_clip", type=float, help="max gradient norm, 0 = off")
+    group.add_argument("--patience", type=int, help="validations without improvement before stopping")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument(
+        "--bn-stats",
+        choices=["dataset", "running"],
+        default="dataset",
+        help="batch-norm statistics at validation: whole training set (MAF code) or running averages",
+    )
+    group.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on 2 cores)")
+    group.add_argument(
+        "--num-samples", "--num_samples", type=int, default=64, help="samples drawn at the end"
+    )
+    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+    files = parser.add_argument_group("files")
+    files.add_argument("--out", default="out", help="output root; the run goes to OUT/<dataset>/")
+    files.add_argument(
+        "--data-dir", "--data_dir", help="data directory (default: $MAFLOW_DATA or ~/.cache/maflow)"
+    )
+    files.add_argument(
+        "--resume", action="store_true", help="continue from OUT/<dataset>/checkpoints/latest.pth"
+    )
+    files.add_argument(
+        "--overwrite", action="store_true", help="start over even if OUT/<dataset> holds a run"
+    )
+    parser.set_defaults(run=run)
+
+
+def _config(args, dataset: str):
+    from maflow.configs import load_preset
+    from maflow.train.flow import FlowTrainingConfig
+
+    train, options, _ = load_preset(dataset, args.model)
+    for flag in TRAIN_FLAGS:
+        value = getattr(args, flag)
+        if value is not None:
+            train[flag] = value
+    return FlowTrainingConfig(
+        dataset=dataset,
+        model=train.pop("model"),
+        model_options=model_options_from_args(args, options),
+        weight_decay_mode=args.weight_decay_mode,
+        seed=args.seed,
+        bn_stats=args.bn_stats,
+        threads=args.threads,
+        num_samples=args.num_samples,
+        progress=False if args.no_progress else None,
+        **train,
+    ).validate()
+
+
+def _auto_datasets(data_dir) -> list[str]:
+    from maflow.configs import available_presets
+    from maflow.data import DATASETS, load
+    from maflow.errors import DataError
+
+    present = []
+    for name in available_presets():
+        if name in DATASETS and DATASETS[name].kind == "image":
+            try:
+                load(name, data_dir)
+            except DataError as error:
+                print(f"maflow train --auto: skipping {name}: {str(error).splitlines()[0]}")
+                continue
+            present.append(name)
+    return present
+
+
+def run(args) -> int:
+    from maflow.errors import ConfigError
+    from maflow.models.registry import MODELS
+
+    if args.model is not None and args.model not in MODELS:
+        raise ConfigError(f"unknown model {args.model!r}: choose one of {', '.join(sorted(MODELS))}")
+    if args.auto == bool(args.dataset):
+        raise ConfigError("give either --dataset NAME or --auto")
+    if args.dataset:
+        from maflow.data import DATASETS
+
+        if args.dataset not in DATASETS:
+            raise ConfigError(
+                f"unknown data set {args.dataset!r}: choose one of {', '.join(sorted(DATASETS))}"
+            )
+        datasets = [args.dataset]
+    else:
+        datasets = _auto_datasets(args.data_dir)
+        print(f"maflow train --auto: training {', '.join(datasets) or 'nothing'}")
+    configs = [_config(args, name) for name in datasets]  # every flag is checked before any training
+    from maflow.train.flow import train_flow
+
+    for config in configs:
+        result = train_flow(config, args.out, args.data_dir, resume=args.resume, overwrite=args.overwrite)
+        print(
+            f"{config.dataset}: best validation log-likelihood {result['val_log_likelihood']:.3f} "
+            f"± {result['val_log_likelihood_2se'] or float('nan'):.3f} at epoch {result['best_epoch']}; "
+            f"results in {result['checkpoint'].rsplit('/checkpoints', 1)[0]}"
+        )
+    return 0

@@ -1,0 +1,267 @@
+"""A generic minibatch training loop: seeded shuffling, clipping, early stopping, checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from maflow.errors import MaflowError
+from maflow.train.checkpoint import save_training_checkpoint, set_rng_states
+from maflow.train.logger import TrainingLogger
+from maflow.train.progress import EpochProgress
+
+__all__ = ["NonFiniteLossError", "EarlyStopping", "epoch_batches", "Trainer"]
+
+
+class NonFiniteLossError(MaflowError):
+    """The loss or the gradient became NaN or infinite; training stopped."""
+
+
+class EarlyStopping:
+    """Counts validations without improvement of a lower-is-better value.
+
+    Example:
+        >>> stop = EarlyStopping(patience=2)
+        >>> [stop.update(v) for v in (3.0, 2.0, 2.5, 2.1)], stop.should_stop
+        ([True, True, False, False], True)
+    """
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.best = math.inf
+        self.counter = 0
+
+    def update(self, value: float) -> bool:
+        """Records a validation value; returns whether it is a new best."""
+        if value < self.best:
+            self.best, self.counter = value, 0
+            return True
+        self.counter += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.counter >= self.patience
+
+
+def epoch_batches(num_examples: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
+    """Index batches of one epoch from a fresh permutation; the last batch may be smaller.
+
+    The permutation comes only from ``generator``, so saving its state before an epoch
+    is enough to replay that epoch's order.
+    """
+    return list(torch.randperm(num_examples, generator=generator).split(batch_size))
+
+
+class Trainer:
+    """Trains ``model`` on the rows of a tensor with a user-given loss, validating every epoch.
+
+    The loop is model-agnostic: ``loss_fn(model, batch) -> scalar`` is minimised,
+    ``validate_fn(model) -> (value, extras)`` returns a lower-is-better number for early
+    stopping plus extra scalars to log, and ``checkpoint_fn(**progress) -> dict`` builds a
+    checkpoint (see :func:`maflow.train.checkpoint.make_checkpoint`). After every epoch
+    ``latest.pth`` is written, and ``best.pth`` whenever validation improves; at the end the
+    best weights are restored into ``model``. A NaN or infinite loss or gradient raises
+    :class:`NonFiniteLossError` naming the step and the last good checkpoint.
+
+    Arguments:
+        model, optimizer: What to train and how; ``scheduler`` (optional) steps per epoch.
+        loss_fn, validate_fn, checkpoint_fn: See above.
+        checkpoint_dir: Where ``best.pth`` and ``latest.pth`` go.
+        logger: A :class:`maflow.train.logger.TrainingLogger`.
+        epochs: Last epoch to run (counting from 1, resumed runs included).
+        batch_size, patience, grad_clip: Minibatch size, validations without improvement
+            before stopping, maximum gradient norm (``None`` or 0: no clipping).
+        generator: The seeded generator that shuffles the data (its state is checkpointed).
+        progress: Progress-bar switch (``None``: only on a terminal).
+
+    Example:
+        >>> import tempfile
+        >>> model = torch.nn.Linear(2, 1)
+        >>> data = torch.randn(50, 2)
+        >>> with tempfile.TemporaryDirectory() as d, TrainingLogger(Path(d) / "t.log", echo=False) as log:
+        ...     trainer = Trainer(
+        ...         model, torch.optim.SGD(model.parameters(), lr=0.1),
+        ...         loss_fn=lambda m, x: m(x).pow(2).mean(),
+        ...         validate_fn=lambda m: (m(data).pow(2).mean().item(), {}),
+        ...         checkpoint_fn=lambda **p: {"model_state": model.state_dict(), "progress": p},
+        ...         checkpoint_dir=Path(d), logger=log, epochs=3, batch_size=10,
+        ...         generator=torch.Generator().manual_seed(0))
+        ...     summary = trainer.fit(data)
+        ...     sorted(p.name for p in Path(d).glob("*.pth"))
+        ['best.pth', 'latest.pth']
+        >>> summary["epoch"]
+        3
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: Callable[[torch.nn.Module, Tensor], Tensor],
+        validate_fn: Callable[[torch.nn.Module], tuple[float, dict]],
+        checkpoint_fn: Callable[..., dict],
+        checkpoint_dir: str | Path,
+        logger: TrainingLogger,
+        epochs: int,
+        batch_size: int,
+        patience: int = 30,
+        grad_clip: float | None = None,
+        generator: torch.Generator | None = None,
+        scheduler=None,
+        progress: bool | None = None,
+    ):
+        self.model = model
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.loss_fn = loss_fn
+        self.validate_fn = validate_fn
+        self.checkpoint_fn = checkpoint_fn
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.logger = logger
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.grad_clip = grad_clip or None
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.progress = progress
+        self.stopping = EarlyStopping(patience)
+        self.epoch = 0
+        self.step = 0
+        self.best_epoch = 0
+        self.best_state = None
+        self.stopped_early = False
+        self.elapsed = 0.0
+
+    @property
+    def latest_path(self) -> Path:
+        return self.checkpoint_dir / "latest.pth"
+
+    @property
+    def best_path(self) -> Path:
+        return self.checkpoint_dir / "best.pth"
+
+    def progress_state(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            # Checkpoints are written at epoch ends; a mid-epoch writer would store the batch
+            # index and the generator state from before the epoch's permutation.
+            "batch_in_epoch": 0,
+            "best_value": self.stopping.best,
+            "best_epoch": self.best_epoch,
+            "patience_counter": self.stopping.counter,
+            "stopped_early": self.stopped_early,
+            "elapsed_seconds": self.elapsed,
+        }
+
+    def restore(self, latest: dict, best: dict | None = None) -> None:
+        """Continues from a ``latest.pth`` checkpoint (and its ``best.pth``), exactly."""
+        self.model.load_state_dict(latest["model_state"])
+        if latest.get("optimizer_state") is not None:
+            self.optimizer.load_state_dict(latest["optimizer_state"])
+        if self.scheduler is not None and latest.get("scheduler_state") is not None:
+            self.scheduler.load_state_dict(latest["scheduler_state"])
+        set_rng_states(latest["rng_states"], self.generator)
+        progress = latest["progress"]
+        self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
+        self.stopping.best = float(progress["best_value"])
+        self.stopping.counter = int(progress["patience_counter"])
+        self.best_epoch = int(progress.get("best_epoch", 0))
+        self.stopped_early = bool(progress.get("stopped_early", False))
+        self.elapsed = float(progress.get("elapsed_seconds", 0.0))
+        if best is not None:
+            self.best_state = best["model_state"]
+
+    def _check_finite(self, value: Tensor, what: str, batch: int) -> None:
+        if torch.isfinite(value).all():
+            return
+        last = (
+            f"the last good checkpoint is {self.latest_path} (epoch {self.epoch})"
+            if self.latest_path.is_file()
+            else "no checkpoint was written yet"
+        )
+        message = (
+            f"the {what} became {value.item()} at step {self.step + 1} (epoch {self.epoch + 1}, "
+            f"batch {batch + 1}); training stopped, {last}. Try a lower --lr or check the data"
+        )
+        self.logger.info(message)
+        raise NonFiniteLossError(message)
+
+    def train_epoch(self, data: Tensor) -> tuple[float, float]:
+        """One pass over ``data``; returns the mean minibatch loss and samples per second."""
+        self.model.train()
+        batches = epoch_batches(len(data), self.batch_size, self.generator)
+        total, count = 0.0, 0
+        with EpochProgress(len(batches), self.epoch + 1, self.progress) as bar:
+            for index, batch_indices in enumerate(batches):
+                batch = data[batch_indices]
+                loss = self.loss_fn(self.model, batch)
+                self._check_finite(loss.detach(), "loss", index)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.grad_clip is not None:
+                    norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+                    self._check_finite(norm, "gradient norm", index)
+                self.optimizer.step()
+                self.step += 1
+                value = loss.item()
+                total += value * len(batch)
+                count += len(batch)
+                bar.update(value, len(batch))
+            throughput = bar.samples_per_second
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return total / max(count, 1), throughput
+
+    def fit(self, data: Tensor) -> dict:
+        """Trains until ``epochs`` or early stopping; restores the best weights; returns a summary."""
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        if self.stopped_early:
+            self.logger.info(f"early stopping had already ended this run at epoch {self.epoch}")
+        while self.epoch < self.epochs and not self.stopped_early:
+            start = time.perf_counter()
+            train_loss, throughput = self.train_epoch(data)
+            self.epoch += 1
+            value, extras = self.validate_fn(self.model)
+            improved = self.stopping.update(value)
+            if improved:
+                self.best_epoch = self.epoch
+                self.best_state = copy.deepcopy(self.model.state_dict())
+            self.stopped_early = self.stopping.should_stop
+            self.elapsed += time.perf_counter() - start
+            if improved:
+                save_training_checkpoint(self.best_path, self._checkpoint())
+            save_training_checkpoint(self.latest_path, self._checkpoint())
+            extra_text = "".join(f" {k} {v:.4f}" for k, v in extras.items())
+            self.logger.info(
+                f"epoch {self.epoch} step {self.step} train_loss {train_loss:.4f} val_loss {value:.4f}"
+                f"{extra_text} best {self.stopping.best:.4f} (epoch {self.best_epoch}) "
+                f"patience {self.stopping.counter}/{self.stopping.patience} "
+                f"{throughput:.0f} samples/s {time.perf_counter() - start:.1f} s"
+            )
+            self.logger.scalars(
+                {"loss/train": train_loss, "loss/validation": value, "throughput/samples_per_s": throughput}
+                | {f"validation/{k}": v for k, v in extras.items()},
+                self.epoch,
+            )
+        if self.stopped_early:
+            self.logger.info(f"early stopping: no improvement for {self.stopping.patience} validations")
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_epoch": self.best_epoch,
+            "best_value": self.stopping.best,
+            "stopped_early": self.stopped_early,
+            "elapsed_seconds": self.elapsed,
+        }
+
+    def _checkpoint(self) -> dict:
+        return self.checkpoint_fn(**self.progress_state())
