@@ -1,0 +1,110 @@
+"""The ``Dataset`` returned by ``maflow.data.load``: preprocessed splits plus what they mean."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from maflow.data.preprocess import inverse_logit_transform
+from maflow.data.spec import DatasetSpec
+from maflow.errors import DataError
+
+__all__ = ["Dataset", "SPLITS"]
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(eq=False)
+class Dataset:
+    """Train, validation and test splits, already preprocessed exactly as used for training.
+
+    Arguments:
+        name: registry name.
+        kind: ``"image"``, ``"tabular"``, ``"binary"`` or ``"toy"``.
+        features: dimension D; every split is a float32 array of shape (N, D).
+        train, val, test: the splits.
+        train_labels, val_labels, test_labels: int64 class labels, or None.
+        image_shape: (C, H, W) for images (planar, so ``x.reshape(-1, *image_shape)`` is an image).
+        logit_lambda: lambda of the logit transform the splits are in, or None.
+        quantization_levels: pixel levels of the source images (256 for 8-bit), or None.
+        num_classes: number of classes, or None.
+        spec: the registry entry.
+
+    Example:
+        >>> from maflow.data import load
+        >>> ds = load("digits")
+        >>> ds.train.shape, ds.kind, ds.image_shape, ds.logit_lambda
+        ((1457, 64), 'image', (1, 8, 8), 1e-06)
+    """
+
+    name: str
+    kind: str
+    features: int
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    train_labels: np.ndarray | None = None
+    val_labels: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+    image_shape: tuple[int, int, int] | None = None
+    logit_lambda: float | None = None
+    quantization_levels: int | None = None
+    num_classes: int | None = None
+    spec: DatasetSpec | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        sizes = "/".join(str(len(getattr(self, split))) for split in SPLITS)
+        return f"Dataset({self.name!r}, kind={self.kind!r}, features={self.features}, splits={sizes})"
+
+    def split(self, name: str) -> np.ndarray:
+        """The split called ``"train"``, ``"val"`` or ``"test"``."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; use one of {SPLITS}")
+        return getattr(self, name)
+
+    def labels(self, name: str) -> np.ndarray | None:
+        """The labels of split ``name``, or None."""
+        self.split(name)
+        return getattr(self, f"{name}_labels")
+
+    def to_unit(self, x):
+        """Maps points in the training space back to intensities in [0, 1] (inverse logit for
+        logit-space data; identity otherwise). Accepts numpy arrays and torch tensors."""
+        if self.logit_lambda is None:
+            return x
+        return inverse_logit_transform(x, self.logit_lambda)
+
+    def validate(self) -> Dataset:
+        """Checks dtypes, shapes, finiteness and label lengths; raises DataError naming the problem."""
+        for split in SPLITS:
+            x = getattr(self, split)
+            if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.features:
+                shape = getattr(x, "shape", None)
+                raise DataError(
+                    f"{self.name}: the {split} split has shape {shape}, expected (N, {self.features}); "
+                    "the file is corrupt or belongs to another data set"
+                )
+            if x.dtype != np.float32:
+                raise DataError(f"{self.name}: the {split} split is {x.dtype}, expected float32")
+            bad = ~np.isfinite(x)
+            if bad.any():
+                rows = np.flatnonzero(bad.any(axis=1))
+                raise DataError(
+                    f"{self.name}: the {split} split contains NaN or Inf in {rows.size} row(s) "
+                    f"(first at row {rows[0]}); the source file is corrupt or was preprocessed wrongly"
+                )
+            labels = getattr(self, f"{split}_labels")
+            if labels is not None:
+                if labels.dtype != np.int64 or labels.shape != (x.shape[0],):
+                    raise DataError(
+                        f"{self.name}: {split} labels have shape {labels.shape} and dtype {labels.dtype}, "
+                        f"expected ({x.shape[0]},) int64"
+                    )
+                if (
+                    self.num_classes is not None
+                    and labels.size
+                    and not (0 <= labels.min() and labels.max() < self.num_classes)
+                ):
+                    raise DataError(f"{self.name}: {split} labels outside 0..{self.num_classes - 1}")
+        return self
