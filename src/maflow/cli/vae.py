@@ -1,0 +1,238 @@
+"""``maflow vae``: train a VAE with an IAF posterior and estimate its log p(x) (IS, HAIS)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from maflow.errors import ConfigError, DataError
+
+__all__ = ["register", "load_vae_config"]
+
+SECTIONS = ("data", "model", "train", "evaluate")
+
+
+def load_vae_config(name_or_path: str) -> dict:
+    """Reads a VAE configuration: a file path, or the name of a packaged ``configs/vae_*.toml``.
+
+    Example:
+        >>> config = load_vae_config("vae_resnet_gpu")
+        >>> config["model"]["flow_steps"], config["train"]["epochs"]
+        (8, 2500)
+    """
+    from importlib import resources
+
+    import tomllib
+
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"no configuration file {path}")
+        text = path.read_text(encoding="utf-8")
+    else:
+        packaged = resources.files("maflow.configs").joinpath(f"{name_or_path}.toml")
+        if not name_or_path.startswith("vae_") or not packaged.is_file():
+            names = sorted(
+                f.name[:-5] for f in resources.files("maflow.configs").iterdir() if f.name.startswith("vae_")
+            )
+            raise ConfigError(
+                f"unknown VAE configuration {name_or_path!r}: give a .toml path or one of {names}"
+            )
+        text = packaged.read_text(encoding="utf-8")
+    try:
+        config = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"configuration {name_or_path} is malformed: {error}") from None
+    unknown = set(config) - set(SECTIONS)
+    if unknown:
+        raise ConfigError(
+            f"configuration {name_or_path} has unknown sections {sorted(unknown)}: use {SECTIONS}"
+        )
+    return {section: dict(config.get(section, {})) for section in SECTIONS}
+
+
+def _parse_value(text: str):
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word: a string
+
+
+def _overrides(pairs: list[str]) -> dict:
+    """``section.key=value`` pairs, values in TOML syntax (``model.flow_steps=4``)."""
+    result: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or section not in SECTIONS:
+            raise ConfigError(f"--set expects section.key=value with section in {SECTIONS}, got {pair!r}")
+        result.setdefault(section, {})[name] = _parse_value(value)
+    return result
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("vae", help="VAE with an IAF posterior on binarised MNIST (seed 004)")
+    commands = parser.add_subparsers(dest="vae_command", required=True, metavar="ACTION")
+
+    train = commands.add_parser("train", help="train (resumes from --out when a checkpoint is there)")
+    train.add_argument(
+        "--config", default="vae_dense_cpu", help="vae_resnet_gpu, vae_dense_cpu or a .toml path"
+    )
+    train.add_argument("--out", required=True, help="run folder: checkpoint, log, TensorBoard, pictures")
+    train.add_argument("--dataset", help="mnist_grey (dynamic binarisation) or binarized_mnist (static)")
+    train.add_argument(
+        "--data-dir", help="folder holding the data (default: $MAFLOW_DATA or ~/.cache/maflow)"
+    )
+    train.add_argument("--epochs", type=int, help="override [train] epochs")
+    train.add_argument("--max-train-batches", type=int, help="batches per epoch (smoke runs)")
+    train.add_argument("--train-size", type=int, help="use only the first N training images (smoke runs)")
+    train.add_argument("--seed", type=int, help="override [train] seed")
+    train.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any setting"
+    )
+    train.set_defaults(run=run_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="importance-sampled (and HAIS) -log p(x) of a trained VAE"
+    )
+    evaluate.add_argument("--out", required=True, help="the run folder given to 'maflow vae train'")
+    evaluate.add_argument("--data-dir", help="folder holding the data")
+    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
+    evaluate.add_argument("--num-examples", type=int, help="evaluate only the first N examples of the split")
+    evaluate.add_argument("--is-samples", type=int, default=1000, help="importance samples k per example")
+    evaluate.add_argument("--batch-size", type=int, default=100)
+    evaluate.add_argument("--hais", action="store_true", help="also run HAIS (slow: steps x leapfrog passes)")
+    evaluate.add_argument("--hais-examples", type=int, default=100, help="examples for HAIS")
+    evaluate.add_argument("--hais-steps", type=int, default=500, help="annealing steps")
+    evaluate.add_argument("--hais-chains", type=int, default=16)
+    evaluate.add_argument("--hais-leapfrog", type=int, default=10, help="leapfrog steps per HMC move")
+    evaluate.add_argument("--hais-step-size", type=float, default=0.01, help="initial leapfrog step size")
+    evaluate.add_argument("--hais-start", choices=("prior", "q0"), default="prior")
+    evaluate.add_argument("--hais-target-acceptance", type=float, default=0.65)
+    evaluate.add_argument("--seed", type=int, default=0, help="seeds the test binarisation and the samplers")
+    evaluate.set_defaults(run=run_evaluate)
+
+
+def _load_split(config: dict, data_dir, split: str):
+    import torch
+
+    from maflow.data import load
+
+    dataset = load(config["data"].get("dataset", "mnist_grey"), data_dir)
+    if dataset.image_shape is None:
+        raise DataError(f"{dataset.name} is not an image data set; the VAE needs binary or grey images")
+    return dataset, torch.from_numpy(dataset.split(split)).float()
+
+
+def run_train(args) -> int:
+    import numpy as np
+    import torch
+
+    from maflow.data import load
+    from maflow.models.vae import VAE
+    from maflow.train.flow import git_commit
+    from maflow.train.vae import VAETrainConfig, train_vae
+    from maflow.utils.io import ensure_writable_dir, write_json
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    config = load_vae_config(args.config)
+    for section, values in _overrides(args.set).items():
+        config[section].update(values)
+    if args.dataset:
+        config["data"]["dataset"] = args.dataset
+    for flag, key in (("epochs", "epochs"), ("max_train_batches", "max_train_batches"), ("seed", "seed")):
+        if getattr(args, flag) is not None:
+            config["train"][key] = getattr(args, flag)
+    out = ensure_writable_dir(args.out)
+    dataset = load(config["data"].get("dataset", "mnist_grey"), args.data_dir)
+    if dataset.image_shape is None:
+        raise DataError(f"{dataset.name} is not an image data set; the VAE needs binary or grey images")
+    splits = config["data"].get("train_splits", ["train"])
+    train = torch.from_numpy(np.concatenate([dataset.split(s) for s in splits])).float()
+    if args.train_size:
+        train = train[: args.train_size]
+    if train.min() < 0 or train.max() > 1:
+        raise DataError(f"{dataset.name} is not in [0, 1]: use mnist_grey or binarized_mnist")
+    val = None if "val" in splits else torch.from_numpy(dataset.split("val")).float()
+    train_config = VAETrainConfig.from_dict(config["train"])
+    torch.manual_seed(train_config.seed)
+    try:
+        model = VAE(image_shape=dataset.image_shape, **config["model"])
+    except TypeError as error:
+        raise ConfigError(f"[model]: {error}") from None
+    write_json(out / "config.json", {**config, "commit": git_commit(), "command": sys.argv})
+    started = time.time()
+    history = train_vae(model, train, val, train_config, out, extra={"config": config})
+    print(f"trained {len(history)} epochs in {time.time() - started:.0f} s; checkpoint in {out}")
+    return 0
+
+
+def run_evaluate(args) -> int:
+    import torch
+
+    from maflow.evaluate.hais import hais_log_likelihood
+    from maflow.evaluate.importance import importance_log_likelihood
+    from maflow.models.vae import VAE
+    from maflow.train.flow import git_commit
+    from maflow.utils.io import load_checkpoint, write_json
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    checkpoint = load_checkpoint(Path(args.out) / "checkpoint.pt")
+    config = checkpoint["extra"]["config"]
+    model = VAE(**checkpoint["hparams"])
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    dataset, data = _load_split(config, args.data_dir, args.split)
+    if args.num_examples:
+        data = data[: args.num_examples]
+    # Grey levels are binarised once, with a seed, as seed 004 draws its test batches once.
+    binary = torch.bernoulli(data, generator=torch.Generator().manual_seed(args.seed))
+    torch.manual_seed(args.seed)
+    report = {
+        "dataset": dataset.name,
+        "split": args.split,
+        "epochs_trained": int(checkpoint["epoch"]),
+        "commit": git_commit(),
+        "command": sys.argv,
+        "binarization_seed": args.seed,
+    }
+    started = time.time()
+    result = importance_log_likelihood(model, binary, args.is_samples, args.batch_size)
+    report["importance_sampling"] = {**result.summary(), "seconds": time.time() - started}
+    summary = report["importance_sampling"]
+    print(
+        f"{args.split} -log p(x) (IS, k={args.is_samples}, {summary['num_examples']} examples): "
+        f"{summary['nll']:.2f} ± {summary['nll_error_2se']:.2f}; "
+        f"-ELBO {summary['neg_elbo']:.2f} ± {summary['neg_elbo_error_2se']:.2f}"
+    )
+    if args.hais:
+        started = time.time()
+        hais = hais_log_likelihood(
+            model,
+            binary[: args.hais_examples],
+            num_steps=args.hais_steps,
+            num_chains=args.hais_chains,
+            leapfrog_steps=args.hais_leapfrog,
+            step_size=args.hais_step_size,
+            start=args.hais_start,
+            target_acceptance=args.hais_target_acceptance,
+            batch_size=args.batch_size,
+        )
+        report["hais"] = {
+            **hais.summary(),
+            "steps": args.hais_steps,
+            "leapfrog_steps": args.hais_leapfrog,
+            "start": args.hais_start,
+            "seconds": time.time() - started,
+        }
+        print(
+            f"{args.split} -log p(x) (HAIS, {args.hais_steps} steps, {args.hais_chains} chains, "
+            f"{report['hais']['num_examples']} examples): {report['hais']['nll']:.2f} ± "
+            f"{report['hais']['nll_error_2se']:.2f} (acceptance {hais.acceptance_rate:.2f})"
+        )
+    write_json(Path(args.out) / f"evaluation_{args.split}.json", report)
+    return 0

@@ -1,0 +1,263 @@
+"""Training loop of the VAE: ELBO with KL warm-up, stepped Adam, checkpoints, logs and pictures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from maflow.errors import CheckpointError, ConfigError
+from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint, write_json
+
+__all__ = ["VAETrainConfig", "kl_warmup_scale", "learning_rate", "train_vae", "pictures"]
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class VAETrainConfig:
+    """Training settings; the defaults are seed 004's (2,500 epochs on a GPU).
+
+    Arguments:
+        epochs: Number of passes over the training set.
+        batch_size: Training batch size.
+        lr: Initial Adam learning rate.
+        lr_decay_epochs, lr_decay_factor: The rate is multiplied by ``lr_decay_factor``
+            every ``lr_decay_epochs`` epochs.
+        warmup_epochs: The KL weight rises linearly to 1 over this many epochs (0: no warm-up).
+        dynamic_binarization: Draw a fresh Bernoulli image per batch from grey levels.
+        eval_every: Epochs between validation ELBOs (0: never).
+        checkpoint_every: Epochs between checkpoints (the last epoch always gets one).
+        max_train_batches: Stop each epoch after this many batches (tests, smoke runs).
+        grad_clip: Gradient-norm bound, or ``None`` (seed 004 has none).
+        seed: Seeds the model's initialisation, the shuffling and the binarisation.
+    """
+
+    epochs: int = 2500
+    batch_size: int = 200
+    lr: float = 1e-3
+    lr_decay_epochs: int = 800
+    lr_decay_factor: float = 0.5
+    warmup_epochs: int = 200
+    dynamic_binarization: bool = True
+    eval_every: int = 1
+    checkpoint_every: int = 10
+    max_train_batches: int | None = None
+    grad_clip: float | None = None
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict) -> VAETrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown training settings {sorted(unknown)}: use {sorted(known)}")
+        return cls(**values)
+
+
+def kl_warmup_scale(epoch: int, warmup_epochs: int) -> float:
+    """KL weight during epoch ``epoch`` (from 0): ``min(1, (epoch + 1) / warmup_epochs)``.
+
+    Seed 004 uses ``epoch / warmup_epochs``, which leaves the KL out of the whole first
+    epoch; counting from 1 keeps it in from the start and reaches 1 at the same epoch.
+
+    Example:
+        >>> [kl_warmup_scale(e, 4) for e in range(5)]
+        [0.25, 0.5, 0.75, 1.0, 1.0]
+    """
+    if warmup_epochs <= 0:
+        return 1.0
+    return min(1.0, (epoch + 1) / warmup_epochs)
+
+
+def learning_rate(epoch: int, lr: float, decay_epochs: int, decay_factor: float) -> float:
+    """Stepped schedule ``lr * decay_factor ** (epoch // decay_epochs)`` (seed 004).
+
+    Example:
+        >>> [learning_rate(e, 1e-3, 800, 0.5) for e in (0, 799, 800, 1600)]
+        [0.001, 0.001, 0.0005, 0.00025]
+    """
+    if decay_epochs <= 0:
+        return lr
+    return lr * decay_factor ** (epoch // decay_epochs)
+
+
+def _logger(out: Path) -> logging.Logger:
+    logger = logging.getLogger(f"maflow.vae.{out.resolve()}")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.FileHandler(out / "train.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logger.addHandler(handler)
+        logger.addHandler(logging.StreamHandler())
+    return logger
+
+
+@torch.no_grad()
+def _evaluate_elbo(model, data: Tensor, batch_size: int = 500) -> dict:
+    """Single-sample ELBO terms on binary ``data`` in evaluation mode (nats per example)."""
+    was_training = model.training
+    model.eval()
+    totals = torch.zeros(3, dtype=torch.float64)
+    for x in data.split(batch_size):
+        terms = model(x)
+        totals += torch.stack([terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]).double()
+    model.train(was_training)
+    elbo, reconstruction, kl = (totals / data.shape[0]).tolist()
+    return {"elbo": elbo, "reconstruction": reconstruction, "kl": kl}
+
+
+def train_vae(
+    model,
+    train_data: Tensor,
+    val_data: Tensor | None,
+    config: VAETrainConfig,
+    out,
+    extra: dict | None = None,
+) -> list[dict]:
+    """Trains ``model`` on ``train_data`` (grey levels if dynamically binarised), resuming from ``out``.
+
+    Writes to ``out``: ``checkpoint.pt`` (model, optimiser, epoch, RNG states, history;
+    atomic), ``train.log``, TensorBoard scalars under ``tensorboard/`` (ELBO, reconstruction,
+    KL, warm-up scale, learning rate), ``history.json`` and the pictures
+    ``data_samples.png``, ``model_samples.png`` and ``reconstructions.png``. ``val_data`` is
+    binarised once (seeded) so validation ELBOs are comparable across epochs. Returns the
+    per-epoch history. ``extra`` (plain values) is stored in the checkpoint, e.g. the data set.
+    """
+    out = ensure_writable_dir(out)
+    log = _logger(out)
+    data_rng = torch.Generator().manual_seed(config.seed)
+    binarize = (
+        (lambda x: torch.bernoulli(x, generator=data_rng)) if config.dynamic_binarization else (lambda x: x)
+    )
+    val_binary = None
+    if val_data is not None and len(val_data):
+        val_binary = (
+            torch.bernoulli(val_data, generator=torch.Generator().manual_seed(config.seed + 1))
+            if config.dynamic_binarization
+            else val_data
+        )
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    history: list[dict] = []
+    start_epoch = 0
+    checkpoint_path = out / CHECKPOINT
+    if checkpoint_path.exists():
+        checkpoint = load_checkpoint(checkpoint_path)
+        if checkpoint.get("hparams") != model.hparams:
+            raise CheckpointError(
+                f"{checkpoint_path} holds a different model ({checkpoint.get('hparams')}); "
+                "use another --out or the same model settings"
+            )
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        torch.set_rng_state(checkpoint["rng_state"])
+        data_rng.set_state(checkpoint["data_rng_state"])
+        history = list(checkpoint["history"])
+        start_epoch = int(checkpoint["epoch"])
+        log.info(f"resumed from {checkpoint_path} after epoch {start_epoch}")
+    else:
+        log.info(f"model: {json.dumps(model.hparams)}")
+        log.info(f"training: {json.dumps(asdict(config))}")
+        log.info(f"parameters: {sum(p.numel() for p in model.parameters())}")
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_epoch)
+
+    def save(epoch: int) -> None:
+        save_checkpoint(
+            checkpoint_path,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "hparams": model.hparams,
+                "config": asdict(config),
+                "rng_state": torch.get_rng_state(),
+                "data_rng_state": data_rng.get_state(),
+                "history": history,
+                "extra": extra or {},
+            },
+        )
+
+    num_examples = train_data.shape[0]
+    for epoch in range(start_epoch, config.epochs):
+        started = time.time()
+        beta = kl_warmup_scale(epoch, config.warmup_epochs)
+        lr = learning_rate(epoch, config.lr, config.lr_decay_epochs, config.lr_decay_factor)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        permutation = torch.randperm(num_examples, generator=data_rng)
+        totals = torch.zeros(3, dtype=torch.float64)
+        seen = 0
+        for index, batch in enumerate(permutation.split(config.batch_size)):
+            if config.max_train_batches is not None and index >= config.max_train_batches:
+                break
+            x = binarize(train_data[batch])
+            terms = model(x)
+            loss = -(terms.log_likelihood - beta * terms.kl).mean()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"non-finite loss at epoch {epoch + 1}, batch {index + 1}; "
+                    "lower --lr or set grad_clip, and resume from the last checkpoint"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            with torch.no_grad():
+                totals += torch.stack([terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]).double()
+            seen += x.shape[0]
+        elbo, reconstruction, kl = (totals / max(seen, 1)).tolist()
+        record = {
+            "epoch": epoch + 1,
+            "train_elbo": elbo,
+            "train_reconstruction": reconstruction,
+            "train_kl": kl,
+            "warmup_scale": beta,
+            "learning_rate": lr,
+            "seconds": time.time() - started,
+        }
+        last = epoch + 1 == config.epochs
+        if val_binary is not None and config.eval_every and ((epoch + 1) % config.eval_every == 0 or last):
+            record.update({f"val_{k}": v for k, v in _evaluate_elbo(model, val_binary).items()})
+        history.append(record)
+        for key in ("elbo", "reconstruction", "kl"):
+            for split in ("train", "val"):
+                if f"{split}_{key}" in record:
+                    writer.add_scalar(f"{key}/{split}", record[f"{split}_{key}"], epoch + 1)
+        writer.add_scalar("warmup_scale", beta, epoch + 1)
+        writer.add_scalar("learning_rate", lr, epoch + 1)
+        writer.flush()
+        log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        if last or (config.checkpoint_every and (epoch + 1) % config.checkpoint_every == 0):
+            save(epoch + 1)
+            write_json(out / "history.json", history)
+    writer.close()
+    pictures(model, val_binary if val_binary is not None else binarize(train_data[:100]), out)
+    return history
+
+
+@torch.no_grad()
+def pictures(model, data: Tensor, out, count: int = 100) -> None:
+    """Data samples, model samples (Bernoulli means, z from the prior) and reconstructions."""
+    from maflow.evaluate.plots import save_image_grid
+
+    was_training = model.training
+    model.eval()
+    shape = model.image_shape
+    data = data[:count]
+    save_image_grid(data.cpu().numpy(), shape, Path(out) / "data_samples.png")
+    save_image_grid(model.sample(count).cpu().numpy(), shape, Path(out) / "model_samples.png")
+    # Each row: five inputs, each followed by its reconstruction.
+    inputs = data[:50]
+    pairs = torch.stack([inputs, model.reconstruct(inputs)], 1).reshape(-1, inputs.shape[-1])
+    save_image_grid(pairs.cpu().numpy(), shape, Path(out) / "reconstructions.png", columns=10)
+    model.train(was_training)
