@@ -71,3 +71,33 @@ def write_made_npz(path: Path, features: int, sizes=(6, 4, 3), seed=0):
         inputsize=np.int32(features),
     )
     return arrays
+
+
+def write_cifar_python(folder: Path, per_batch=4, seed=0):
+    """Six pickled batches as the Python version stores them (Python 2 style bytes keys)."""
+    import pickle
+
+    rng = np.random.RandomState(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    batches = []
+    for name in (
+        "data_batch_1",
+        "data_batch_2",
+        "data_batch_3",
+        "data_batch_4",
+        "data_batch_5",
+        "test_batch",
+    ):
+        data = rng.randint(0, 256, (per_batch, 3072)).astype(np.uint8)
+        labels = rng.randint(0, 10, per_batch).tolist()
+        (folder / name).write_bytes(pickle.dumps({b"batch_label": b"x", b"data": data, b"labels": labels}, 2))
+        batches.append((data, np.array(labels)))
+    return batches
+
+
+def write_cifar_binary(folder: Path, batches):
+    folder.mkdir(parents=True, exist_ok=True)
+    names = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
+    for name, (data, labels) in zip(names, batches):
+        records = np.concatenate([labels.astype(np.uint8)[:, None], data], axis=1)
+        (folder / f"{name}.bin").write_bytes(records.tobytes())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from maflow.data.files import read_amat, read_idx
-from maflow.data.preprocess import dequantize, logit_transform, tail_split
+from maflow.data.preprocess import dequantize_logit, tail_split
 from maflow.data.source import Source
 from maflow.errors import DataError
 
@@ -72,7 +72,7 @@ def prepare_logit_mnist(source: Source, num_val: int = 10_000, seed: int = 42, l
     rng = source.rng(seed)
     arrays = {}
     for split in ("train", "val", "test"):  # this order fixes which noise each image gets
-        arrays[split] = logit_transform(dequantize(pixels[split], 256, rng), lam).astype(np.float32)
+        arrays[split] = dequantize_logit(pixels[split], 256, rng, lam)
     return _with_labels(arrays, labels)
 
 
@@ -104,6 +104,6 @@ def prepare_digits(source: Source, seed: int = 42, lam: float = 1e-6) -> dict:
     values, targets = bunch.data[order], bunch.target[order].astype(np.int64)
     arrays, labels = {}, {}
     for split, x, y in zip(("train", "val", "test"), tail_split(values), tail_split(targets)):
-        arrays[split] = logit_transform(dequantize(x, 17, rng), lam).astype(np.float32)
+        arrays[split] = dequantize_logit(x, 17, rng, lam)
         labels[split] = y
     return _with_labels(arrays, labels)

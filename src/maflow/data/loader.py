@@ -12,6 +12,7 @@ from maflow.data.files import find_file
 from maflow.data.registry import DATASETS
 from maflow.data.source import Source
 from maflow.data.spec import DatasetSpec
+from maflow.data.tabular import prepare_presplit
 from maflow.errors import DataError
 
 __all__ = ["load", "get_spec", "default_data_dir", "search_folders", "locate", "missing_message"]
@@ -31,11 +32,14 @@ def get_spec(name: str) -> DatasetSpec:
 
 
 def search_folders(spec: DatasetSpec, data_dir: Path) -> list[Path]:
-    """Where the files are looked for: ``<data_dir>/<folder>`` (also lower-case), then ``<data_dir>``."""
+    """Where the files are looked for: ``<data_dir>/<folder>`` (also lower-case), or ``data_dir``
+    itself when it is that folder (``--data-dir ~/data/mnist``)."""
     folders = [data_dir / spec.folder]
     if spec.folder.lower() != spec.folder:
         folders.append(data_dir / spec.folder.lower())
-    return [*folders, data_dir]
+    if data_dir.name.lower() == spec.folder.lower():
+        folders.append(data_dir)
+    return folders
 
 
 def locate(spec: DatasetSpec, data_dir: Path, allow_pickle: bool = False) -> Source | None:
@@ -52,7 +56,7 @@ def locate(spec: DatasetSpec, data_dir: Path, allow_pickle: bool = False) -> Sou
 
 def missing_message(spec: DatasetSpec, data_dir: Path, allow_pickle: bool = False) -> str:
     folder = search_folders(spec, data_dir)[0]
-    lines = [f"{spec.name}: data files not found. maflow looks in {folder} (and in {data_dir} itself) for:"]
+    lines = [f"{spec.name}: data files not found. maflow looks in {folder} for:"]
     for layout in spec.layouts:
         found = [name for name in layout.files if find_file(folder, name)]
         note = " [pickle: only with allow_pickle=True / --trust-pickle]" if layout.trusted_only else ""
@@ -117,7 +121,10 @@ def load(
         entry = cache_dir(cache_root(data_dir), stamp)
         arrays = read_cache(entry, stamp)
     if arrays is None:
-        arrays = spec.prepare(source, **spec.params)
+        if source.layout is not None and source.layout.preprocessed:
+            arrays = prepare_presplit(source)
+        else:
+            arrays = spec.prepare(source, **spec.params)
         dataset = _to_dataset(spec, arrays).validate()  # never cache arrays that fail the checks
         if use_cache:
             write_cache(entry, arrays, stamp)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["tail_split", "dequantize", "logit_transform", "inverse_logit_transform", "binarize"]
+__all__ = [
+    "tail_split",
+    "dequantize",
+    "dequantize_logit",
+    "logit_transform",
+    "inverse_logit_transform",
+    "binarize",
+]
 
 # Rows of uniform noise drawn per call: bounds memory without changing the random stream
 # (RandomState draws doubles in row-major order, so chunked draws equal one big draw).
@@ -42,6 +49,25 @@ def dequantize(pixels: np.ndarray, levels: int, rng: np.random.RandomState) -> n
         rows = slice(start, start + _CHUNK_ROWS)
         noise = rng.rand(*out[rows].shape)
         out[rows] = pixels[rows] / float(levels) + noise / float(levels)
+    return out
+
+
+def dequantize_logit(pixels: np.ndarray, levels: int, rng: np.random.RandomState, lam: float) -> np.ndarray:
+    """``logit_transform(dequantize(pixels, levels, rng), lam)`` as float32, computed in chunks of
+    rows (same values, bounded float64 memory).
+
+    Example:
+        >>> pixels = np.arange(12, dtype=np.uint8).reshape(3, 4)
+        >>> a = dequantize_logit(pixels, 256, np.random.RandomState(1), 1e-6)
+        >>> b = logit_transform(dequantize(pixels, 256, np.random.RandomState(1)), 1e-6).astype(np.float32)
+        >>> np.array_equal(a, b)
+        True
+    """
+    pixels = pixels.reshape(pixels.shape[0], -1)
+    out = np.empty(pixels.shape, np.float32)
+    for start in range(0, pixels.shape[0], _CHUNK_ROWS):
+        rows = slice(start, start + _CHUNK_ROWS)
+        out[rows] = logit_transform(dequantize(pixels[rows], levels, rng), lam)
     return out
 
 
