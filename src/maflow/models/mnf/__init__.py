@@ -2,10 +2,12 @@
 
 from maflow.models.mnf.flows import GatedMaskedCoupling, GatedMaskedFlow
 from maflow.models.mnf.layers import MNFConv2d, MNFLayer, MNFLinear
-from maflow.models.mnf.lenet import LeNet, MNFLeNet, num_parameters
+from maflow.models.mnf.lenet import CLASSIFIERS, LeNet, MNFLeNet, build_classifier, num_parameters
 from maflow.models.mnf.predict import Prediction, predict, predictive_summary
 
 __all__ = [
+    "CLASSIFIERS",
+    "build_classifier",
     "GatedMaskedCoupling",
     "GatedMaskedFlow",
     "LeNet",

@@ -47,12 +47,15 @@ class MNFLayer(nn.Module):
         self, weight_shape, bias_mean: bool, num_flows_q, num_flows_r, hidden_features, mask_mode
     ):
         out_features = weight_shape[0]
-        self.weight_mean = nn.Parameter(0.1 * torch.randn(weight_shape))
+        # He-normal means and z near 1 start the network at its deterministic counterpart; seed 003's
+        # 0.1 N(0, 1) for both scales every weight by ~0.1 and learns visibly slower (docs/decisions.md).
+        fan_in = math.prod(weight_shape[1:])
+        self.weight_mean = nn.Parameter(math.sqrt(2 / fan_in) * torch.randn(weight_shape))
         self.weight_log_var = nn.Parameter(-9 + 0.1 * torch.randn(weight_shape))
         self.bias_mean = nn.Parameter(torch.zeros(out_features)) if bias_mean else None
         self.bias_log_var = nn.Parameter(-9 + 0.1 * torch.randn(out_features))
         d = self.z_features
-        self.q0_mean = nn.Parameter(0.1 * torch.randn(d))
+        self.q0_mean = nn.Parameter(1 + 0.1 * torch.randn(d))
         self.q0_log_var = nn.Parameter(-9 + 0.1 * torch.randn(d))
         self.r0_c = nn.Parameter(0.1 * torch.randn(d))
         self.r0_b1 = nn.Parameter(0.1 * torch.randn(d))

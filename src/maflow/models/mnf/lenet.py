@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from maflow.models.mnf.layers import MNFConv2d, MNFLayer, MNFLinear
 
-__all__ = ["MNFLeNet", "LeNet", "num_parameters"]
+__all__ = ["MNFLeNet", "LeNet", "CLASSIFIERS", "build_classifier", "num_parameters"]
 
 
 def num_parameters(model: nn.Module) -> int:
@@ -122,3 +122,23 @@ class LeNet(_Classifier):
             nn.ReLU(),
             nn.Linear(84, num_classes),
         )
+
+
+CLASSIFIERS = {"mnf-lenet": MNFLeNet, "lenet": LeNet}
+
+
+def build_classifier(name: str, **options) -> nn.Module:
+    """Builds ``"mnf-lenet"`` or ``"lenet"``; ``options`` go to the constructor.
+
+    Example:
+        >>> type(build_classifier("lenet")).__name__
+        'LeNet'
+    """
+    from maflow.errors import ConfigError
+
+    if name not in CLASSIFIERS:
+        raise ConfigError(f"unknown classifier {name!r}: choose one of {', '.join(CLASSIFIERS)}")
+    try:
+        return CLASSIFIERS[name](**options)
+    except TypeError as error:
+        raise ConfigError(f"classifier {name!r}: {error}") from None
