@@ -47,3 +47,22 @@ def test_made_binary_split_sizes(name):
     ds = load(name, SHARED_DATA)
     assert (len(ds.train), len(ds.val), len(ds.test)) == DATASETS[name].split_sizes
     assert ds.features == DATASETS[name].features
+
+
+@needs_shared("miniboone")
+def test_miniboone_validation_and_test_shapes():
+    from maflow.data.files import read_bytes, read_npy, sha256_of
+    from maflow.errors import DataError
+
+    spec = DATASETS["miniboone"]
+    _, num_val, num_test = spec.split_sizes
+    val, test = (
+        read_npy(SHARED_DATA / "miniboone" / "val.npy"),
+        read_npy(SHARED_DATA / "miniboone" / "test.npy"),
+    )
+    assert val.shape == (num_val, spec.features) and test.shape == (num_test, spec.features)
+    assert sha256_of(read_bytes(SHARED_DATA / "miniboone" / "test.npy")).startswith("01b3fc605f33")
+    assert abs(float(val.mean())) < 0.05 and np.isfinite(test).all()  # standardised with train+val stats
+    # Without train.npy (or data.npy) the set cannot be loaded, and the error says which file is missing.
+    with pytest.raises(DataError, match=r"presplit \(found 2 of 3\): train\.npy"):
+        load("miniboone", SHARED_DATA)

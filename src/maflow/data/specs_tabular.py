@@ -116,13 +116,12 @@ register_dataset(
         folder="BSDS300",
         layouts=(Layout("hdf5", ("BSDS300.hdf5",)), _PRESPLIT),
         prepare=prepare_bsds300,
-        image_shape=(1, 8, 8),
         downloads=(_maf_download("BSDS300/BSDS300.hdf5", "BSDS300.hdf5"),),
         source=_MAF_SOURCE + "; Berkeley Segmentation Dataset BSDS300 (Martin et al. 2001)",
         licence="research use (BSDS300 terms)",
         preprocessing="the archive's 8x8 monochrome patches without the bottom-right pixel (D = 63), as "
         "stored; to display, append minus the sum of the 63 values.",
-        notes="image_shape describes the 64-pixel patch after appending the missing pixel.",
+        notes="image_shape is None because D = 63; an 8x8 patch needs the 64th pixel appended.",
     )
 )
 
