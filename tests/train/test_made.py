@@ -123,6 +123,9 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         train_made(train, train[:, :3], tiny_config(), tmp_path, log=lambda _: None)
     with pytest.raises(ConfigError, match="--samples"):
         tiny_config(num_masks=2, ensemble_masks=3).validated()
+    with pytest.raises(ConfigError, match="--val-samples"):
+        tiny_config(num_masks=2, ensemble_masks=2, val_ensemble_masks=3).validated()
+    assert tiny_config(num_masks=2, ensemble_masks=2).validated().val_ensemble_masks == 2
     with pytest.raises(ConfigError, match="order random"):
         tiny_config(num_masks=2, order="natural").validated()
     with pytest.raises(CheckpointError):

@@ -51,6 +51,9 @@ def register(subparsers) -> None:
     train.add_argument(
         "-s", "--samples", type=int, default=1, help="masks averaged (as probabilities) at val/test"
     )
+    train.add_argument(
+        "--val-samples", type=int, help="masks averaged for early stopping (default: --samples)"
+    )
     train.add_argument("--epochs", type=int, default=100)
     train.add_argument(
         "--patience", type=int, default=30, help="epochs without validation improvement before stopping"
@@ -118,6 +121,7 @@ def run_train(args) -> int:
         num_masks=args.num_masks,
         resample_every=args.resample_every,
         ensemble_masks=args.samples,
+        val_ensemble_masks=args.val_samples,
         order=args.order,
         hidden_degrees=args.hidden_degrees,
         activation=args.activation,

@@ -42,7 +42,9 @@ class MadeTrainConfig:
         hidden_features: Units of each hidden layer (seed 002's ``-q 500`` is ``[500]``).
         num_masks: N seeded order-and-connectivity draws cycled during training.
         resample_every: R: move to the next mask every R optimiser steps.
-        ensemble_masks: S: validation and test score the mixture of masks ``0..S-1``.
+        ensemble_masks: S: the test score is the mixture of masks ``0..S-1``.
+        val_ensemble_masks: Masks averaged for early stopping (default: ``ensemble_masks``);
+            fewer makes each validation cheaper.
         order, hidden_degrees, activation, direct_input: See :class:`BernoulliMADE`.
         epochs, patience: Maximum epochs; stop after ``patience`` validations without improvement.
         lr, weight_decay, lr_schedule: Adam step size, its L2 coefficient, and ``"constant"``
@@ -59,6 +61,7 @@ class MadeTrainConfig:
     num_masks: int = 1
     resample_every: int = 20
     ensemble_masks: int = 1
+    val_ensemble_masks: int | None = None
     order: str = "random"
     hidden_degrees: str = "random"
     activation: str = "relu"
@@ -79,11 +82,14 @@ class MadeTrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.hidden_features or min(self.hidden_features) < 1:
             raise ConfigError(f"hidden layer sizes must be >= 1, got {self.hidden_features}")
-        if self.ensemble_masks > self.num_masks:
-            raise ConfigError(
-                f"cannot average {self.ensemble_masks} masks when training with {self.num_masks}: "
-                "use --samples <= --num-masks"
-            )
+        if self.val_ensemble_masks is None:
+            self.val_ensemble_masks = self.ensemble_masks
+        for name in ("ensemble_masks", "val_ensemble_masks"):
+            if not 1 <= int(getattr(self, name)) <= self.num_masks:
+                raise ConfigError(
+                    f"cannot average {getattr(self, name)} masks when training with {self.num_masks}: "
+                    "use 1 <= --samples, --val-samples <= --num-masks"
+                )
         if self.lr <= 0 or self.weight_decay < 0:
             raise ConfigError(f"need lr > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}")
         if self.lr_schedule not in ("constant", "cosine"):
@@ -238,7 +244,7 @@ def train_made(
             count += len(batch)
         state["epoch"] += 1
         val_nll = -float(
-            evaluate_log_likelihood(model, val, config.ensemble_masks, config.eval_batch_size).mean()
+            evaluate_log_likelihood(model, val, config.val_ensemble_masks, config.eval_batch_size).mean()
         )
         improved = val_nll < state["best_val_nll"]
         if improved:
@@ -256,7 +262,7 @@ def train_made(
         history.append(record)
         log(
             f"epoch {record['epoch']:4d}  train NLL {record['train_nll']:.3f}  "
-            f"val NLL (S={config.ensemble_masks}) {val_nll:.3f}{'  *' if improved else ''}  "
+            f"val NLL (S={config.val_ensemble_masks}) {val_nll:.3f}{'  *' if improved else ''}  "
             f"{record['seconds']:.1f}s"
         )
         elapsed = elapsed_before + time.perf_counter() - start
