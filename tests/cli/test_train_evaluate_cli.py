@@ -1,0 +1,140 @@
+"""End to end on the bundled digits: train, resume, evaluate, sample; flag errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from maflow.cli import main
+
+TINY = [
+    "--dataset",
+    "digits",
+    "--num-layers",
+    "2",
+    "--hidden-dim",
+    "16",
+    "--hidden-layers",
+    "1",
+    "--num-samples",
+    "4",
+]
+
+
+def _train(out, *extra):
+    return main(["train", *TINY, "--out", str(out), "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    assert _train(out, "--epochs", "2") == 0
+    return out
+
+
+def test_training_writes_the_whole_output_tree(run):
+    root = run / "digits"
+    for name in [
+        "checkpoints/best.pth",
+        "checkpoints/latest.pth",
+        "logs/training.log",
+        "samples/digits_samples.png",
+        "samples/digits_samples.npy",
+        "results_summary.txt",
+        "results_summary.json",
+    ]:
+        assert (root / name).is_file(), name
+    assert list((root / "tensorboard").glob("events.out.tfevents.*"))
+    training = json.loads((root / "results_summary.json").read_text())["training"]
+    assert training["epochs_run"] == 2 and training["model_config"]["hidden_features"] == 16
+    assert training["config"]["lr"] == 1e-4  # from the digits preset
+    assert "epoch 2 step 30" in (root / "logs" / "training.log").read_text()
+
+
+def test_evaluation_is_labelled_and_independent_of_the_batch_size(run, capsys):
+    results = {}
+    for batch_size, pictures in (("1000", []), ("7", ["--u-points", "0", "--num-samples", "0"])):
+        assert (
+            main(
+                ["evaluate", "--dataset", "digits", "--out", str(run), "--batch-size", batch_size, *pictures]
+            )
+            == 0
+        )
+        results[batch_size] = json.loads((run / "digits" / "results_summary.json").read_text())["evaluation"]
+    small, large = results["7"]["test"], results["1000"]["test"]
+    assert small["log_likelihood"]["mean"] == pytest.approx(
+        large["log_likelihood"]["mean"], rel=1e-12, abs=1e-9
+    )
+    assert small["log_likelihood"]["count"] == 179
+    assert {"bits_per_dim_pixel_space", "bits_per_dim_model_space"} <= set(small)
+    text = (run / "digits" / "results_summary.txt").read_text()
+    assert "pixel space (MAF convention" in text and "seed spec: NLL/(D ln 2)" in text
+    assert "test average log-likelihood, model space" in capsys.readouterr().out
+    for figure in ("digits_u_marginals.png", "digits_u_scatter.png"):
+        assert (run / "digits" / "figures" / figure).is_file()
+    assert "training" in json.loads((run / "digits" / "results_summary.json").read_text())
+
+
+def test_sample_command_writes_npy_and_picture(run):
+    output = run / "s.png"
+    assert (
+        main(
+            [
+                "sample",
+                "--dataset",
+                "digits",
+                "--out",
+                str(run),
+                "--num-samples",
+                "5",
+                "--output",
+                str(output),
+            ]
+        )
+        == 0
+    )
+    assert output.is_file() and np.load(run / "s.npy").shape == (5, 64)
+    assert np.load(run / "s_unit.npy").max() <= 1
+
+
+def test_resume_continues_exactly_from_latest(tmp_path):
+    assert _train(tmp_path / "a", "--epochs", "3") == 0
+    assert _train(tmp_path / "b", "--epochs", "2") == 0
+    assert _train(tmp_path / "b", "--epochs", "2") == 2  # refuses to overwrite a run silently
+    assert _train(tmp_path / "b", "--epochs", "3", "--resume") == 0
+    log = (tmp_path / "b" / "digits" / "logs" / "training.log").read_text()
+    assert "resumed from" in log and "epoch 3 step 45" in log
+    a = torch.load(tmp_path / "a" / "digits" / "checkpoints" / "latest.pth", weights_only=True)
+    b = torch.load(tmp_path / "b" / "digits" / "checkpoints" / "latest.pth", weights_only=True)
+    for key, value in a["model_state"].items():
+        assert torch.equal(value, b["model_state"][key]), key
+    assert torch.equal(
+        a["optimizer_state"]["state"][0]["exp_avg"], b["optimizer_state"]["state"][0]["exp_avg"]
+    )
+
+
+def test_resume_with_another_model_names_the_mismatch(run, capsys):
+    assert _train(run, "--epochs", "3", "--resume", "--hidden-dim", "32") == 2
+    assert "hidden_features=16" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--dataset", "nosuchdata"], "unknown data set 'nosuchdata'"),
+        (["--dataset", "digits", "--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+        (["--dataset", "digits", "--lr", "-1"], "--lr must be positive"),
+        (["--dataset", "digits", "--hidden-dim", "0"], "--hidden-dim must be a positive integer"),
+    ],
+)
+def test_bad_flags_give_one_clear_line_and_exit_code_2(tmp_path, capsys, argv, words):
+    assert main(["train", *argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "digits").exists()
+
+
+def test_evaluate_without_a_run_says_to_train_first(tmp_path, capsys):
+    assert main(["evaluate", "--dataset", "digits", "--out", str(tmp_path)]) == 2
+    assert "train first" in capsys.readouterr().err
