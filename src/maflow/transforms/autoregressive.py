@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from maflow.nn.fast_sampling import made_inverse
 from maflow.nn.made import MADE
 from maflow.transforms.base import Transform
 
@@ -22,12 +23,21 @@ def bound_log_scale(alpha: Tensor, bound: float, mode: str) -> Tensor:
     raise ValueError(f"unknown scale bound {mode!r}: use clamp, soft or none")
 
 
+def _check_inverse_method(method: str) -> str:
+    if method not in ("degree", "naive"):
+        raise ValueError(f"unknown inverse method {method!r}: use degree or naive")
+    return method
+
+
 class MaskedAffineAutoregressive(Transform):
     r"""Affine autoregressive map :math:`u_i = (x_i - \mu_i(x_{<i})) e^{-\alpha_i(x_{<i})}`.
 
-    ``forward`` (density direction) takes one MADE pass; ``inverse`` (sampling direction)
-    takes one pass per distinct input degree, D passes for a full order. The log-scale
-    :math:`\alpha` is bounded to ``[-max_log_scale, max_log_scale]``.
+    ``forward`` (density direction) takes one MADE pass. ``inverse`` (sampling direction)
+    is exact and by default computes each hidden unit once, in degree order
+    (:func:`maflow.nn.fast_sampling.made_inverse`): the arithmetic of one pass spread over
+    at most D small steps. ``inverse_method = "naive"`` (attribute, or the ``method``
+    argument) runs the whole MADE once per distinct input degree instead, D full passes.
+    The log-scale :math:`\alpha` is bounded to ``[-max_log_scale, max_log_scale]``.
 
     References:
         | Masked Autoregressive Flow for Density Estimation (Papamakarios et al., 2017)
@@ -39,6 +49,7 @@ class MaskedAffineAutoregressive(Transform):
             activation, seed: Passed to :class:`maflow.nn.MADE`.
         scale_bound: ``"clamp"`` (seed spec), ``"soft"`` (smooth tanh bound) or ``"none"``.
         max_log_scale: The bound on :math:`|\alpha|`.
+        inverse_method: ``"degree"`` (default) or ``"naive"``, see above.
 
     Example:
         >>> t = MaskedAffineAutoregressive(4, hidden_features=16)
@@ -60,9 +71,12 @@ class MaskedAffineAutoregressive(Transform):
         scale_bound: str = "clamp",
         max_log_scale: float = 10.0,
         seed: int = 0,
+        inverse_method: str = "degree",
     ):
         super().__init__()
         bound_log_scale(torch.zeros(1), max_log_scale, scale_bound)  # validates the mode early
+        _check_inverse_method(inverse_method)
+        self.inverse_method = inverse_method
         self.features = features
         self.scale_bound = scale_bound
         self.max_log_scale = max_log_scale
@@ -88,7 +102,19 @@ class MaskedAffineAutoregressive(Transform):
         mu, alpha = self.parameters_of(x, context)
         return (x - mu) * torch.exp(-alpha), -alpha.sum(-1)
 
-    def inverse(self, u: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def inverse(
+        self, u: Tensor, context: Tensor | None = None, method: str | None = None
+    ) -> tuple[Tensor, Tensor]:
+        method = _check_inverse_method(method or self.inverse_method)
+        if method == "degree":
+            return made_inverse(self.made, u, self._invert, context)
+        return self._naive_inverse(u, context)
+
+    def _invert(self, u: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        alpha = bound_log_scale(params[:, 1], self.max_log_scale, self.scale_bound)
+        return u * torch.exp(alpha) + params[:, 0], alpha.sum(-1)
+
+    def _naive_inverse(self, u: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         degrees = self.made.input_degrees
         x = torch.zeros_like(u)
         logabsdet = u.new_zeros(u.shape[0])
