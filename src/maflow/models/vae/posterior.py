@@ -53,7 +53,9 @@ class WeightNormMaskedLinear(MaskedLinear):
         t = F.linear(x, self._direction())
         if self.training and not self.initialized:
             with torch.no_grad():
-                std = t.std(0).clamp_min(1e-6) if t.shape[0] > 1 else torch.ones_like(t[0])
+                std = t.std(0) if t.shape[0] > 1 else torch.ones_like(t[0])
+                # Rows that see nothing (masked out, or constant inputs) keep unit scale.
+                std = torch.where(std > 1e-6, std, torch.ones_like(std))
                 self.log_scale.copy_(-torch.log(std))
                 self.bias.copy_(-t.mean(0) / std)
                 self.initialized.fill_(True)
@@ -228,6 +230,10 @@ class IAFStep(Transform):
         return gate * z + (1 - gate) * m, log_gate.sum(-1)
 
     def forward(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if self.training and any(
+            isinstance(m, WeightNormMaskedLinear) and not m.initialized for m in self.made.modules()
+        ):
+            self.made(y, context)  # initialise weight norm on the data, not on the all-zero first guess
         z = torch.zeros_like(y)
         logabsdet = y.new_zeros(y.shape[0])
         degrees = self.made.input_degrees
