@@ -1,5 +1,7 @@
 """Integration tests against the real files in ../shared/data (skipped when absent)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,15 @@ def test_miniboone_validation_and_test_shapes():
     # Without train.npy (or data.npy) the set cannot be loaded, and the error says which file is missing.
     with pytest.raises(DataError, match=r"presplit \(found 2 of 3\): train\.npy"):
         load("miniboone", SHARED_DATA)
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+    reason="Debian's dataset-fashion-mnist not installed",
+)
+@pytest.mark.slow
+def test_fashion_mnist_from_the_debian_package(tmp_path):
+    ds = load("fashion_mnist", tmp_path)  # not in tmp_path: found in the Debian folder
+    assert (ds.train.shape, ds.val.shape, ds.test.shape) == ((50_000, 784), (10_000, 784), (10_000, 784))
+    assert np.bincount(ds.test_labels).tolist() == [1000] * 10
+    assert np.bincount(np.concatenate([ds.train_labels, ds.val_labels])).tolist() == [6000] * 10

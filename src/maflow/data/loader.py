@@ -39,7 +39,7 @@ def search_folders(spec: DatasetSpec, data_dir: Path) -> list[Path]:
         folders.append(data_dir / spec.folder.lower())
     if data_dir.name.lower() == spec.folder.lower():
         folders.append(data_dir)
-    return folders
+    return [*folders, *(Path(folder) for folder in spec.system_folders)]
 
 
 def locate(spec: DatasetSpec, data_dir: Path, allow_pickle: bool = False) -> Source | None:

@@ -65,6 +65,7 @@ class DatasetSpec:
         checksums: ``{file name: sha256 of the decompressed bytes}`` of the canonical files.
         downloads: public files for ``maflow data fetch``.
         source, licence, preprocessing, notes: documentation strings (also shown by ``data list``).
+        system_folders: absolute folders searched after the data directory (e.g. a Debian package's).
         params: keyword arguments of ``prepare`` (split rule constants, seeds).
         version: preprocessing version; bumping it invalidates cached prepared splits.
         cache: whether prepared splits are cached as ``.npy`` (off when reading is as cheap).
@@ -87,6 +88,7 @@ class DatasetSpec:
     licence: str = ""
     preprocessing: str = ""
     notes: str = ""
+    system_folders: tuple[str, ...] = ()
     params: dict = field(default_factory=dict)
     version: int = 1
     cache: bool = True

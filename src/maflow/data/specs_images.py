@@ -113,6 +113,7 @@ register_dataset(
         quantization_levels=256,
         num_classes=10,
         params={"num_val": 10_000, "seed": 42, "lam": 1e-6},
+        system_folders=("/usr/share/datasets/fashion-mnist",),  # Debian's dataset-fashion-mnist
         downloads=tuple(
             Download("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/" + name, name, "md5:" + md5)
             for name, md5 in zip(
