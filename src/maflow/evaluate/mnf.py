@@ -1,0 +1,208 @@
+"""Uncertainty studies of the MNF LeNet against LeNet: rotated digits and Fashion-MNIST images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from maflow.errors import ConfigError, DataError
+
+__all__ = ["rotate_images", "rotation_study", "plot_rotation", "fashion_test_images", "ood_study"]
+
+
+def rotate_images(image: np.ndarray, angles) -> np.ndarray:
+    """Rotates a 28x28 image (values in [0, 1]) by each angle in degrees, counter-clockwise.
+
+    Bilinear interpolation keeps the values in [0, 1]; the frame stays 28x28.
+
+    Example:
+        >>> import numpy as np
+        >>> image = np.zeros((28, 28), dtype=np.float32); image[5:9, 12:16] = 1
+        >>> rotated = rotate_images(image, [0, 180])
+        >>> rotated.shape, bool(np.allclose(rotated[0], image)), bool(np.allclose(rotated[1], image[::-1, ::-1]))
+        ((2, 28, 28), True, True)
+    """
+    from scipy.ndimage import rotate
+
+    image = np.asarray(image, dtype=np.float32).reshape(28, 28)
+    rotated = [
+        rotate(image, float(angle), reshape=False, order=1, mode="constant", cval=0.0) for angle in angles
+    ]
+    return np.clip(np.stack(rotated), 0.0, 1.0).astype(np.float32)
+
+
+def _load_pair(mnf_run, lenet_run):
+    from maflow.train.mnf import load_classifier
+
+    mnf = load_classifier(Path(mnf_run) / "checkpoint.pt")
+    lenet = load_classifier(Path(lenet_run) / "checkpoint.pt")
+    if not mnf.is_bayesian:
+        raise ConfigError(f"--mnf-run {mnf_run} holds a plain LeNet; give the run of --model mnf-lenet")
+    if lenet.is_bayesian:
+        raise ConfigError(f"--lenet-run {lenet_run} holds an MNF LeNet; give the run of --model lenet")
+    return mnf, lenet
+
+
+def rotation_study(
+    mnf_run,
+    lenet_run,
+    out,
+    data_dir=None,
+    digit_index: int = 12,
+    step: float = 20.0,
+    max_angle: float = 180.0,
+    num_samples: int = 500,
+) -> dict:
+    """Rotates test digit ``digit_index`` in ``step``-degree steps up to ``max_angle`` and plots both
+    models' predictive distributions (MNF: ``num_samples`` posterior samples; LeNet: one softmax).
+
+    Writes the figure to ``out`` and the numbers to ``out`` with suffix ``.json``; returns them.
+    """
+    from maflow.data import load
+    from maflow.models.mnf import predict
+    from maflow.utils.io import write_json
+
+    dataset = load("mnist_grey", data_dir)
+    if not 0 <= digit_index < len(dataset.test):
+        raise ConfigError(f"--digit-index must be in [0, {len(dataset.test)}), not {digit_index}")
+    if step <= 0 or max_angle < 0:
+        raise ConfigError("--step must be positive and --max-angle non-negative")
+    angles = np.arange(0.0, max_angle + 1e-9, step)
+    images = rotate_images(dataset.test[digit_index], angles)
+    mnf, lenet = _load_pair(mnf_run, lenet_run)
+    x = torch.from_numpy(images.reshape(len(angles), 784))
+    mnf_prediction = predict(mnf, x, num_samples=num_samples, batch_size=num_samples)
+    lenet_prediction = predict(lenet, x, num_samples=1)
+    summary = {
+        "digit_index": digit_index,
+        "label": int(dataset.test_labels[digit_index]),
+        "angles": angles.tolist(),
+        "num_samples": num_samples,
+        "mnf_mean": mnf_prediction.mean.tolist(),
+        "mnf_argmax": mnf_prediction.mean.argmax(-1).tolist(),
+        "mnf_entropy": mnf_prediction.entropy.tolist(),
+        "mnf_mutual_information": mnf_prediction.mutual_information.tolist(),
+        "lenet_probs": lenet_prediction.mean.tolist(),
+        "lenet_argmax": lenet_prediction.mean.argmax(-1).tolist(),
+        "lenet_entropy": lenet_prediction.entropy.tolist(),
+    }
+    plot_rotation(images, angles, mnf_prediction.probs.numpy(), lenet_prediction.mean.numpy(), out)
+    write_json(Path(out).with_suffix(".json"), summary)
+    return summary
+
+
+def plot_rotation(images, angles, mnf_probs, lenet_probs, out, columns: int = 5, dpi: int = 60) -> None:
+    """Violins of the MNF samples (S, A, 10) above bars of LeNet's softmax (A, 10), one panel per angle."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from maflow.utils.io import atomic_write
+
+    num_angles = len(angles)
+    rows = -(-num_angles // columns)
+    figure = plt.figure(figsize=(2.4 * columns, 2.0 * 2 * rows + 0.8))
+    halves = figure.subfigures(2, 1)
+    classes = np.arange(mnf_probs.shape[-1])
+    jitter = np.random.default_rng(0)
+    for half, title in zip(
+        halves, ("MNF LeNet: predictive distribution over samples", "LeNet: single softmax")
+    ):
+        half.suptitle(title, fontsize=11)
+        axes = half.subplots(rows, columns, sharey=True, squeeze=False).ravel()
+        half.subplots_adjust(hspace=0.5, top=0.85)
+        for a, ax in enumerate(axes):
+            if a >= num_angles:
+                ax.axis("off")
+                continue
+            if title.startswith("MNF"):
+                samples = mnf_probs[:, a, :]
+                # A kernel density needs spread; add invisible jitter to classes whose samples all agree.
+                columns_data = [s + 1e-6 * jitter.standard_normal(len(s)) for s in samples.T]
+                parts = ax.violinplot(columns_data, positions=classes, widths=0.9, showextrema=False)
+                for body in parts["bodies"]:
+                    body.set_alpha(0.7)
+                predicted = int(samples.mean(0).argmax())
+            else:
+                ax.bar(classes, lenet_probs[a], width=0.8, color="tab:orange")
+                predicted = int(lenet_probs[a].argmax())
+            ax.set_ylim(0, 1.1)
+            ax.set_xticks(classes)
+            ax.tick_params(labelsize=7)
+            ax.set_title(f"{angles[a]:.0f}°: predicts {predicted}", fontsize=9)
+            inset = ax.inset_axes([0.02, 0.55, 0.35, 0.42])
+            inset.imshow(images[a], cmap="gray_r")
+            inset.axis("off")
+    atomic_write(out, lambda f: figure.savefig(f, dpi=dpi, format=Path(out).suffix.lstrip(".") or "png"))
+    plt.close(figure)
+
+
+def fashion_test_images(fashion_dir) -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST test images as pixels / 255 (N, 784) and labels, read from the IDX files.
+
+    ``fashion_dir`` is a folder holding them directly or in ``fashion_mnist/`` (the Debian package
+    ``dataset-fashion-mnist`` installs them in /usr/share/datasets/fashion-mnist).
+    """
+    from maflow.data.files import find_file
+    from maflow.data.images import prepare_grey_mnist
+    from maflow.data.loader import default_data_dir, get_spec, locate, missing_message
+    from maflow.data.source import Source
+
+    spec = get_spec("fashion_mnist")
+    folder = Path(fashion_dir).expanduser() if fashion_dir is not None else default_data_dir()
+    source = locate(spec, folder)
+    for layout in spec.layouts if source is None else ():
+        # Also accept the folder that holds the files itself (as the Debian package installs them).
+        paths = {name: find_file(folder, name) for name in layout.files}
+        if all(paths.values()):
+            source = Source(spec, folder, layout, paths)
+            break
+    if source is None:
+        raise DataError(
+            missing_message(spec, folder) + "\nOn Debian/Ubuntu: apt-get install dataset-fashion-mnist, "
+            "then --fashion-dir /usr/share/datasets/fashion-mnist"
+        )
+    arrays = prepare_grey_mnist(source)
+    return arrays["test"], arrays["test_labels"]
+
+
+def ood_study(
+    mnf_run, lenet_run, data_dir=None, fashion_dir=None, num_samples: int = 100, limit: int = 1000, out=None
+) -> dict:
+    """Mean predictive entropy (and MNF's mutual information) of both models on the first ``limit``
+    MNIST and Fashion-MNIST test images, and the AUROC of entropy as a Fashion-vs-MNIST detector."""
+    from sklearn.metrics import roc_auc_score
+
+    from maflow.data import load
+    from maflow.models.mnf import predict
+    from maflow.utils.io import write_json
+
+    if limit < 1 or num_samples < 1:
+        raise ConfigError("--limit and --samples must be positive")
+    mnist = load("mnist_grey", data_dir).test[:limit]
+    fashion, _ = fashion_test_images(fashion_dir if fashion_dir is not None else data_dir)
+    fashion = fashion[:limit]
+    mnf, lenet = _load_pair(mnf_run, lenet_run)
+    summary = {"limit": limit, "num_samples": num_samples, "models": {}}
+    for name, model, samples in (("mnf-lenet", mnf, num_samples), ("lenet", lenet, 1)):
+        rows = {}
+        entropies = {}
+        for split, images in (("mnist", mnist), ("fashion", fashion)):
+            prediction = predict(model, torch.from_numpy(images), num_samples=samples)
+            entropies[split] = prediction.entropy.double().numpy()
+            rows[split] = {
+                "entropy": float(entropies[split].mean()),
+                "mutual_information": float(prediction.mutual_information.double().mean()),
+                "max_probability": float(prediction.mean.max(-1).values.double().mean()),
+                "count": len(images),
+            }
+        labels = np.r_[np.zeros(len(entropies["mnist"])), np.ones(len(entropies["fashion"]))]
+        rows["auroc"] = float(roc_auc_score(labels, np.r_[entropies["mnist"], entropies["fashion"]]))
+        rows["num_samples"] = samples
+        summary["models"][name] = rows
+    if out is not None:
+        write_json(out, summary)
+    return summary

@@ -1,0 +1,77 @@
+"""Tests of the MNF / LeNet MNIST trainer on tiny random data."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from maflow.errors import CheckpointError, ConfigError
+from maflow.train.mnf import MNFTrainConfig, classification_error, load_classifier, train_classifier
+
+
+def tiny_mnist(num_train=100, num_other=20, seed=0):
+    rng = np.random.default_rng(seed)
+    images = lambda n: rng.random((n, 784), dtype=np.float32)
+    labels = lambda n: rng.integers(0, 10, n)
+    return SimpleNamespace(
+        train=images(num_train),
+        val=images(num_other),
+        test=images(num_other),
+        train_labels=labels(num_train),
+        val_labels=labels(num_other),
+        test_labels=labels(num_other),
+    )
+
+
+def test_run_writes_metrics_checkpoint_log_and_tensorboard(tmp_path):
+    config = MNFTrainConfig(model="lenet", epochs=2, batch_size=25, log_every=1)
+    metrics = train_classifier(config, tiny_mnist(), tmp_path, echo=False)
+    stored = json.loads((tmp_path / "metrics.json").read_text())
+    assert stored["epochs_completed"] == 2 and len(stored["history"]) == 2
+    assert 0 <= stored["test"]["error_percent"] <= 100 and stored["test"]["count"] == 20
+    assert metrics["parameters"] == 258_582
+    assert "epoch 2/2" in (tmp_path / "train.log").read_text()
+    assert any((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    model = load_classifier(tmp_path / "checkpoint.pt")
+    assert not model.is_bayesian
+
+
+def test_mnf_resume_reproduces_an_uninterrupted_run(tmp_path):
+    data = tiny_mnist(num_train=60, num_other=10)
+    base = dict(model="mnf-lenet", batch_size=30, test_samples=2, kl_anneal_epochs=1.0)
+    train_classifier(MNFTrainConfig(epochs=2, **base), data, tmp_path / "straight", echo=False)
+    train_classifier(MNFTrainConfig(epochs=1, **base), data, tmp_path / "resumed", echo=False)
+    train_classifier(MNFTrainConfig(epochs=2, **base), data, tmp_path / "resumed", resume=True, echo=False)
+    straight = load_classifier(tmp_path / "straight" / "checkpoint.pt").state_dict()
+    resumed = load_classifier(tmp_path / "resumed" / "checkpoint.pt").state_dict()
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+
+
+def test_existing_run_is_not_overwritten_and_resume_checks_the_model(tmp_path):
+    data = tiny_mnist(num_train=50)
+    train_classifier(MNFTrainConfig(model="lenet", epochs=1, batch_size=50), data, tmp_path, echo=False)
+    with pytest.raises(ConfigError, match="--resume"):
+        train_classifier(MNFTrainConfig(model="lenet", epochs=2, batch_size=50), data, tmp_path, echo=False)
+    with pytest.raises(CheckpointError, match="lenet"):
+        train_classifier(
+            MNFTrainConfig(model="mnf-lenet", epochs=2, batch_size=50), data, tmp_path, resume=True
+        )
+
+
+def test_batch_larger_than_the_data_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="batch-size"):
+        train_classifier(MNFTrainConfig(model="lenet", batch_size=500), tiny_mnist(), tmp_path, echo=False)
+
+
+def test_classification_error_counts_wrong_argmax():
+    class Constant(torch.nn.Module):
+        is_bayesian = False
+
+        def forward(self, x):
+            return torch.log_softmax(torch.tensor([[0.0, 5.0]]).expand(len(x), 2), -1)
+
+    result = classification_error(Constant(), torch.zeros(4, 3), torch.tensor([1, 1, 0, 1]))
+    assert result["error_percent"] == 25.0 and result["num_samples"] == 1
