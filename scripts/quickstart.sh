@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 export MPLBACKEND=Agg
-maflow train --dataset digits --model maf --out "${OUT:-out}" "$@"
+# --overwrite: rerunning the quickstart replaces its earlier run (use maflow train --resume to continue one)
+maflow train --dataset digits --model maf --out "${OUT:-out}" --overwrite "$@"
 maflow evaluate --dataset digits --out "${OUT:-out}" --num-samples 64
