@@ -138,3 +138,13 @@ def test_bad_flags_give_one_clear_line_and_exit_code_2(tmp_path, capsys, argv, w
 def test_evaluate_without_a_run_says_to_train_first(tmp_path, capsys):
     assert main(["evaluate", "--dataset", "digits", "--out", str(tmp_path)]) == 2
     assert "train first" in capsys.readouterr().err
+
+
+def test_auto_trains_every_image_data_set_present(tmp_path, capsys):
+    empty = tmp_path / "data"
+    empty.mkdir()
+    argv = ["train", "--auto", "--data-dir", str(empty), "--out", str(tmp_path / "runs"), "--no-progress"]
+    assert main([*argv, "--epochs", "1", "--num-layers", "1", "--hidden-dim", "8", "--num-samples", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "skipping mnist" in out and "training digits" in out
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["digits"]

@@ -19,9 +19,15 @@ TRAIN_KEYS = {"model", "epochs", "batch_size", "lr", "weight_decay", "grad_clip"
 
 
 def available_presets() -> list[str]:
-    """Names of the data sets with their own preset file."""
+    """Names of the data sets with their own training preset (``<dataset>.toml``).
+
+    Other commands keep their own configs in this folder under names that are not data sets
+    (``vae_dense_cpu.toml``); only files named after a registered data set are flow presets.
+    """
+    from maflow.data import DATASETS
+
     files = resources.files(__name__).iterdir()
-    return sorted(f.name[:-5] for f in files if f.name.endswith(".toml") and f.name != "default.toml")
+    return sorted(f.name[:-5] for f in files if f.name.endswith(".toml") and f.name[:-5] in DATASETS)
 
 
 def _read(name: str) -> dict:
