@@ -148,3 +148,28 @@ def test_auto_trains_every_image_data_set_present(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "skipping mnist" in out and "training digits" in out
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["digits"]
+
+
+def test_seed_spec_scripts_accept_underscore_flags(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(root / "train.py"),
+            "--dataset",
+            "digits",
+            "--hidden_dim",
+            "0",
+            "--num_layers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and "--hidden-dim must be a positive integer" in result.stderr
+    assert not (tmp_path / "maf_results" / "digits").exists()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from maflow.cli.train import HelpFormatter
 
 __all__ = ["register", "run"]
 
@@ -12,7 +12,7 @@ def register(subparsers) -> None:
         "sample",
         help="draw samples from a trained flow",
         description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--dataset", required=True, help="data set of the trained run")
     parser.add_argument("--out", default="out", help="output root given to maflow train")

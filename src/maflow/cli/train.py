@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 
-__all__ = ["register", "add_model_arguments", "model_options_from_args", "run"]
+__all__ = ["register", "add_model_arguments", "model_options_from_args", "HelpFormatter", "run"]
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except the unset ones that the data set's preset fills in."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.default == [] or action.help is None:
+            return action.help
+        return super()._get_help_string(action)
+
 
 # Flag -> model-builder keyword; only flags the user sets are passed on.
 MODEL_FLAGS = {
@@ -70,7 +80,7 @@ def register(subparsers) -> None:
         "train",
         help="train a flow on a data set",
         description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--dataset", help="data set name (digits, mnist, ...)")
     parser.add_argument(
