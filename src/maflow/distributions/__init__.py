@@ -1,6 +1,9 @@
 """Base densities and flows as distributions."""
 
+from maflow.distributions.diagonal import DiagonalNormal
 from maflow.distributions.flow import Flow, FlowDistribution
+from maflow.distributions.made_mog import MADEMoG
+from maflow.distributions.mixture import MixtureOfGaussians
 from maflow.distributions.normal import StandardNormal
 
-__all__ = ["Flow", "FlowDistribution", "StandardNormal"]
+__all__ = ["DiagonalNormal", "Flow", "FlowDistribution", "MADEMoG", "MixtureOfGaussians", "StandardNormal"]

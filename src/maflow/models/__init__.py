@@ -1,5 +1,10 @@
 """Models: flows and networks assembled from transforms and distributions."""
 
+from maflow.models.glow import Glow
+from maflow.models.iaf import IAF
 from maflow.models.maf import MAF
+from maflow.models.mog import MADEMoGFlow, MAFMoG
+from maflow.models.nsf import NSF
+from maflow.models.realnvp import NICE, RealNVP
 
-__all__ = ["MAF"]
+__all__ = ["IAF", "MAF", "NICE", "NSF", "Glow", "MADEMoGFlow", "MAFMoG", "RealNVP"]

@@ -53,3 +53,66 @@ def _bernoulli_made(features, context_features=None, **options):
     from maflow.models.bernoulli_made import BernoulliMADE
 
     return BernoulliMADE(features, context_features=context_features, **options)
+
+
+@register("realnvp")
+def _realnvp(features, context_features=None, **options):
+    # The MAF paper's Real NVP baseline: alternating masks, tanh scale / ReLU shift nets, batch norm.
+    from maflow.models.realnvp import RealNVP
+
+    return RealNVP(features, context_features=context_features, **options)
+
+
+@register("nice")
+def _nice(features, context_features=None, **options):
+    from maflow.models.realnvp import NICE
+
+    return NICE(features, context_features=context_features, **options)
+
+
+@register("iaf")
+def _iaf(features, context_features=None, **options):
+    # Gated IAF steps: one pass to sample, D passes per density of a data point.
+    from maflow.models.iaf import IAF
+
+    return IAF(features, context_features=context_features, **options)
+
+
+@register("nsf-ar")
+def _nsf_ar(features, context_features=None, **options):
+    from maflow.models.nsf import NSF
+
+    options["kind"] = "autoregressive"
+    return NSF(features, context_features=context_features, **options)
+
+
+@register("nsf-cl")
+def _nsf_cl(features, context_features=None, **options):
+    from maflow.models.nsf import NSF
+
+    options["kind"] = "coupling"
+    return NSF(features, context_features=context_features, **options)
+
+
+@register("glow")
+def _glow(features, context_features=None, **options):
+    # Glow's step of flow for vectors: ActNorm, LU (or full) linear map, affine coupling.
+    from maflow.models.glow import Glow
+
+    return Glow(features, context_features=context_features, **options)
+
+
+@register("made-mog")
+def _made_mog(features, context_features=None, **options):
+    # The MAF paper's MADE MoG: 10 Gaussian components per conditional.
+    from maflow.models.mog import MADEMoGFlow
+
+    return MADEMoGFlow(features, context_features=context_features, **options)
+
+
+@register("maf-mog")
+def _maf_mog(features, context_features=None, **options):
+    # A MAF on a MADE MoG base whose order reverses the last MAF layer's.
+    from maflow.models.mog import MAFMoG
+
+    return MAFMoG(features, context_features=context_features, **options)

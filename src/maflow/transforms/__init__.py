@@ -1,10 +1,29 @@
 """Invertible transforms returning ``(output, log|det J|)``."""
 
+from maflow.transforms.actnorm import ActNorm
 from maflow.transforms.autoregressive import MaskedAffineAutoregressive
 from maflow.transforms.base import CompositeTransform, InverseTransform, Transform
 from maflow.transforms.batchnorm import BatchNorm, recompute_batchnorm_statistics
+from maflow.transforms.coupling import AdditiveCoupling, AffineCoupling, alternating_mask, half_mask
+from maflow.transforms.iaf import InverseAutoregressive
+from maflow.transforms.linear import InvertibleLinear, LULinear
+from maflow.transforms.nsf import MaskedRQSAutoregressive, RQSCoupling
+from maflow.transforms.permutation import Permutation, RandomPermutation, ReversePermutation
 
 __all__ = [
+    "ActNorm",
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "InverseAutoregressive",
+    "InvertibleLinear",
+    "LULinear",
+    "MaskedRQSAutoregressive",
+    "Permutation",
+    "RQSCoupling",
+    "RandomPermutation",
+    "ReversePermutation",
+    "alternating_mask",
+    "half_mask",
     "BatchNorm",
     "CompositeTransform",
     "InverseTransform",

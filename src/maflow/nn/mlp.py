@@ -1,0 +1,79 @@
+"""A plain multilayer perceptron, optionally conditioned on a context vector."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from maflow.nn.made import ACTIVATIONS
+
+__all__ = ["MLP"]
+
+_ACTIVATIONS = {**ACTIVATIONS, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
+
+
+class MLP(nn.Module):
+    r"""Fully connected network; a context, if any, is concatenated to the input.
+
+    Weights are drawn as :math:`\mathcal{N}(0, 1) / \sqrt{n_{in} + 1}` with zero biases, the
+    initialisation of the MAF authors' feedforward (Real NVP) networks. The output layer is
+    linear.
+
+    Arguments:
+        in_features: Size of the input.
+        out_features: Size of the output.
+        hidden_features: Units per hidden layer: an int (repeated ``num_hidden_layers``
+            times) or a sequence of ints.
+        num_hidden_layers: Number of hidden layers when ``hidden_features`` is an int.
+        context_features: Size of an optional context vector.
+        activation: Hidden activation: one of :data:`maflow.nn.made.ACTIVATIONS` or
+            ``"leaky_relu"`` (slope 0.2, as seed 003).
+
+    Example:
+        >>> net = MLP(3, 4, hidden_features=8, context_features=2)
+        >>> net(torch.randn(5, 3), torch.randn(5, 2)).shape
+        torch.Size([5, 4])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden_features: int | Sequence[int] = 64,
+        num_hidden_layers: int = 2,
+        context_features: int | None = None,
+        activation: str = "relu",
+    ):
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}: use one of {sorted(_ACTIVATIONS)}")
+        if isinstance(hidden_features, int):
+            hidden_features = [hidden_features] * num_hidden_layers
+        sizes = [in_features + (context_features or 0), *hidden_features, out_features]
+        if min(sizes) < 1:
+            raise ValueError(f"every layer needs >= 1 unit, got sizes {sizes}")
+        self.context_features = context_features
+        layers: list[nn.Module] = []
+        for index, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+            linear = nn.Linear(n_in, n_out)
+            with torch.no_grad():
+                linear.weight.normal_().div_(math.sqrt(n_in + 1))
+                linear.bias.zero_()
+            layers.append(linear)
+            if index < len(sizes) - 2:
+                layers.append(_ACTIVATIONS[activation]())
+        self.network = nn.Sequential(*layers)
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.network[-1]
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        if self.context_features:
+            if context is None:
+                raise ValueError("this network is conditional: pass a context tensor")
+            x = torch.cat([x, context], dim=-1)
+        return self.network(x)
