@@ -104,9 +104,11 @@ def _glow(features, context_features=None, **options):
 
 @register("made-mog")
 def _made_mog(features, context_features=None, **options):
-    # The MAF paper's MADE MoG: 10 Gaussian components per conditional.
+    # The MAF paper's MADE MoG: 10 Gaussian components per conditional. A single MADE, so a
+    # preset's flow depth (num_layers) does not apply, as for "made".
     from maflow.models.mog import MADEMoGFlow
 
+    options.pop("num_layers", None)
     return MADEMoGFlow(features, context_features=context_features, **options)
 
 
