@@ -11,12 +11,12 @@ from maflow.cli import main
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
-def fake_dataset(seed: int = 0):
+def fake_dataset(seed: int = 0, features: int = 5):
     rng = np.random.RandomState(seed)
 
     def rows(n):
         first = rng.rand(n, 1) < 0.5
-        return np.concatenate([first, first ^ (rng.rand(n, 4) < 0.1)], axis=1).astype(np.float32)
+        return np.concatenate([first, first ^ (rng.rand(n, features - 1) < 0.1)], axis=1).astype(np.float32)
 
     # Distinct split sizes, so the report shows which split was scored.
     splits = {"train": rows(150), "val": rows(40), "test": rows(70)}
@@ -69,6 +69,13 @@ def test_train_reports_the_test_split_and_evaluate_agrees(tmp_path, fake_data, c
     assert main(["made", "evaluate", "--out", str(out), "-s", "1", "--split", "val"]) == 0
     assert json.loads((out / "evaluate-val-s1.json").read_text())["count"] == 40
 
+    assert main(["made", "sample", "--out", str(out), "-N", "7", "--seed", "3"]) == 0
+    samples = np.load(out / "samples-s3-seed3.npy")
+    assert samples.shape == (7, 5) and set(np.unique(samples)) <= {0, 1}
+    assert (
+        main(["made", "sample", "--out", str(out), "--png", str(tmp_path / "grid.png")]) == 2
+    )  # 5 is not square
+
 
 def test_cli_errors_are_reported_without_traceback(tmp_path, fake_data, capsys):
     out = str(tmp_path / "run")
@@ -90,6 +97,15 @@ def test_evaluate_refuses_other_training_data(tmp_path, monkeypatch):
     assert main(["made", "train", "--dataset", "fake", "--out", out, "-q", "8", "--epochs", "1"]) == 0
     monkeypatch.setattr(made_cli, "_load_dataset", lambda name, data_dir: fake_dataset(1))
     assert main(["made", "evaluate", "--out", out]) == 2
+
+
+def test_sample_grid_for_square_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(made_cli, "_load_dataset", lambda name, data_dir: fake_dataset(0, features=4))
+    out = str(tmp_path / "run")
+    assert main(["made", "train", "--dataset", "fake", "--out", out, "-q", "8", "--epochs", "1"]) == 0
+    png = tmp_path / "grid.png"
+    assert main(["made", "sample", "--out", out, "-N", "5", "--png", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.shared_data
