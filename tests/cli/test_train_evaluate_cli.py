@@ -102,6 +102,7 @@ def test_resume_continues_exactly_from_latest(tmp_path):
     assert _train(tmp_path / "a", "--epochs", "3") == 0
     assert _train(tmp_path / "b", "--epochs", "2") == 0
     assert _train(tmp_path / "b", "--epochs", "2") == 2  # refuses to overwrite a run silently
+    assert _train(tmp_path / "b", "--epochs", "2", "--overwrite") == 0  # the same run again, from scratch
     assert _train(tmp_path / "b", "--epochs", "3", "--resume") == 0
     log = (tmp_path / "b" / "digits" / "logs" / "training.log").read_text()
     assert "resumed from" in log and "epoch 3 step 45" in log

@@ -15,10 +15,11 @@ import torch
 import maflow
 from maflow.errors import ConfigError
 from maflow.train.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint
+from maflow.train.guard import NonFiniteGuard
 from maflow.train.logger import TrainingLogger
 from maflow.train.loop import Trainer
 from maflow.train.paths import RunPaths
-from maflow.utils.io import ensure_writable_dir
+from maflow.utils.io import ensure_writable_dir, remove_stale_temporaries
 from maflow.utils.stats import mean_and_error
 
 __all__ = ["FlowTrainingConfig", "flow_loss", "make_optimizer", "train_flow", "git_commit"]
@@ -41,6 +42,9 @@ class FlowTrainingConfig:
         threads: torch intra-op threads.
         num_samples: Samples drawn for the picture at the end.
         progress: Progress bar (``None``: only on a terminal).
+        nan_policy, nan_lr_factor, max_rollbacks: On NaN or Inf, roll back to the epoch's start
+            with the learning rate times ``nan_lr_factor`` (at most ``max_rollbacks`` times), or
+            stop (see :class:`maflow.train.guard.NonFiniteGuard`).
     """
 
     dataset: str
@@ -59,6 +63,9 @@ class FlowTrainingConfig:
     num_samples: int = 64
     eval_batch_size: int = 1000
     progress: bool | None = None
+    nan_policy: str = "rollback"
+    nan_lr_factor: float = 0.5
+    max_rollbacks: int = 3
 
     def validate(self) -> FlowTrainingConfig:
         checks = [
@@ -85,6 +92,7 @@ class FlowTrainingConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        self.nan_guard()  # checks the three NaN settings
         for key in ("hidden_features", "num_layers", "num_hidden_layers"):
             value = self.model_options.get(key)
             values = value if isinstance(value, list) else [value]
@@ -94,6 +102,9 @@ class FlowTrainingConfig:
                 )
                 raise ConfigError(f"{flag} must be a positive integer, got {value!r}")
         return self
+
+    def nan_guard(self) -> NonFiniteGuard:
+        return NonFiniteGuard(self.nan_policy, self.nan_lr_factor, self.max_rollbacks)
 
 
 def flow_loss(model, batch: torch.Tensor) -> torch.Tensor:
@@ -178,11 +189,16 @@ def train_flow(
     dataset = load(config.dataset, data_dir)
     paths = RunPaths(out, config.dataset)
     ensure_writable_dir(paths.root)
+    remove_stale_temporaries(paths.root)  # left by a killed run; files of live writers are locked
     if paths.latest.is_file() and not (resume or overwrite):
         raise ConfigError(
             f"{paths.root} already holds a training run: pass --resume to continue it, "
             "--overwrite to start over, or choose another --out"
         )
+    if overwrite and not resume:
+        # A stale best.pth or evaluation must not survive into the new run's results.
+        for stale in (paths.latest, paths.best, paths.results_json, paths.results_txt):
+            stale.unlink(missing_ok=True)
     _seed_everything(config.seed)
     train = torch.from_numpy(dataset.train)
     val = torch.from_numpy(dataset.val)
@@ -222,6 +238,7 @@ def train_flow(
             grad_clip=config.grad_clip,
             generator=generator,
             progress=config.progress,
+            nan_guard=config.nan_guard(),
         )
         if resume and paths.latest.is_file():
             expected = dict(
