@@ -124,6 +124,7 @@ def run_train(args) -> int:
 
     torch.set_num_threads(1)
     wall_start = time.perf_counter()
+    commit = _git_commit()  # the code this run imported, not HEAD when it ends
     config = MadeTrainConfig(
         hidden_features=args.hiddens,
         num_masks=args.num_masks,
@@ -180,7 +181,8 @@ def run_train(args) -> int:
             "val": _score(model, dataset.val, config.ensemble_masks, config.eval_batch_size),
             "command": "maflow " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("maflow") else None,
             "argv": sys.argv,
-            "commit": _git_commit(),
+            "commit": commit,
+            "cpu_seconds": time.process_time(),
             "wall_seconds": time.perf_counter() - wall_start,
             **{k: v for k, v in summary.items() if k != "history"},
         }
