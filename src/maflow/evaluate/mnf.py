@@ -143,8 +143,8 @@ def plot_rotation(images, angles, mnf_probs, lenet_probs, out, columns: int = 5,
 def fashion_test_images(fashion_dir) -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST test images as pixels / 255 (N, 784) and labels, read from the IDX files.
 
-    ``fashion_dir`` is a folder holding them directly or in ``fashion_mnist/`` (the Debian package
-    ``dataset-fashion-mnist`` installs them in /usr/share/datasets/fashion-mnist).
+    ``fashion_dir`` is a folder holding them directly or in ``fashion_mnist/``; the data layer also
+    looks where the Debian package ``dataset-fashion-mnist`` installs them.
     """
     from maflow.data.files import find_file
     from maflow.data.images import prepare_grey_mnist
@@ -153,13 +153,14 @@ def fashion_test_images(fashion_dir) -> tuple[np.ndarray, np.ndarray]:
 
     spec = get_spec("fashion_mnist")
     folder = Path(fashion_dir).expanduser() if fashion_dir is not None else default_data_dir()
-    source = locate(spec, folder)
-    for layout in spec.layouts if source is None else ():
-        # Also accept the folder that holds the files itself (as the Debian package installs them).
+    source = None
+    for layout in spec.layouts:
+        # The folder that holds the files itself comes first (as the Debian package installs them).
         paths = {name: find_file(folder, name) for name in layout.files}
         if all(paths.values()):
             source = Source(spec, folder, layout, paths)
             break
+    source = source or locate(spec, folder)
     if source is None:
         raise DataError(
             missing_message(spec, folder) + "\nOn Debian/Ubuntu: apt-get install dataset-fashion-mnist, "
