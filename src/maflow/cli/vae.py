@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -103,7 +104,9 @@ def register(subparsers) -> None:
     evaluate.add_argument("--data-dir", help="folder holding the data")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"))
     evaluate.add_argument("--num-examples", type=int, help="evaluate only the first N examples of the split")
-    evaluate.add_argument("--is-samples", type=int, default=1000, help="importance samples k per example")
+    evaluate.add_argument(
+        "--is-samples", type=int, default=1000, help="importance samples k per example (0: skip IS)"
+    )
     evaluate.add_argument("--batch-size", type=int, default=100)
     evaluate.add_argument("--hais", action="store_true", help="also run HAIS (slow: steps x leapfrog passes)")
     evaluate.add_argument("--hais-examples", type=int, default=100, help="examples for HAIS")
@@ -200,15 +203,30 @@ def run_evaluate(args) -> int:
         "command": sys.argv,
         "binarization_seed": args.seed,
     }
-    started = time.time()
-    result = importance_log_likelihood(model, binary, args.is_samples, args.batch_size)
-    report["importance_sampling"] = {**result.summary(), "seconds": time.time() - started}
-    summary = report["importance_sampling"]
-    print(
-        f"{args.split} -log p(x) (IS, k={args.is_samples}, {summary['num_examples']} examples): "
-        f"{summary['nll']:.2f} ± {summary['nll_error_2se']:.2f}; "
-        f"-ELBO {summary['neg_elbo']:.2f} ± {summary['neg_elbo_error_2se']:.2f}"
-    )
+    if args.is_samples > 0:
+        started = time.time()
+
+        def progress(done, total):
+            if done == total or done % (20 * args.batch_size) == 0:
+                print(
+                    f"  IS: {done}/{total} examples, {time.time() - started:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        result = importance_log_likelihood(model, binary, args.is_samples, args.batch_size, progress=progress)
+        report["importance_sampling"] = {
+            **result.summary(),
+            "seconds": time.time() - started,
+            "epochs_trained": report["epochs_trained"],
+            "command": sys.argv,
+        }
+        summary = report["importance_sampling"]
+        print(
+            f"{args.split} -log p(x) (IS, k={args.is_samples}, {summary['num_examples']} examples): "
+            f"{summary['nll']:.2f} ± {summary['nll_error_2se']:.2f}; "
+            f"-ELBO {summary['neg_elbo']:.2f} ± {summary['neg_elbo_error_2se']:.2f}"
+        )
     if args.hais:
         started = time.time()
         hais = hais_log_likelihood(
@@ -228,11 +246,21 @@ def run_evaluate(args) -> int:
             "leapfrog_steps": args.hais_leapfrog,
             "start": args.hais_start,
             "seconds": time.time() - started,
+            "epochs_trained": report["epochs_trained"],
+            "command": sys.argv,
         }
+        if args.is_samples > 0:  # IS on the same examples, for a like-for-like comparison
+            report["hais"]["is_nll_same_examples"] = float(
+                -result.log_likelihood[: args.hais_examples].mean()
+            )
         print(
             f"{args.split} -log p(x) (HAIS, {args.hais_steps} steps, {args.hais_chains} chains, "
             f"{report['hais']['num_examples']} examples): {report['hais']['nll']:.2f} ± "
             f"{report['hais']['nll_error_2se']:.2f} (acceptance {hais.acceptance_rate:.2f})"
         )
-    write_json(Path(args.out) / f"evaluation_{args.split}.json", report)
+    path = Path(args.out) / f"evaluation_{args.split}.json"
+    if path.is_file():  # keep the sections of earlier evaluations (an IS run, then a HAIS run)
+        previous = json.loads(path.read_text())
+        report = {**previous, **report}
+    write_json(path, report)
     return 0
