@@ -1,6 +1,6 @@
 """User-facing errors: the CLI prints their message without a traceback."""
 
-__all__ = ["MaflowError", "DataError", "CheckpointError", "ConfigError"]
+__all__ = ["MaflowError", "DataError", "CheckpointError", "ConfigError", "StorageError"]
 
 
 class MaflowError(Exception):
@@ -17,3 +17,7 @@ class CheckpointError(MaflowError):
 
 class ConfigError(MaflowError, ValueError):
     """A nonsensical option or flag."""
+
+
+class StorageError(MaflowError, OSError):
+    """A file could not be written (disk full, read-only, no permission); still an ``OSError``."""

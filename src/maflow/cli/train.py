@@ -112,6 +112,16 @@ def register(subparsers) -> None:
         "--num-samples", "--num_samples", type=int, default=64, help="samples drawn at the end"
     )
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
+    group.add_argument(
+        "--nan-policy",
+        choices=["rollback", "stop"],
+        default="rollback",
+        help="on NaN/Inf in the loss, gradients or weights: roll back to the epoch's start, or stop",
+    )
+    group.add_argument(
+        "--nan-lr-factor", type=float, default=0.5, help="learning-rate factor at each rollback"
+    )
+    group.add_argument("--max-rollbacks", type=int, default=3, help="rollbacks before stopping")
     files = parser.add_argument_group("files")
     files.add_argument("--out", default="out", help="output root; the run goes to OUT/<dataset>/")
     files.add_argument(
@@ -145,6 +155,9 @@ def _config(args, dataset: str):
         threads=args.threads,
         num_samples=args.num_samples,
         progress=False if args.no_progress else None,
+        nan_policy=args.nan_policy,
+        nan_lr_factor=args.nan_lr_factor,
+        max_rollbacks=args.max_rollbacks,
         **train,
     ).validate()
 

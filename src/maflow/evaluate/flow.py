@@ -13,7 +13,7 @@ from maflow.evaluate.plots import save_image_grid, save_sample_scatter, save_u_m
 from maflow.evaluate.results import update_results
 from maflow.train.checkpoint import data_fingerprint, load_training_checkpoint, rebuild_model
 from maflow.train.paths import RunPaths
-from maflow.utils.io import atomic_write
+from maflow.utils.io import atomic_write, remove_stale_temporaries
 
 __all__ = ["load_trained_flow", "draw_samples", "save_samples", "save_u_figures", "evaluate_flow"]
 
@@ -93,6 +93,7 @@ def evaluate_flow(
     data = load(dataset, data_dir)
     paths = RunPaths(out, dataset)
     model, checkpoint = load_trained_flow(paths, data, which)
+    remove_stale_temporaries(paths.root)  # left by a killed evaluation; live writers' files are locked
     is_logit_image = data.kind == "image" and data.logit_lambda is not None
     evaluation = {
         "checkpoint": str(paths.best if which == "best" else paths.latest),

@@ -11,16 +11,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from maflow.errors import MaflowError
 from maflow.train.checkpoint import save_training_checkpoint, set_rng_states
+from maflow.train.guard import NonFiniteGuard, NonFiniteLossError, gradient_norm, parameters_finite
 from maflow.train.logger import TrainingLogger
 from maflow.train.progress import EpochProgress
 
 __all__ = ["NonFiniteLossError", "EarlyStopping", "epoch_batches", "Trainer"]
-
-
-class NonFiniteLossError(MaflowError):
-    """The loss or the gradient became NaN or infinite; training stopped."""
 
 
 class EarlyStopping:
@@ -67,8 +63,10 @@ class Trainer:
     stopping plus extra scalars to log, and ``checkpoint_fn(**progress) -> dict`` builds a
     checkpoint (see :func:`maflow.train.checkpoint.make_checkpoint`). After every epoch
     ``latest.pth`` is written, and ``best.pth`` whenever validation improves; at the end the
-    best weights are restored into ``model``. A NaN or infinite loss or gradient raises
-    :class:`NonFiniteLossError` naming the step and the last good checkpoint.
+    best weights are restored into ``model``. A NaN or infinite loss, gradient or weight goes to
+    ``nan_guard`` (a :class:`maflow.train.guard.NonFiniteGuard`; default: stop), which rolls back
+    to the epoch's start with a smaller learning rate or raises :class:`NonFiniteLossError`
+    naming the step and the last good checkpoint; a non-finite model is never saved.
 
     Arguments:
         model, optimizer: What to train and how; ``scheduler`` (optional) steps per epoch.
@@ -80,6 +78,7 @@ class Trainer:
             before stopping, maximum gradient norm (``None`` or 0: no clipping).
         generator: The seeded generator that shuffles the data (its state is checkpointed).
         progress: Progress-bar switch (``None``: only on a terminal).
+        nan_guard: What to do about NaN or Inf (see above).
 
     Example:
         >>> import tempfile
@@ -116,6 +115,7 @@ class Trainer:
         generator: torch.Generator | None = None,
         scheduler=None,
         progress: bool | None = None,
+        nan_guard: NonFiniteGuard | None = None,
     ):
         self.model = model
         self.optimizer = optimizer
@@ -130,6 +130,7 @@ class Trainer:
         self.grad_clip = grad_clip or None
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.progress = progress
+        self.guard = nan_guard if nan_guard is not None else NonFiniteGuard("stop")
         self.stopping = EarlyStopping(patience)
         self.epoch = 0
         self.step = 0
@@ -158,6 +159,7 @@ class Trainer:
             "patience_counter": self.stopping.counter,
             "stopped_early": self.stopped_early,
             "elapsed_seconds": self.elapsed,
+            "nan_rollbacks": self.guard.rollbacks,
         }
 
     def restore(self, latest: dict, best: dict | None = None) -> None:
@@ -175,23 +177,37 @@ class Trainer:
         self.best_epoch = int(progress.get("best_epoch", 0))
         self.stopped_early = bool(progress.get("stopped_early", False))
         self.elapsed = float(progress.get("elapsed_seconds", 0.0))
+        self.guard.rollbacks = int(progress.get("nan_rollbacks", 0))
         if best is not None:
             self.best_state = best["model_state"]
 
     def _check_finite(self, value: Tensor, what: str, batch: int) -> None:
         if torch.isfinite(value).all():
             return
+        raise NonFiniteLossError(
+            f"the {what} became {value.item()} at step {self.step + 1} (epoch {self.epoch + 1}, "
+            f"batch {batch + 1})"
+        )
+
+    def _recover(self, problem: str) -> None:
+        """Hands a NaN or Inf to the guard: roll back (and log it) or log and raise."""
         last = (
             f"the last good checkpoint is {self.latest_path} (epoch {self.epoch})"
             if self.latest_path.is_file()
             else "no checkpoint was written yet"
         )
-        message = (
-            f"the {what} became {value.item()} at step {self.step + 1} (epoch {self.epoch + 1}, "
-            f"batch {batch + 1}); training stopped, {last}. Try a lower --lr or check the data"
+        try:
+            self.step = self.guard.recover(
+                problem, self.model, self.optimizer, self.scheduler, self.generator, last
+            )
+        except NonFiniteLossError as error:
+            self.logger.info(str(error))
+            raise
+        self.logger.info(
+            f"{problem}; rolled back to the start of epoch {self.epoch + 1} (step {self.step}) with "
+            f"learning rate {self.optimizer.param_groups[0]['lr']:.3g} "
+            f"(rollback {self.guard.rollbacks} of {self.guard.max_rollbacks})"
         )
-        self.logger.info(message)
-        raise NonFiniteLossError(message)
 
     def train_epoch(self, data: Tensor) -> tuple[float, float]:
         """One pass over ``data``; returns the mean minibatch loss and samples per second."""
@@ -207,7 +223,9 @@ class Trainer:
                 loss.backward()
                 if self.grad_clip is not None:
                     norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-                    self._check_finite(norm, "gradient norm", index)
+                else:
+                    norm = gradient_norm(self.model.parameters())
+                self._check_finite(norm, "gradient norm", index)
                 self.optimizer.step()
                 self.step += 1
                 value = loss.item()
@@ -226,7 +244,16 @@ class Trainer:
             self.logger.info(f"early stopping had already ended this run at epoch {self.epoch}")
         while self.epoch < self.epochs and not self.stopped_early:
             start = time.perf_counter()
-            train_loss, throughput = self.train_epoch(data)
+            self.guard.remember(self.model, self.optimizer, self.scheduler, self.generator, self.step)
+            try:
+                train_loss, throughput = self.train_epoch(data)
+                if not parameters_finite(self.model):
+                    raise NonFiniteLossError(
+                        f"a weight became NaN or infinite by step {self.step} (end of epoch {self.epoch + 1})"
+                    )
+            except NonFiniteLossError as error:
+                self._recover(str(error))
+                continue
             self.epoch += 1
             value, extras = self.validate_fn(self.model)
             improved = self.stopping.update(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -10,7 +11,12 @@ from typing import Any
 
 import torch
 
-from maflow.errors import CheckpointError, MaflowError
+from maflow.errors import CheckpointError, MaflowError, StorageError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, stale temporaries are left alone
+    fcntl = None
 
 __all__ = [
     "atomic_write",
@@ -19,6 +25,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "ensure_writable_dir",
+    "remove_stale_temporaries",
 ]
 
 
@@ -26,19 +33,49 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     """Calls ``write(file)`` on a temporary file beside ``path``, fsyncs it and renames it over ``path``.
 
     A reader sees the old file or the new one, never half of one, even if the process is killed.
+    The temporary file is locked while it is written, so that :func:`remove_stale_temporaries`
+    can tell the leftovers of a killed writer from a live one. A failing write (full disk,
+    read-only file system) raises :class:`~maflow.errors.StorageError` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise _storage_error(path, error) from None
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with os.fdopen(fd, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+            if fcntl is not None:
+                os.replace(tmp, path)  # still locked: a cleaner never sees an unlocked live file
+        if fcntl is None:
+            os.replace(tmp, path)
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and not isinstance(error, MaflowError):
+            raise _storage_error(path, error) from error
         raise
+
+
+def _storage_error(path: Path, error: OSError) -> StorageError:
+    reason = error.strerror or str(error)
+    advice = "free some space" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "check the permissions"
+    return _with_errno(
+        StorageError(
+            f"cannot write {path}: {reason}; any previous version of the file is intact. "
+            f"{advice[0].upper() + advice[1:]} or choose another output directory"
+        ),
+        error.errno,
+    )
+
+
+def _with_errno(error: StorageError, number: int | None) -> StorageError:
+    error.errno = number
+    return error
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -69,12 +106,61 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 
 
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
-    """Creates ``path`` and checks that a file can be written there, before any long job starts."""
+    """Creates ``path`` and checks that a file can be written there, before any long job starts.
+
+    A few bytes are written and synced, so that a full disk fails here and not hours later.
+    """
     path = Path(path)
+    probe = None
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".maflow-write-test"):
-            pass
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".maflow-write-test.", suffix=".tmp")
+        try:
+            os.write(fd, b"maflow write test\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     except OSError as error:
-        raise MaflowError(f"cannot write to {path}: {error.strerror}; choose another --out") from None
+        message = f"cannot write to {path}: {error.strerror or error}; choose another --out"
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            message += " or free some space"
+        raise _with_errno(StorageError(message), error.errno) from None
+    finally:
+        if probe is not None:
+            Path(probe).unlink(missing_ok=True)
     return path
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Deletes the temporary files that killed :func:`atomic_write` calls left under ``directory``.
+
+    A temporary file still locked by a live writer (another process training or evaluating in
+    the same directory) is kept. Returns the deleted paths.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = (Path(d) / ".latest.pth.abc123.tmp").write_bytes(b"half a checkpo")
+        ...     [p.name for p in remove_stale_temporaries(d)], list(Path(d).iterdir())
+        (['.latest.pth.abc123.tmp'], [])
+    """
+    removed = []
+    for candidate in sorted(Path(directory).rglob(".*.tmp")):
+        if not candidate.is_file():
+            continue
+        if fcntl is None:
+            continue
+        try:
+            fd = os.open(candidate, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # its writer just renamed it into place
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live writer holds it
+        else:
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+        finally:
+            os.close(fd)
+    return removed

@@ -1,0 +1,116 @@
+"""Non-finite guard: NaN or Inf in the loss, gradients or weights rolls training back or stops it."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from maflow.errors import ConfigError, MaflowError
+from maflow.train.checkpoint import get_rng_states, set_rng_states
+
+__all__ = ["NonFiniteLossError", "NonFiniteGuard", "gradient_norm", "parameters_finite"]
+
+POLICIES = ("rollback", "stop")
+
+
+class NonFiniteLossError(MaflowError):
+    """The loss, a gradient or a weight became NaN or infinite; training stopped."""
+
+
+def gradient_norm(parameters) -> torch.Tensor:
+    """Euclidean norm of all gradients together (NaN or Inf when any gradient is)."""
+    norms = [p.grad.detach().norm() for p in parameters if p.grad is not None]
+    return torch.stack(norms).norm() if norms else torch.zeros(())
+
+
+def parameters_finite(module: torch.nn.Module) -> bool:
+    """Whether every floating-point parameter and buffer of ``module`` is finite."""
+    tensors = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+class NonFiniteGuard:
+    """What a :class:`~maflow.train.loop.Trainer` does when training produces NaN or Inf.
+
+    Before each epoch the trainer calls :meth:`remember`, which keeps the good state in memory
+    (weights, optimiser, scheduler, every RNG and the data order: what ``latest.pth`` holds).
+    When the loss, the gradient norm or, at the end of the epoch, a weight is not finite, the
+    trainer calls :meth:`recover`: with ``policy="rollback"`` it restores that state, multiplies
+    the learning rate by ``lr_factor`` and lets the epoch run again, at most ``max_rollbacks``
+    times per run; with ``policy="stop"`` (or when the rollbacks are used up) it raises
+    :class:`NonFiniteLossError` naming the step and the last good checkpoint. Rolling back to the
+    epoch's start replays the same data order, so a resumed run rolls back exactly as the
+    original did; the reduced rate lives in the optimiser state and the count in the checkpoint.
+
+    Arguments:
+        policy: ``"rollback"`` or ``"stop"``.
+        lr_factor: Multiplies the learning rate at each rollback, in (0, 1].
+        max_rollbacks: Rollbacks allowed before stopping (>= 0).
+
+    Example:
+        >>> model = torch.nn.Linear(2, 1)
+        >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> guard = NonFiniteGuard("rollback", lr_factor=0.5, max_rollbacks=1)
+        >>> guard.remember(model, optimizer, step=0)
+        >>> with torch.no_grad():
+        ...     _ = model.weight.fill_(float("nan"))
+        >>> parameters_finite(model)
+        False
+        >>> guard.recover("the weights became nan", model, optimizer)
+        0
+        >>> parameters_finite(model), optimizer.param_groups[0]["lr"], guard.rollbacks
+        (True, 0.05, 1)
+    """
+
+    def __init__(self, policy: str = "stop", lr_factor: float = 0.5, max_rollbacks: int = 3):
+        if policy not in POLICIES:
+            raise ConfigError(f"--nan-policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+        if not 0 < lr_factor <= 1:
+            raise ConfigError(f"--nan-lr-factor must be in (0, 1], got {lr_factor}")
+        if max_rollbacks < 0:
+            raise ConfigError(f"--max-rollbacks must be >= 0, got {max_rollbacks}")
+        self.policy = policy
+        self.lr_factor = lr_factor
+        self.max_rollbacks = max_rollbacks
+        self.rollbacks = 0
+        self._state = None
+
+    def remember(self, model, optimizer, scheduler=None, generator=None, step: int = 0) -> None:
+        """Keeps the current (good) state; only under the rollback policy, which needs it."""
+        if self.policy != "rollback":
+            return
+        self._state = {
+            "model": copy.deepcopy(model.state_dict()),
+            "optimizer": copy.deepcopy(optimizer.state_dict()),
+            "scheduler": copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None,
+            "rng": get_rng_states(generator),
+            "step": step,
+        }
+
+    def recover(
+        self, problem: str, model, optimizer, scheduler=None, generator=None, last_good: str = ""
+    ) -> int:
+        """Rolls back to the remembered state with a smaller learning rate, or raises.
+
+        ``problem`` says what became non-finite and where; ``last_good`` names the last good
+        checkpoint for the message. Returns the step of the restored state.
+        """
+        if self.policy == "stop" or self._state is None or self.rollbacks >= self.max_rollbacks:
+            after = f" after {self.rollbacks} rollback(s)" if self.rollbacks else ""
+            raise NonFiniteLossError(
+                f"{problem}; training stopped{after}, {last_good or 'no checkpoint was written yet'}. "
+                "Try a lower --lr, --nan-policy rollback, or check the data"
+            )
+        state = self._state
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        set_rng_states(state["rng"], generator)
+        for group in optimizer.param_groups:
+            group["lr"] *= self.lr_factor
+        if scheduler is not None and hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs = [lr * self.lr_factor for lr in scheduler.base_lrs]
+        self.rollbacks += 1
+        return state["step"]
