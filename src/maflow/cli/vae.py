@@ -93,6 +93,9 @@ def register(subparsers) -> None:
     train.add_argument("--train-size", type=int, help="use only the first N training images (smoke runs)")
     train.add_argument("--seed", type=int, help="override [train] seed")
     train.add_argument(
+        "--device", default="cpu", help="cpu, cuda, cuda:1, ... (the GPU configuration wants cuda)"
+    )
+    train.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any setting"
     )
     train.set_defaults(run=run_train)
@@ -116,6 +119,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--hais-step-size", type=float, default=0.01, help="initial leapfrog step size")
     evaluate.add_argument("--hais-start", choices=("prior", "q0"), default="prior")
     evaluate.add_argument("--hais-target-acceptance", type=float, default=0.65)
+    evaluate.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     evaluate.add_argument("--seed", type=int, default=0, help="seeds the test binarisation and the samplers")
     evaluate.set_defaults(run=run_evaluate)
 
@@ -164,7 +168,7 @@ def run_train(args) -> int:
     train_config = VAETrainConfig.from_dict(config["train"])
     torch.manual_seed(train_config.seed)
     try:
-        model = VAE(image_shape=dataset.image_shape, **config["model"])
+        model = VAE(image_shape=dataset.image_shape, **config["model"]).to(args.device)
     except TypeError as error:
         raise ConfigError(f"[model]: {error}") from None
     write_json(out / "config.json", {**config, "commit": git_commit(), "command": sys.argv})
@@ -188,7 +192,7 @@ def run_evaluate(args) -> int:
     config = checkpoint["extra"]["config"]
     model = VAE(**checkpoint["hparams"])
     model.load_state_dict(checkpoint["model"])
-    model.eval()
+    model.to(args.device).eval()
     dataset, data = _load_split(config, args.data_dir, args.split)
     if args.num_examples:
         data = data[: args.num_examples]

@@ -121,22 +121,23 @@ def hais_log_likelihood(
     if start not in ("prior", "q0"):
         raise ValueError(f"unknown start {start!r}: use prior or q0")
     schedule = sigmoid_schedule(num_steps, schedule_radius).tolist()
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     low, high = step_size_range
     results, accepted, moves, step_sizes = [], 0.0, 0, []
     try:
         for first in range(0, data.shape[0], batch_size):
-            x = data[first : first + batch_size]
+            x = data[first : first + batch_size].to(device)
             batch = x.shape[0]
             shape = (num_chains, batch, model.latent_features)
             with torch.no_grad():
                 if start == "prior":
-                    mean = torch.zeros(batch, model.latent_features, dtype=x.dtype)
+                    mean = torch.zeros(batch, model.latent_features, dtype=x.dtype, device=device)
                     std = torch.ones_like(mean)
                 else:
                     mean, std = model.base_posterior(x)
-                z = mean + std * torch.randn(shape, dtype=x.dtype)
+                z = mean + std * torch.randn(shape, dtype=x.dtype, device=device)
                 log_norm = -(torch.log(std).sum(-1) + 0.5 * model.latent_features * math.log(2 * math.pi))
 
             def evaluate(z):
@@ -149,9 +150,9 @@ def hais_log_likelihood(
                 log_p0 = log_norm - 0.5 * scaled.pow(2).sum(-1)
                 return log_p0, -scaled / std, log_joint.detach(), grad_joint
 
-            log_w = torch.zeros(num_chains, batch, dtype=torch.float64)
-            epsilon = torch.full((batch,), float(step_size), dtype=x.dtype)
-            average_acceptance = torch.full((batch,), float(target_acceptance), dtype=x.dtype)
+            log_w = torch.zeros(num_chains, batch, dtype=torch.float64, device=device)
+            epsilon = torch.full((batch,), float(step_size), dtype=x.dtype, device=device)
+            average_acceptance = torch.full((batch,), float(target_acceptance), dtype=x.dtype, device=device)
             log_p0, grad_p0, log_joint, grad_joint = evaluate(z)
             for t0, t1 in zip(schedule, schedule[1:]):
                 log_w += (t1 - t0) * (log_joint - log_p0).double()
@@ -189,10 +190,10 @@ def hais_log_likelihood(
                 progress(min(first + batch_size, data.shape[0]), data.shape[0])
     finally:
         model.train(was_training)
-    log_weights = torch.cat(results, 1)
+    log_weights = torch.cat(results, 1).cpu()
     return HAISResult(
         log_likelihood=torch.logsumexp(log_weights, 0) - math.log(num_chains),
         log_weights=log_weights,
         acceptance_rate=accepted / max(moves, 1),
-        final_step_size=torch.cat(step_sizes).double(),
+        final_step_size=torch.cat(step_sizes).double().cpu(),
     )

@@ -75,12 +75,14 @@ def importance_log_likelihood(
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else data.device
     was_training = model.training
     model.eval()
     try:
         log_likelihoods, elbos = [], []
         for start in range(0, data.shape[0], batch_size):
-            x = data[start : start + batch_size]
+            x = data[start : start + batch_size].to(device)
             chunk = max(1, min(num_samples, max_samples_per_pass // max(1, x.shape[0])))
             log_sum = torch.full((x.shape[0],), -math.inf, dtype=torch.float64)
             weight_sum = torch.zeros(x.shape[0], dtype=torch.float64)

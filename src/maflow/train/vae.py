@@ -104,8 +104,9 @@ def _evaluate_elbo(model, data: Tensor, batch_size: int = 500) -> dict:
     was_training = model.training
     model.eval()
     totals = torch.zeros(3, dtype=torch.float64)
+    device = next(model.parameters()).device
     for x in data.split(batch_size):
-        terms = model(x)
+        terms = model(x.to(device))
         totals += torch.stack([terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]).double()
     model.train(was_training)
     elbo, reconstruction, kl = (totals / data.shape[0]).tolist()
@@ -186,6 +187,7 @@ def train_vae(
         )
 
     num_examples = train_data.shape[0]
+    device = next(model.parameters()).device  # data stay on the CPU; batches move
     for epoch in range(start_epoch, config.epochs):
         started = time.time()
         beta = kl_warmup_scale(epoch, config.warmup_epochs)
@@ -199,7 +201,7 @@ def train_vae(
         for index, batch in enumerate(permutation.split(config.batch_size)):
             if config.max_train_batches is not None and index >= config.max_train_batches:
                 break
-            x = binarize(train_data[batch])
+            x = binarize(train_data[batch]).to(device)
             terms = model(x)
             loss = -(terms.log_likelihood - beta * terms.kl).mean()
             if not torch.isfinite(loss):
@@ -241,7 +243,7 @@ def train_vae(
             save(epoch + 1)
             write_json(out / "history.json", history)
     writer.close()
-    pictures(model, val_binary if val_binary is not None else binarize(train_data[:100]), out)
+    pictures(model, (val_binary if val_binary is not None else binarize(train_data[:100])).to(device), out)
     return history
 
 
