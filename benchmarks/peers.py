@@ -167,8 +167,12 @@ def available(libraries):
     return found
 
 
-def measure_speed(shapes, libraries, threads, repeats, min_time, layers):
-    """{(shape, threads, library, operation): {"cpu": median samples/s, "wall": ...}}."""
+def measure_speed(shapes, libraries, threads, repeats, min_time, layers, operations=OPERATIONS):
+    """{(shape, threads, library, operation): {"cpu": median samples/s, "wall": ...}}.
+
+    The peers' exact sampling at D = 784 takes D full passes per layer (about half a minute
+    of CPU per batch), so it is measured in the first repeat only.
+    """
     results = {}
     rng = random.Random(0)
     for shape in shapes:
@@ -177,20 +181,17 @@ def measure_speed(shapes, libraries, threads, repeats, min_time, layers):
         ops = {
             (lib, op): operation(models[lib], op, features)
             for lib in libraries
-            for op in OPERATIONS
+            for op in operations
             if not (lib == "maflow-plain-adam" and op != "train")
         }
-        for (lib, op), (fn, _) in ops.items():  # warm-up (lazy init, allocator), small for sampling
-            if op == "sample":
-                with torch.no_grad():
-                    models[lib].sample(2)
-            else:
+        for (_lib, op), (fn, _) in ops.items():  # warm-up (lazy init, allocator); sampling has none
+            if op != "sample":
                 fn()
         samples = {key: [] for key in ops}
         for repeat in range(repeats):
             for count in threads:
                 torch.set_num_threads(count)
-                keys = list(ops)
+                keys = [k for k in ops if not (k[1] == "sample" and features > 100 and repeat > 0)]
                 rng.shuffle(keys)
                 for lib, op in keys:
                     fn, batch = ops[lib, op]
@@ -229,7 +230,7 @@ def measure_memory(shapes, libraries, layers):
     results = {}
     for shape in shapes:
         for lib in libraries:
-            for op in OPERATIONS:
+            for op in ("train", "density"):
                 command = [
                     sys.executable,
                     __file__,
@@ -276,13 +277,14 @@ def git_commit() -> str:
         return "unknown"
 
 
-def render(args, speed, memory, libraries, started, load_before, load_after, elapsed) -> str:
+def render(args, speed, memory, libraries, started, load_before, load_after, elapsed, study) -> str:
     from report import report  # the sibling benchmarks/report.py
 
     return report(
         args=args,
         speed=speed,
         memory=memory,
+        study=study,
         libraries=libraries,
         shapes=args.shapes,
         threads=args.threads,
@@ -305,7 +307,10 @@ def render(args, speed, memory, libraries, started, load_before, load_after, ela
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
-    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--threads", nargs="+", type=int, default=[1], help="for the peer table")
+    parser.add_argument(
+        "--thread-study", nargs="+", type=int, default=[1, 2], help="maflow alone, training and density"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--min-time", type=float, default=0.5, help="seconds per measurement")
     parser.add_argument("--layers", type=int, default=5)
@@ -322,11 +327,21 @@ def main(argv=None) -> int:
         return 0
     if args.quick:
         args.shapes, args.repeats, args.min_time, args.threads = ["POWER"], 1, 0.2, [1]
+        args.thread_study = [1, 2]
     libraries = available(LIBRARIES) + ["maflow-plain-adam"]
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load_before = os.getloadavg()
     wall0 = time.perf_counter()
     speed = measure_speed(args.shapes, libraries, args.threads, args.repeats, args.min_time, args.layers)
+    study = measure_speed(
+        args.shapes,
+        ["maflow"],
+        args.thread_study,
+        args.repeats,
+        args.min_time,
+        args.layers,
+        ("train", "density"),
+    )
     memory = (
         {}
         if args.no_memory
@@ -334,7 +349,7 @@ def main(argv=None) -> int:
     )
     elapsed = time.perf_counter() - wall0
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    text = render(args, speed, memory, libraries, started, load_before, os.getloadavg(), elapsed)
+    text = render(args, speed, memory, libraries, started, load_before, os.getloadavg(), elapsed, study)
     from maflow.utils.io import atomic_write_text
 
     atomic_write_text(args.output, text)

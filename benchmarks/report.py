@@ -10,7 +10,7 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
-def report(args, speed, memory, libraries, shapes, threads, operations, context) -> str:
+def report(args, speed, memory, study, libraries, shapes, threads, operations, context) -> str:
     peers = [lib for lib in libraries if not lib.startswith("maflow")]
     lines = [
         "# Benchmarks: maflow against nflows, zuko and normflows",
@@ -47,7 +47,7 @@ def report(args, speed, memory, libraries, shapes, threads, operations, context)
         f"{NAMES[op]} (target >= {TARGETS[op]:g}x)" for op in operations
     )
     if memory:
-        header += " | peak memory, training (target <= 1x) | peak memory, density | peak memory, sampling"
+        header += " | peak memory, training (target <= 1x) | peak memory, density"
     lines += [header + " |", "|" + "---|" * (header.count("|") - 0)]
     for shape in shapes:
         d, h = context["shapes"][shape]
@@ -62,7 +62,7 @@ def report(args, speed, memory, libraries, shapes, threads, operations, context)
                 mark = "met" if ratio >= TARGETS[op] else "not met"
                 cells.append(f"**{ratio:.2f}x** vs {best} ({mark}; wall {wall:.2f}x)")
             if memory:
-                for op in operations:
+                for op in ("train", "density"):
                     smallest = min(peers, key=lambda p: memory[shape, p, op])
                     ratio = memory[shape, "maflow", op] / max(memory[shape, smallest, op], 1e-9)
                     cells.append(
@@ -94,11 +94,28 @@ def report(args, speed, memory, libraries, shapes, threads, operations, context)
                 lines.append(f"| {shape} | {count} | {lib} | " + " | ".join(cells) + " |")
     if memory:
         lines += ["", "## Peak memory above the built model (MiB, one thread, fresh process each)", ""]
-        lines += ["| Shape | library | " + " | ".join(NAMES[op] for op in operations) + " |"]
-        lines += ["|---|---|" + "---|" * len(operations)]
+        lines += ["| Shape | library | training (2 steps) | density |", "|---|---|---|---|"]
         for shape in shapes:
-            for lib in [lib for lib in libraries if (shape, lib, operations[0]) in memory]:
-                cells = [f"{memory[shape, lib, op]:.1f}" for op in operations]
+            for lib in [lib for lib in libraries if (shape, lib, "train") in memory]:
+                cells = [f"{memory[shape, lib, op]:.1f}" for op in ("train", "density")]
                 lines.append(f"| {shape} | {lib} | " + " | ".join(cells) + " |")
+    counts = sorted({key[1] for key in study})
+    lines += [
+        "",
+        "## Threads: maflow alone, samples per wall-clock second (median)",
+        "",
+        "Interleaved in one process; on a shared 2-core machine a second thread competes with "
+        "the other jobs, so read this as what this box gives, not what an idle one would.",
+        "",
+        "| Shape | "
+        + " | ".join(f"training, {n} thread(s)" for n in counts)
+        + " | "
+        + " | ".join(f"density, {n} thread(s)" for n in counts)
+        + " |",
+        "|---|" + "---|" * (2 * len(counts)),
+    ]
+    for shape in shapes:
+        cells = [_fmt(study[shape, n, "maflow", op]["wall"]) for op in ("train", "density") for n in counts]
+        lines.append(f"| {shape} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
