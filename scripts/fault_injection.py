@@ -1,0 +1,363 @@
+"""Fault injection: SIGKILL a small training run at random moments, resume it, compare with a clean run.
+
+The script trains a tiny MAF on the bundled digits three ways:
+
+1. ``reference``: uninterrupted (``maflow train``, then ``maflow evaluate``);
+2. ``overhead``: ``--epochs 0``, to time start-up and the final steps (samples, results);
+3. ``killed``: the same command, killed with SIGKILL after a random (seeded) delay, again and
+   again, each time restarted with ``--resume``, until ``--kills`` kills have landed; then it
+   runs to the end. ``maflow evaluate`` is killed ``--evaluate-kills`` times the same way.
+
+After every kill each file of the run must load (checkpoints with ``weights_only=True``, JSON,
+``.npy`` without pickle, PNG up to its end chunk); temporary files of interrupted atomic writes
+may remain until the next start, which removes them. At the end the killed run's checkpoints
+(weights, optimiser, RNG states, progress), samples, training and evaluation results must equal
+the reference's bit for bit, and no temporary file may remain. Exit status 0 means all held.
+
+Usage::
+
+    python scripts/fault_injection.py --kills 5 --seed 0            # real processes
+    python scripts/fault_injection.py --launcher fork --kills 3      # forked children: cheap
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATASET = "digits"
+TRAIN_FLAGS = [
+    "--dataset", DATASET, "--num-layers", "2", "--hidden-dim", "16", "--hidden-layers", "1",
+    "--batch-size", "100", "--lr", "0.01", "--patience", "3", "--num-samples", "16", "--no-progress",
+]  # fmt: skip
+PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+TRAINING_KEYS = ("epochs_run", "steps", "best_epoch", "stopped_early", "parameters", "model_config")
+TRAINING_KEYS += ("val_log_likelihood", "val_log_likelihood_2se")
+
+
+def train_argv(out: Path, epochs: int, resume: bool) -> list[str]:
+    return ["train", *TRAIN_FLAGS, "--epochs", str(epochs), "--out", str(out)] + ["--resume"] * resume
+
+
+def evaluate_argv(out: Path, u_points: int = 200) -> list[str]:
+    return [
+        "evaluate",
+        "--dataset",
+        DATASET,
+        "--out",
+        str(out),
+        "--u-points",
+        str(u_points),
+        "--num-samples",
+        "16",
+    ]
+
+
+class SubprocessLauncher:
+    """Runs ``python -m maflow ARGV`` as a new process (what a user's job is)."""
+
+    def start(self, argv: list[str], log: Path):
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+        with open(log, "ab") as file:
+            return subprocess.Popen(
+                [sys.executable, "-m", "maflow", *argv], stdout=file, stderr=subprocess.STDOUT, env=env
+            )
+
+
+class _ForkedChild:
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self):
+        os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self):
+        while self.poll() is None:
+            time.sleep(0.01)
+        return self.returncode
+
+
+class ForkLauncher:
+    """Runs ``maflow.cli.main(ARGV)`` in a forked child: no interpreter start-up, same code path."""
+
+    def __init__(self):
+        # Everything slow to import is loaded once here, so that children start at once.
+        import matplotlib.pyplot  # noqa: F401
+        import torch.utils.tensorboard  # noqa: F401
+
+        import maflow.evaluate.flow  # noqa: F401
+        import maflow.train.flow  # noqa: F401
+        from maflow.data import load
+
+        load(DATASET)  # imports scikit-learn
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # imports torch._dynamo
+
+    def start(self, argv: list[str], log: Path):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid:
+            return _ForkedChild(pid)
+        code = 1
+        try:  # the child: never returns into the caller's code
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+            from maflow.cli import main
+
+            code = main(argv)
+        except BaseException:  # noqa: BLE001 (report anything, then leave without cleanup)
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code if isinstance(code, int) else 1)
+
+
+def run_to_end(launcher, argv: list[str], log: Path) -> tuple[int, float]:
+    start = time.perf_counter()
+    code = launcher.start(argv, log).wait()
+    return code, time.perf_counter() - start
+
+
+def run_and_kill(launcher, argv: list[str], log: Path, delay: float) -> tuple[bool, int]:
+    """Starts ``argv`` and SIGKILLs it after ``delay`` seconds; returns (killed, exit code)."""
+    child = launcher.start(argv, log)
+    deadline = time.perf_counter() + delay
+    while time.perf_counter() < deadline:
+        if child.poll() is not None:
+            return False, child.returncode
+        time.sleep(0.005)
+    child.kill()
+    return True, child.wait()
+
+
+def check_files(root: Path, allow_temporaries: bool) -> list[str]:
+    """Problems with the files under ``root``: anything that does not load, and stray temporaries."""
+    from maflow.utils.io import load_checkpoint
+
+    problems = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = path.relative_to(root)
+        try:
+            if path.name.startswith(".") and path.name.endswith(".tmp"):
+                if not allow_temporaries:
+                    problems.append(f"{name}: temporary file left behind")
+            elif path.suffix == ".pth":
+                load_checkpoint(path)
+            elif path.suffix == ".json":
+                json.loads(path.read_text())
+            elif path.suffix == ".npy":
+                np.load(path, allow_pickle=False)
+            elif path.suffix == ".png":
+                content = path.read_bytes()
+                if not (content.startswith(PNG_START) and content.endswith(PNG_END)):
+                    problems.append(f"{name}: truncated PNG")
+            elif path.suffix == ".txt":
+                path.read_text(encoding="utf-8")
+        except Exception as error:  # noqa: BLE001 (every way of not loading is a finding)
+            problems.append(f"{name}: {type(error).__name__}: {str(error)[:200]}")
+    return problems
+
+
+def _differences(a, b, where: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            return [f"{where}: keys differ ({sorted(set(a) ^ set(b), key=str)})"]
+        return [d for key in a for d in _differences(a[key], b[key], f"{where}.{key}")]
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        if len(a) != len(b):
+            return [f"{where}: lengths {len(a)} and {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) if (d := _differences(x, y, f"{where}[{i}]"))][:1]
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        same = a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+        return [] if same else [f"{where}: tensors differ"]
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return []
+    return [] if type(a) is type(b) and a == b else [f"{where}: {a!r} != {b!r}"]
+
+
+def compare_runs(reference: Path, other: Path, evaluated: bool = False) -> list[str]:
+    """Every difference between two run directories that an exact resume must not produce."""
+    from maflow.utils.io import load_checkpoint
+
+    differences = []
+    for name in ("best.pth", "latest.pth"):
+        a = load_checkpoint(reference / "checkpoints" / name)
+        b = load_checkpoint(other / "checkpoints" / name)
+        for checkpoint in (a, b):
+            checkpoint["progress"].pop("elapsed_seconds", None)  # wall time differs, nothing else may
+        differences += _differences(a, b, name)
+    for path in sorted((reference / "samples").glob("*.npy")):
+        if not np.array_equal(np.load(path), np.load(other / "samples" / path.name)):
+            differences.append(f"samples/{path.name} differ")
+    results = [json.loads((d / "results_summary.json").read_text()) for d in (reference, other)]
+    for key in TRAINING_KEYS:
+        differences += _differences(results[0]["training"][key], results[1]["training"][key], key)
+    if evaluated:
+        for split in ("val", "test"):
+            a, b = (r["evaluation"][split] for r in results)
+            differences += _differences(a, b, f"evaluation.{split}")
+    return differences
+
+
+def _latest_epoch(root: Path) -> int:
+    from maflow.errors import CheckpointError
+    from maflow.utils.io import load_checkpoint
+
+    try:
+        return int(load_checkpoint(root / "checkpoints" / "latest.pth")["progress"]["epoch"])
+    except CheckpointError:
+        return 0
+
+
+def inject(
+    launcher,
+    workdir: Path,
+    kills: int,
+    evaluate_kills: int,
+    epochs: int,
+    seed: int,
+    u_points: int = 200,
+    say=print,
+) -> dict:
+    """Runs the whole experiment in ``workdir``; returns a report whose ``passed`` says it all."""
+    rng = random.Random(seed)
+    logs = workdir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    report = {"kills": 0, "evaluate_kills": 0, "events": [], "problems": []}
+
+    code, reference_seconds = run_to_end(
+        launcher, train_argv(workdir / "reference", epochs, False), logs / "ref"
+    )
+    if code != 0:
+        raise RuntimeError(f"the reference run failed (exit {code}); see {logs / 'ref'}")
+    code, fixed_seconds = run_to_end(launcher, train_argv(workdir / "overhead", 0, False), logs / "overhead")
+    if code != 0:
+        raise RuntimeError(f"the --epochs 0 run failed (exit {code}); see {logs / 'overhead'}")
+    say(f"reference run {reference_seconds:.1f} s, of which start-up and final steps ~{fixed_seconds:.1f} s")
+
+    # A round kills and resumes one run until it ends. An attempt that ends before its kill
+    # (the machine got faster) ends the round; a new round in a fresh directory makes up the kills.
+    round_number = 0
+    while report["kills"] < kills or round_number == 0:
+        round_number += 1
+        out = workdir / f"killed{round_number}"
+        root = out / DATASET
+        attempt, finished = 0, False
+        while not finished:
+            done = _latest_epoch(root) / epochs
+            # Uniform over most of the expected remaining lifetime of this attempt, so kills land
+            # in start-up, training, checkpoint writes and the final steps alike.
+            budget = fixed_seconds + (1 - done) * max(reference_seconds - fixed_seconds, 0.0)
+            delay = rng.uniform(0.0, 0.9 * budget) if report["kills"] < kills else math.inf
+            argv = train_argv(out, epochs, resume=attempt > 0)
+            killed, code = run_and_kill(launcher, argv, logs / out.name, delay)
+            attempt += 1
+            epoch = _latest_epoch(root)
+            if killed:
+                report["kills"] += 1
+                problems = check_files(root, allow_temporaries=True) if root.exists() else []
+                report["problems"] += [f"after kill {report['kills']}: {p}" for p in problems]
+                temporaries = len(list(root.rglob(".*.tmp"))) if root.exists() else 0
+                event = f"train kill {report['kills']}: after {delay:.2f} s, latest.pth at epoch {epoch}"
+                event += f", {temporaries} temporary file(s) left, {len(problems)} unreadable"
+            else:
+                finished = True
+                event = f"{out.name}: attempt {attempt} ran to the end (exit {code}) at epoch {epoch}"
+                if code != 0:
+                    report["problems"].append(f"{out.name}: the last training attempt exited with {code}")
+            report["events"].append(event)
+            say(event)
+        if report["kills"] < kills:  # this round ended early: check it now, the last one below
+            differences = compare_runs(workdir / "reference" / DATASET, root)
+            report["problems"] += [f"{out.name}: {d}" for d in differences]
+            report["problems"] += [f"{out.name}: {p}" for p in check_files(root, allow_temporaries=False)]
+
+    code, evaluate_seconds = run_to_end(
+        launcher, evaluate_argv(workdir / "reference", u_points), logs / "ref"
+    )
+    if code != 0:
+        raise RuntimeError(f"evaluating the reference failed (exit {code})")
+    for _ in range(evaluate_kills):
+        delay = rng.uniform(0.0, 0.9 * evaluate_seconds)
+        killed, code = run_and_kill(launcher, evaluate_argv(out, u_points), logs / out.name, delay)
+        problems = check_files(root, allow_temporaries=True)
+        summary = json.loads((root / "results_summary.json").read_text()) if not problems else {}
+        if "training" not in summary:
+            problems.append("results_summary.json lost its training section")
+        report["problems"] += [f"after evaluate kill: {p}" for p in problems]
+        report["evaluate_kills"] += killed
+        event = (
+            f"evaluate {'killed' if killed else 'finished'} after {delay:.2f} s; {len(problems)} problem(s)"
+        )
+        report["events"].append(event)
+        say(event)
+    code, _ = run_to_end(launcher, evaluate_argv(out, u_points), logs / out.name)
+    if code != 0:
+        report["problems"].append(f"the final evaluation exited with {code}")
+    report["problems"] += check_files(root, allow_temporaries=False)
+    report["differences"] = compare_runs(workdir / "reference" / DATASET, root, evaluated=code == 0)
+    report["final_epoch"] = _latest_epoch(root)
+    report["rounds"] = round_number
+    report["passed"] = report["kills"] >= kills and not report["problems"] and not report["differences"]
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=5, help="SIGKILLs of the training run")
+    parser.add_argument("--evaluate-kills", type=int, default=2, help="SIGKILLs of maflow evaluate")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0, help="seeds the kill times")
+    parser.add_argument("--u-points", type=int, default=200, help="maflow evaluate --u-points (figures)")
+    parser.add_argument("--launcher", choices=["subprocess", "fork"], default="subprocess")
+    parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary directory)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    launcher = ForkLauncher() if args.launcher == "fork" else SubprocessLauncher()
+    with tempfile.TemporaryDirectory(prefix="maflow-fault-") as scratch:
+        workdir = args.workdir or Path(scratch)
+        start = time.perf_counter()
+        report = inject(
+            launcher, workdir, args.kills, args.evaluate_kills, args.epochs, args.seed, args.u_points
+        )
+        report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    for line in report["problems"] + report["differences"]:
+        print(f"FAIL {line}")
+    print(
+        f"{'PASS' if report['passed'] else 'FAIL'}: {report['kills']} training kills, "
+        f"{report['evaluate_kills']} evaluation kills, final epoch {report['final_epoch']}; "
+        f"checkpoints, samples and results {'equal' if not report['differences'] else 'DIFFER from'} "
+        f"the uninterrupted run's bit for bit; {len(report['problems'])} file problem(s); "
+        f"{report['wall_seconds']} s"
+    )
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
