@@ -116,8 +116,11 @@ def make_checkpoint(
 
 
 def save_training_checkpoint(path: str | Path, checkpoint: dict) -> None:
-    """Writes ``checkpoint`` atomically (a killed run leaves the previous file intact)."""
-    save_checkpoint(path, checkpoint)
+    """Writes ``checkpoint`` atomically (a killed run leaves the previous file intact); rank 0 only."""
+    from maflow.train.distributed import is_main_process
+
+    if is_main_process():
+        save_checkpoint(path, checkpoint)
 
 
 def check_compatible(

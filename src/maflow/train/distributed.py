@@ -21,6 +21,8 @@ __all__ = [
     "enable_batchnorm_sync",
     "all_reduce_sum",
     "DataParallelLoss",
+    "data_parallel_loss",
+    "barrier",
     "cleanup",
 ]
 
@@ -62,6 +64,12 @@ def world_size() -> int:
 def is_main_process() -> bool:
     """Rank 0 (or a single process): the one that writes checkpoints, logs and results."""
     return rank() == 0
+
+
+def barrier() -> None:
+    """Waits for every rank (nothing to wait for alone)."""
+    if is_distributed():
+        dist.barrier()
 
 
 def cleanup() -> None:
@@ -146,3 +154,21 @@ class DataParallelLoss(nn.Module):
 
     def forward(self, batch: Tensor, global_size: int) -> Tensor:
         return -self.model.log_prob(batch).sum() * (world_size() / global_size)
+
+
+def data_parallel_loss(model: nn.Module, **ddp_options):
+    """``loss_fn(model, global_batch)`` for :class:`maflow.train.loop.Trainer` under torchrun.
+
+    Syncs the model's batch norms across ranks, wraps :class:`DataParallelLoss` in
+    DistributedDataParallel (which also broadcasts rank 0's initial weights), and feeds each
+    rank its shard of the global batch that every rank draws identically.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    enable_batchnorm_sync(model)
+    ddp = DistributedDataParallel(DataParallelLoss(model), **ddp_options)
+
+    def loss_fn(_model: nn.Module, batch: Tensor) -> Tensor:
+        return ddp(shard(batch), len(batch))
+
+    return loss_fn

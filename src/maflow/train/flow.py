@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -15,6 +16,14 @@ import torch
 import maflow
 from maflow.errors import ConfigError
 from maflow.train.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint
+from maflow.train.distributed import (
+    barrier,
+    data_parallel_loss,
+    init_from_env,
+    is_distributed,
+    is_main_process,
+    shard,
+)
 from maflow.train.guard import NonFiniteGuard
 from maflow.train.logger import TrainingLogger
 from maflow.train.loop import Trainer
@@ -123,7 +132,11 @@ def flow_loss(model, batch: torch.Tensor) -> torch.Tensor:
 def make_optimizer(model: torch.nn.Module, config: FlowTrainingConfig) -> torch.optim.Optimizer:
     """Adam with the MAF code's coupled L2 (``l2``) or AdamW's decoupled decay."""
     optimizer = torch.optim.AdamW if config.weight_decay_mode == "decoupled" else torch.optim.Adam
-    return optimizer(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    parameters = list(model.parameters())
+    try:  # one fused kernel for all parameters: a large share of a small model's step
+        return optimizer(parameters, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    except RuntimeError:  # torch < 2.4 has no fused Adam on CPU
+        return optimizer(parameters, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def git_commit() -> str | None:
@@ -165,7 +178,8 @@ def _validator(model, train: torch.Tensor, val: torch.Tensor, config: FlowTraini
 
     def validate(model):
         if config.bn_stats == "dataset" and has_batchnorm:
-            recompute_batchnorm_statistics(transform, train)
+            # Under torchrun each rank takes a shard and the sums are combined across ranks.
+            recompute_batchnorm_statistics(transform, shard(train), distributed=is_distributed())
         ll = log_likelihoods(model, val, config.eval_batch_size, dtype=torch.float32)
         if not np.isfinite(ll).all():
             return float("inf"), {"val_ll": float("-inf"), "val_nonfinite": float((~np.isfinite(ll)).sum())}
@@ -193,20 +207,23 @@ def train_flow(
     from maflow.models.registry import build_model
 
     config.validate()
+    distributed = init_from_env()  # torchrun: data-parallel, only rank 0 writes
     torch.set_num_threads(config.threads)
     dataset = load(config.dataset, data_dir)
     paths = RunPaths(out, config.dataset)
     ensure_writable_dir(paths.root)
-    remove_stale_temporaries(paths.root)  # left by a killed run; files of live writers are locked
+    if is_main_process():
+        remove_stale_temporaries(paths.root)  # left by a killed run; files of live writers are locked
     if paths.latest.is_file() and not (resume or overwrite):
         raise ConfigError(
             f"{paths.root} already holds a training run: pass --resume to continue it, "
             "--overwrite to start over, or choose another --out"
         )
-    if overwrite and not resume:
+    if overwrite and not resume and is_main_process():
         # A stale best.pth or evaluation must not survive into the new run's results.
         for stale in (paths.latest, paths.best, paths.results_json, paths.results_txt):
             stale.unlink(missing_ok=True)
+    barrier()
     _seed_everything(config.seed)
     train = torch.from_numpy(dataset.train)
     val = torch.from_numpy(dataset.val)
@@ -231,11 +248,14 @@ def train_flow(
         )
 
     start = time.perf_counter()
-    with TrainingLogger(paths.log_file, paths.tensorboard, echo=echo) as logger:
+    main = is_main_process()
+    with TrainingLogger(
+        paths.log_file if main else os.devnull, paths.tensorboard if main else None, echo=echo and main
+    ) as logger:
         trainer = Trainer(
             model,
             optimizer,
-            flow_loss,
+            data_parallel_loss(model) if distributed else flow_loss,
             _validator(model, train, val, config),
             checkpoint_fn,
             paths.checkpoints,
@@ -277,7 +297,7 @@ def train_flow(
             f"{extras['val_ll']:.3f} ± {extras.get('val_ll_2se', float('nan')):.3f} (2 SE)"
         )
         samples_file = None
-        if config.num_samples and summary["best_epoch"]:
+        if config.num_samples and summary["best_epoch"] and main:
             samples_file = save_samples(model, dataset, paths, config.num_samples, seed=config.seed)
             logger.info(f"samples: {samples_file}")
     training = {
@@ -300,5 +320,6 @@ def train_flow(
         "git_commit": git_commit(),
         "command": " ".join(sys.argv),
     }
-    update_results(paths.results_json, paths.results_txt, "training", training)
+    if main:
+        update_results(paths.results_json, paths.results_txt, "training", training)
     return training
