@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from maflow.errors import ConfigError, DataError
+from maflow.errors import CheckpointError, ConfigError, DataError
 
 __all__ = ["register", "load_vae_config"]
 
@@ -189,6 +189,10 @@ def run_evaluate(args) -> int:
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     checkpoint = load_checkpoint(Path(args.out) / "checkpoint.pt")
+    if not {"extra", "hparams", "model", "epoch"} <= set(checkpoint):
+        raise CheckpointError(
+            f"{Path(args.out) / 'checkpoint.pt'} is not a VAE checkpoint: train one with `maflow vae train`"
+        )
     config = checkpoint["extra"]["config"]
     model = VAE(**checkpoint["hparams"])
     model.load_state_dict(checkpoint["model"])

@@ -188,6 +188,12 @@ def rebuild_model(checkpoint: dict, path: str | Path = "checkpoint") -> torch.nn
     except RuntimeError as error:
         raise CheckpointError(
             f"{path}: the stored weights do not fit model {checkpoint['model_name']!r} "
-            f"({str(error).splitlines()[0][:200]})"
+            f"({_first_mismatch(error)})"
         ) from None
     return model
+
+
+def _first_mismatch(error: RuntimeError) -> str:
+    # load_state_dict's first line only says "Error(s) in loading state_dict"; the next names the tensor.
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[1] if len(lines) > 1 else lines[0] if lines else "")[:200]
