@@ -18,6 +18,16 @@ CONFIGS = {
     "nsf-cl": dict(num_layers=2, hidden_features=10, num_bins=4, tail_bound=2.0, identity_init=False),
     "glow": dict(num_layers=2, hidden_features=10),
     "glow-full": dict(num_layers=2, hidden_features=10, linear="full"),
+    # Seed 003's "RNVP": half-split couplings, LeakyReLU nets, no batch norm.
+    "realnvp-half": dict(
+        num_layers=3,
+        hidden_features=10,
+        mask="half",
+        scale_activation="leaky_relu",
+        shift_activation="leaky_relu",
+        batch_norm=False,
+    ),
+    "nsf-ar-full": dict(num_layers=2, hidden_features=10, num_bins=3, linear="full", identity_init=False),
     "made-mog": dict(hidden_features=10, num_components=3),
     "maf-mog": dict(num_layers=2, hidden_features=10, num_components=3),
 }
@@ -26,7 +36,7 @@ ZOO = ["realnvp", "nice", "iaf", "nsf-ar", "nsf-cl", "glow", "made-mog", "maf-mo
 
 def build(name, context_features):
     torch.manual_seed(0)
-    builder = name.split("-full")[0]
+    builder = name.removesuffix("-full").removesuffix("-half")
     return build_model(builder, 3, context_features, **CONFIGS[name])
 
 
