@@ -1,12 +1,14 @@
 """Fault injection: SIGKILL a small training run at random moments, resume it, compare with a clean run.
 
-The script trains a tiny MAF on the bundled digits three ways:
+The script trains a tiny MAF on the bundled digits twice:
 
 1. ``reference``: uninterrupted (``maflow train``, then ``maflow evaluate``);
-2. ``overhead``: ``--epochs 0``, to time start-up and the final steps (samples, results);
-3. ``killed``: the same command, killed with SIGKILL after a random (seeded) delay, again and
+2. ``killed``: the same command, killed with SIGKILL after a random (seeded) delay, again and
    again, each time restarted with ``--resume``, until ``--kills`` kills have landed; then it
-   runs to the end. ``maflow evaluate`` is killed ``--evaluate-kills`` times the same way.
+   runs to the end. A quarter of the delays count from the launch (start-up, data, resume),
+   the rest from the moment training starts, spread over what is left of the run (epochs,
+   checkpoint writes, samples, results). ``maflow evaluate`` is then killed
+   ``--evaluate-kills`` times the same way and finally run to the end.
 
 After every kill each file of the run must load (checkpoints with ``weights_only=True``, JSON,
 ``.npy`` without pickle, PNG up to its end chunk); temporary files of interrupted atomic writes
@@ -46,6 +48,8 @@ TRAIN_FLAGS = [
 PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 TRAINING_KEYS = ("epochs_run", "steps", "best_epoch", "stopped_early", "parameters", "model_config")
 TRAINING_KEYS += ("val_log_likelihood", "val_log_likelihood_2se")
+MARKER = b"training maf on"  # logged by maflow train right before the first epoch (also when resumed)
+STARTUP_KILLS = 0.25  # the share of kills timed from the launch instead of from MARKER
 
 
 def train_argv(out: Path, epochs: int, resume: bool) -> list[str]:
@@ -143,16 +147,32 @@ def run_to_end(launcher, argv: list[str], log: Path) -> tuple[int, float]:
     return code, time.perf_counter() - start
 
 
-def run_and_kill(launcher, argv: list[str], log: Path, delay: float) -> tuple[bool, int]:
-    """Starts ``argv`` and SIGKILLs it after ``delay`` seconds; returns (killed, exit code)."""
+def run_and_kill(
+    launcher, argv: list[str], log: Path, delay: float, marker: tuple[Path, bytes] | None = None
+) -> tuple[bool, int, float | None]:
+    """Starts ``argv`` and SIGKILLs it ``delay`` seconds later; returns (killed, exit code, t_marker).
+
+    With ``marker=(file, text)`` the delay counts from the moment ``text`` appears in ``file``
+    (beyond its size at the start), so that kills aim at training rather than at interpreter
+    start-up; ``t_marker`` is when that happened, in seconds after the start.
+    """
+    offset = marker[0].stat().st_size if marker and marker[0].exists() else 0
+    started = time.perf_counter()
     child = launcher.start(argv, log)
-    deadline = time.perf_counter() + delay
-    while time.perf_counter() < deadline:
+    deadline = None if marker else started + delay
+    seen = None
+    while deadline is None or time.perf_counter() < deadline:
         if child.poll() is not None:
-            return False, child.returncode
+            return False, child.returncode, seen
+        if deadline is None and marker[0].exists():
+            with open(marker[0], "rb") as file:
+                file.seek(offset)
+                if marker[1] in file.read():
+                    seen = time.perf_counter() - started
+                    deadline = time.perf_counter() + delay
         time.sleep(0.005)
     child.kill()
-    return True, child.wait()
+    return True, child.wait(), seen
 
 
 def check_files(root: Path, allow_temporaries: bool) -> list[str]:
@@ -250,15 +270,22 @@ def inject(
     logs.mkdir(parents=True, exist_ok=True)
     report = {"kills": 0, "evaluate_kills": 0, "events": [], "problems": []}
 
-    code, reference_seconds = run_to_end(
-        launcher, train_argv(workdir / "reference", epochs, False), logs / "ref"
+    def marker(out: Path) -> tuple[Path, bytes]:
+        return out / DATASET / "logs" / "training.log", MARKER
+
+    start = time.perf_counter()
+    _, code, startup_seconds = run_and_kill(
+        launcher,
+        train_argv(workdir / "reference", epochs, False),
+        logs / "ref",
+        math.inf,
+        marker(workdir / "reference"),
     )
-    if code != 0:
+    reference_seconds = time.perf_counter() - start
+    if code != 0 or startup_seconds is None:
         raise RuntimeError(f"the reference run failed (exit {code}); see {logs / 'ref'}")
-    code, fixed_seconds = run_to_end(launcher, train_argv(workdir / "overhead", 0, False), logs / "overhead")
-    if code != 0:
-        raise RuntimeError(f"the --epochs 0 run failed (exit {code}); see {logs / 'overhead'}")
-    say(f"reference run {reference_seconds:.1f} s, of which start-up and final steps ~{fixed_seconds:.1f} s")
+    after_start = reference_seconds - startup_seconds
+    say(f"reference run {reference_seconds:.1f} s, training and final steps {after_start:.1f} s of it")
 
     # A round kills and resumes one run until it ends. An attempt that ends before its kill
     # (the machine got faster) ends the round; a new round in a fresh directory makes up the kills.
@@ -270,12 +297,17 @@ def inject(
         attempt, finished = 0, False
         while not finished:
             done = _latest_epoch(root) / epochs
-            # Uniform over most of the expected remaining lifetime of this attempt, so kills land
-            # in start-up, training, checkpoint writes and the final steps alike.
-            budget = fixed_seconds + (1 - done) * max(reference_seconds - fixed_seconds, 0.0)
-            delay = rng.uniform(0.0, 0.9 * budget) if report["kills"] < kills else math.inf
             argv = train_argv(out, epochs, resume=attempt > 0)
-            killed, code = run_and_kill(launcher, argv, logs / out.name, delay)
+            if report["kills"] >= kills:
+                where, delay = "", math.inf
+                killed, code, _ = run_and_kill(launcher, argv, logs / out.name, delay)
+            elif rng.random() < STARTUP_KILLS:  # anywhere in start-up: imports, data, resume
+                where, delay = "after start", rng.uniform(0.0, 0.9 * startup_seconds)
+                killed, code, _ = run_and_kill(launcher, argv, logs / out.name, delay)
+            else:  # uniform over most of what is left of training, checkpoints and final steps
+                budget = max(1 - done, 0.1) * after_start
+                where, delay = "into training", rng.uniform(0.0, 0.9 * budget)
+                killed, code, _ = run_and_kill(launcher, argv, logs / out.name, delay, marker(out))
             attempt += 1
             epoch = _latest_epoch(root)
             if killed:
@@ -283,7 +315,7 @@ def inject(
                 problems = check_files(root, allow_temporaries=True) if root.exists() else []
                 report["problems"] += [f"after kill {report['kills']}: {p}" for p in problems]
                 temporaries = len(list(root.rglob(".*.tmp"))) if root.exists() else 0
-                event = f"train kill {report['kills']}: after {delay:.2f} s, latest.pth at epoch {epoch}"
+                event = f"train kill {report['kills']}: {delay:.2f} s {where}, latest.pth at epoch {epoch}"
                 event += f", {temporaries} temporary file(s) left, {len(problems)} unreadable"
             else:
                 finished = True
@@ -304,7 +336,7 @@ def inject(
         raise RuntimeError(f"evaluating the reference failed (exit {code})")
     for _ in range(evaluate_kills):
         delay = rng.uniform(0.0, 0.9 * evaluate_seconds)
-        killed, code = run_and_kill(launcher, evaluate_argv(out, u_points), logs / out.name, delay)
+        killed, code, _ = run_and_kill(launcher, evaluate_argv(out, u_points), logs / out.name, delay)
         problems = check_files(root, allow_temporaries=True)
         summary = json.loads((root / "results_summary.json").read_text()) if not problems else {}
         if "training" not in summary:
