@@ -277,7 +277,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def render(args, speed, memory, libraries, started, load_before, load_after, elapsed, study) -> str:
+def render(args, speed, memory, libraries, started, load_before, load_after, elapsed, study, commit) -> str:
     from report import report  # the sibling benchmarks/report.py
 
     return report(
@@ -293,7 +293,7 @@ def render(args, speed, memory, libraries, started, load_before, load_after, ela
             started=started,
             machine=machine(),
             versions=versions(libraries),
-            commit=git_commit(),
+            commit=commit,
             load_before=load_before,
             load_after=load_after,
             elapsed=elapsed,
@@ -330,6 +330,7 @@ def main(argv=None) -> int:
         args.thread_study = [1, 2]
     libraries = available(LIBRARIES) + ["maflow-plain-adam"]
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    commit = git_commit()  # the code measured is the code at the start
     load_before = os.getloadavg()
     wall0 = time.perf_counter()
     speed = measure_speed(args.shapes, libraries, args.threads, args.repeats, args.min_time, args.layers)
@@ -349,7 +350,9 @@ def main(argv=None) -> int:
     )
     elapsed = time.perf_counter() - wall0
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    text = render(args, speed, memory, libraries, started, load_before, os.getloadavg(), elapsed, study)
+    text = render(
+        args, speed, memory, libraries, started, load_before, os.getloadavg(), elapsed, study, commit
+    )
     from maflow.utils.io import atomic_write_text
 
     atomic_write_text(args.output, text)
