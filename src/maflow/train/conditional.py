@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["train_conditional_flow", "main"]
+__all__ = ["train_conditional_flow", "evaluate_conditional_checkpoint", "main"]
 
 
 def _split(batch: torch.Tensor, features: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,6 +141,41 @@ def train_conditional_flow(config, out: str | Path, data_dir=None, echo: bool = 
     return results
 
 
+def evaluate_conditional_checkpoint(
+    path: str | Path, dataset_name: str, data_dir=None, batch_size: int = 1000
+) -> dict:
+    """Test-set report of a saved class-conditional model (e.g. ``best.pth`` of a stopped run)."""
+    from maflow.data import load
+    from maflow.evaluate.conditional import conditional_report
+    from maflow.train.checkpoint import rebuild_model
+    from maflow.train.flow import git_commit
+    from maflow.utils.io import load_checkpoint, write_json
+
+    start = time.perf_counter()
+    checkpoint = load_checkpoint(path)
+    model = rebuild_model(checkpoint, path).double().eval()
+    dataset = load(dataset_name, data_dir)
+    test = conditional_report(
+        model,
+        torch.from_numpy(dataset.test).double(),
+        torch.from_numpy(dataset.test_labels),
+        dataset.num_classes,
+        batch_size,
+    )
+    results = {
+        "checkpoint": str(path),
+        "epoch": checkpoint.get("epoch"),
+        "model": checkpoint["model_name"],
+        "model_config": checkpoint["model_config"],
+        "test": test,
+        "eval_seconds": time.perf_counter() - start,
+        "git_commit": git_commit(),
+        "command": " ".join(sys.argv),
+    }
+    write_json(Path(path).with_suffix(".test.json"), results)
+    return results
+
+
 def main(argv=None) -> int:
     from maflow.cli.train import TRAIN_FLAGS, add_model_arguments, model_options_from_args
     from maflow.configs import load_preset
@@ -159,7 +194,16 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="out")
     parser.add_argument("--data-dir")
+    parser.add_argument(
+        "--evaluate-checkpoint", metavar="PATH", help="only report the test set of a saved model"
+    )
     args = parser.parse_args(argv)
+    if args.evaluate_checkpoint:
+        test = evaluate_conditional_checkpoint(args.evaluate_checkpoint, args.dataset, args.data_dir)["test"]
+        print(
+            f"test log p(x|y) {test['log_p_x_given_y']:.2f}, log p(x) {test['log_p_x']:.2f}, accuracy {test['accuracy']:.4f}"
+        )
+        return 0
     train, options, _ = load_preset(args.dataset, args.model)
     for flag in TRAIN_FLAGS:
         if getattr(args, flag, None) is not None:
