@@ -154,6 +154,12 @@ def run_train(args) -> int:
     for flag, key in (("epochs", "epochs"), ("max_train_batches", "max_train_batches"), ("seed", "seed")):
         if getattr(args, flag) is not None:
             config["train"][key] = getattr(args, flag)
+    train_config = VAETrainConfig.from_dict(config["train"])  # nonsense settings fail before any work
+    for key in ("latent_features", "context_features", "hidden_features", "flow_hidden_features"):
+        value = config["model"].get(key)
+        sizes = value if isinstance(value, list) else [value]
+        if value is not None and any(not isinstance(v, int) or v < 1 for v in sizes):
+            raise ConfigError(f"[model] {key} must be positive integers, got {value!r}")
     out = ensure_writable_dir(args.out)
     dataset = load(config["data"].get("dataset", "mnist_grey"), args.data_dir)
     if dataset.image_shape is None:
@@ -165,7 +171,6 @@ def run_train(args) -> int:
     if train.min() < 0 or train.max() > 1:
         raise DataError(f"{dataset.name} is not in [0, 1]: use mnist_grey or binarized_mnist")
     val = None if "val" in splits else torch.from_numpy(dataset.split("val")).float()
-    train_config = VAETrainConfig.from_dict(config["train"])
     torch.manual_seed(train_config.seed)
     try:
         model = VAE(image_shape=dataset.image_shape, **config["model"]).to(args.device)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, constraints
@@ -45,12 +47,11 @@ class Flow(nn.Module):
         self.context_features = context_features
 
     def _check(self, x: Tensor, context: Tensor | None) -> None:
-        if not isinstance(x, Tensor) or not x.is_floating_point():
-            raise TypeError(
-                f"expected a floating-point tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}"
-            )
+        _check_tensor(self, x, "inputs")
         if x.dim() < 1 or x.shape[-1] != self.features:
             raise ValueError(f"expected inputs of shape (..., {self.features}), got {tuple(x.shape)}")
+        if x.numel() == 0:
+            raise ValueError(f"got an empty batch of inputs, shape {tuple(x.shape)}: pass at least one row")
         if self.context_features is None:
             if context is not None:
                 raise ValueError("this flow is unconditional: do not pass a context")
@@ -58,10 +59,20 @@ class Flow(nn.Module):
             raise ValueError(
                 f"this flow is conditional: pass a context of shape (..., {self.context_features})"
             )
-        elif context.shape[-1] != self.context_features:
-            raise ValueError(
-                f"expected a context of shape (..., {self.context_features}), got {tuple(context.shape)}"
-            )
+        else:
+            _check_tensor(self, context, "context")
+            if context.dim() < 1 or context.shape[-1] != self.context_features:
+                raise ValueError(
+                    f"expected a context of shape (..., {self.context_features}), got {tuple(context.shape)}"
+                )
+            batch = x.shape[:-1]
+            if context.dim() - 1 > len(batch) or any(
+                c not in (1, b) for c, b in zip(reversed(context.shape[:-1]), reversed(batch))
+            ):
+                raise ValueError(
+                    f"a context of shape {tuple(context.shape)} does not broadcast to the inputs' batch "
+                    f"shape {tuple(batch)}: give one context row per input row, or one for all"
+                )
 
     def log_prob(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         self._check(x, context)
@@ -76,7 +87,9 @@ class Flow(nn.Module):
         """Reparameterised samples and their log-density, from one inverse pass."""
         sample_shape = torch.Size(sample_shape)
         if context is not None:
-            self._check(torch.zeros(self.features), context)
+            # A stand-in input of the context's batch shape: the checks are the same as log_prob's.
+            _check_tensor(self, context, "context")
+            self._check(context.new_zeros((*context.shape[:-1], self.features)), context)
             batch_shape = sample_shape + context.shape[:-1]
             context = context.expand(*batch_shape, context.shape[-1]).reshape(-1, context.shape[-1])
         else:
@@ -99,6 +112,30 @@ class Flow(nn.Module):
 
     def forward(self, context: Tensor | None = None) -> FlowDistribution:
         return FlowDistribution(self, context)
+
+
+def _check_tensor(flow: nn.Module, x, name: str) -> None:
+    """A floating-point tensor of the flow's dtype and device, without NaN or Inf."""
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError(
+            f"expected {name} as a floating-point tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}"
+        )
+    tensors = itertools.chain(flow.parameters(), flow.buffers())
+    reference = next((t for t in tensors if t.is_floating_point()), None)
+    if reference is not None and x.dtype != reference.dtype:
+        raise TypeError(
+            f"{name} are {x.dtype} but the flow is {reference.dtype}: convert one of them "
+            f"(x.to({reference.dtype}) or flow.to({x.dtype}))"
+        )
+    if reference is not None and x.device != reference.device:
+        raise ValueError(f"{name} are on {x.device} but the flow is on {reference.device}: move one of them")
+    if x.device.type != "meta" and not bool(torch.isfinite(x).all()):
+        bad = ~torch.isfinite(x.reshape(-1, x.shape[-1]) if x.dim() else x.reshape(1, 1))
+        rows = bad.any(-1).nonzero().flatten()
+        raise ValueError(
+            f"{name} contain {int(bad.sum())} NaN or infinite value(s) in {rows.numel()} row(s) "
+            f"(first at row {int(rows[0])}): clean the data first"
+        )
 
 
 class FlowDistribution(Distribution):

@@ -60,6 +60,23 @@ class MNFTrainConfig:
     limit_train: int | None = None
     log_every: int = 50
 
+    def __post_init__(self):
+        checks = [
+            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"--lr must be positive, got {self.lr}"),
+            (self.kl_weight >= 0, f"--kl-weight must be >= 0, got {self.kl_weight}"),
+            (self.kl_anneal_epochs >= 0, f"--kl-anneal-epochs must be >= 0, got {self.kl_anneal_epochs}"),
+            (self.test_samples >= 1, f"--test-samples must be >= 1, got {self.test_samples}"),
+            (
+                self.limit_train is None or self.limit_train >= 1,
+                f"--limit-train must be >= 1, got {self.limit_train}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
     def model_options(self) -> dict:
         return {"mask_mode": self.mask_mode} if self.model == "mnf-lenet" else {}
 

@@ -57,7 +57,32 @@ class VAETrainConfig:
         unknown = set(values) - known
         if unknown:
             raise ConfigError(f"unknown training settings {sorted(unknown)}: use {sorted(known)}")
-        return cls(**values)
+        return cls(**values).validated()
+
+    def validated(self) -> VAETrainConfig:
+        """Raises :class:`ConfigError` naming the first nonsensical setting."""
+        checks = [
+            (self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (self.lr_decay_epochs >= 1, f"lr_decay_epochs must be >= 1, got {self.lr_decay_epochs}"),
+            (0 < self.lr_decay_factor <= 1, f"lr_decay_factor must be in (0, 1], got {self.lr_decay_factor}"),
+            (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
+            (self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}"),
+            (self.checkpoint_every >= 1, f"checkpoint_every must be >= 1, got {self.checkpoint_every}"),
+            (
+                self.max_train_batches is None or self.max_train_batches >= 1,
+                f"max_train_batches must be >= 1, got {self.max_train_batches}",
+            ),
+            (
+                self.grad_clip is None or self.grad_clip > 0,
+                f"grad_clip must be positive, got {self.grad_clip}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"[train] {message}")
+        return self
 
 
 def kl_warmup_scale(epoch: int, warmup_epochs: int) -> float:
