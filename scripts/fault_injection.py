@@ -5,10 +5,11 @@ The script trains a tiny MAF on the bundled digits twice:
 1. ``reference``: uninterrupted (``maflow train``, then ``maflow evaluate``);
 2. ``killed``: the same command, killed with SIGKILL after a random (seeded) delay, again and
    again, each time restarted with ``--resume``, until ``--kills`` kills have landed; then it
-   runs to the end. A quarter of the delays count from the launch (start-up, data, resume),
-   the rest from the moment training starts, spread over what is left of the run (epochs,
-   checkpoint writes, samples, results). ``maflow evaluate`` is then killed
-   ``--evaluate-kills`` times the same way and finally run to the end.
+   runs to the end. Each delay is drawn within one phase of the run, timed on the reference:
+   start-up (imports, data, resume; 20% of kills), training (epochs and checkpoint writes,
+   60%) or the final steps (validation, samples, results; 20%), counting from the line
+   ``maflow train`` logs as that phase begins. ``maflow evaluate`` is then killed
+   ``--evaluate-kills`` times at random moments and finally run to the end.
 
 After every kill each file of the run must load (checkpoints with ``weights_only=True``, JSON,
 ``.npy`` without pickle, PNG up to its end chunk); temporary files of interrupted atomic writes
@@ -49,7 +50,10 @@ PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 TRAINING_KEYS = ("epochs_run", "steps", "best_epoch", "stopped_early", "parameters", "model_config")
 TRAINING_KEYS += ("val_log_likelihood", "val_log_likelihood_2se")
 MARKER = b"training maf on"  # logged by maflow train right before the first epoch (also when resumed)
-STARTUP_KILLS = 0.25  # the share of kills timed from the launch instead of from MARKER
+END_MARKER = b"best model:"  # logged after the last epoch, before samples and results are written
+# Shares of the kills timed from the launch (start-up, data, resume), from MARKER (epochs and
+# checkpoint writes) and from END_MARKER (final validation, samples, results).
+PHASES = {"start-up": 0.2, "training": 0.6, "final steps": 0.2}
 
 
 def train_argv(out: Path, epochs: int, resume: bool) -> list[str]:
@@ -175,6 +179,23 @@ def run_and_kill(
     return True, child.wait(), seen
 
 
+def watch_markers(launcher, argv: list[str], log: Path, file: Path) -> dict:
+    """Runs ``argv`` to the end; returns when each marker appeared in ``file`` and when it ended."""
+    started = time.perf_counter()
+    child = launcher.start(argv, log)
+    times = {}
+    while child.poll() is None:
+        text = file.read_bytes() if file.exists() else b""
+        for marker in (MARKER, END_MARKER):
+            if marker in text and marker not in times:
+                times[marker] = time.perf_counter() - started
+        time.sleep(0.005)
+    text = file.read_bytes() if file.exists() else b""
+    for marker in (MARKER, END_MARKER):  # a marker written in the last poll interval
+        times.setdefault(marker, time.perf_counter() - started) if marker in text else None
+    return {**times, "end": time.perf_counter() - started, "exit": child.returncode}
+
+
 def check_files(root: Path, allow_temporaries: bool) -> list[str]:
     """Problems with the files under ``root``: anything that does not load, and stray temporaries."""
     from maflow.utils.io import load_checkpoint
@@ -270,25 +291,34 @@ def inject(
     logs.mkdir(parents=True, exist_ok=True)
     report = {"kills": 0, "evaluate_kills": 0, "events": [], "problems": []}
 
-    def marker(out: Path) -> tuple[Path, bytes]:
-        return out / DATASET / "logs" / "training.log", MARKER
+    def log_of(out: Path) -> Path:
+        return out / DATASET / "logs" / "training.log"
 
-    start = time.perf_counter()
-    _, code, startup_seconds = run_and_kill(
+    # The reference, timed by phase: two more runs killed right at each marker would be costly,
+    # so one run is watched and the marker times are read off as they appear.
+    times = watch_markers(
         launcher,
         train_argv(workdir / "reference", epochs, False),
         logs / "ref",
-        math.inf,
-        marker(workdir / "reference"),
+        log_of(workdir / "reference"),
     )
-    reference_seconds = time.perf_counter() - start
-    if code != 0 or startup_seconds is None:
-        raise RuntimeError(f"the reference run failed (exit {code}); see {logs / 'ref'}")
-    after_start = reference_seconds - startup_seconds
-    say(f"reference run {reference_seconds:.1f} s, training and final steps {after_start:.1f} s of it")
+    if times["exit"] != 0 or MARKER not in times or END_MARKER not in times:
+        raise RuntimeError(f"the reference run failed (exit {times['exit']}); see {logs / 'ref'}")
+    phase_seconds = {
+        "start-up": times[MARKER],
+        "training": times[END_MARKER] - times[MARKER],
+        "final steps": times["end"] - times[END_MARKER],
+    }
+    say(
+        f"reference run {times['end']:.1f} s: "
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phase_seconds.items())
+    )
 
     # A round kills and resumes one run until it ends. An attempt that ends before its kill
     # (the machine got faster) ends the round; a new round in a fresh directory makes up the kills.
+    # Kills in the final steps come last: after one of them no training is left to kill.
+    plan = rng.choices(list(PHASES), weights=list(PHASES.values()), k=kills)
+    plan.sort(key=lambda phase: phase == "final steps")
     round_number = 0
     while report["kills"] < kills or round_number == 0:
         round_number += 1
@@ -298,16 +328,17 @@ def inject(
         while not finished:
             done = _latest_epoch(root) / epochs
             argv = train_argv(out, epochs, resume=attempt > 0)
+            phase = plan[min(report["kills"], kills - 1)]
+            if phase == "training" and done >= 1:
+                phase = "final steps"
+            budget = phase_seconds[phase] * ((1 - done) if phase == "training" else 1)
+            delay = rng.uniform(0.0, 0.9 * budget)
+            marker = {"start-up": None, "training": MARKER, "final steps": END_MARKER}[phase]
             if report["kills"] >= kills:
-                where, delay = "", math.inf
-                killed, code, _ = run_and_kill(launcher, argv, logs / out.name, delay)
-            elif rng.random() < STARTUP_KILLS:  # anywhere in start-up: imports, data, resume
-                where, delay = "after start", rng.uniform(0.0, 0.9 * startup_seconds)
-                killed, code, _ = run_and_kill(launcher, argv, logs / out.name, delay)
-            else:  # uniform over most of what is left of training, checkpoints and final steps
-                budget = max(1 - done, 0.1) * after_start
-                where, delay = "into training", rng.uniform(0.0, 0.9 * budget)
-                killed, code, _ = run_and_kill(launcher, argv, logs / out.name, delay, marker(out))
+                phase, delay, marker = "", math.inf, None
+            killed, code, _ = run_and_kill(
+                launcher, argv, logs / out.name, delay, (log_of(out), marker) if marker else None
+            )
             attempt += 1
             epoch = _latest_epoch(root)
             if killed:
@@ -315,7 +346,9 @@ def inject(
                 problems = check_files(root, allow_temporaries=True) if root.exists() else []
                 report["problems"] += [f"after kill {report['kills']}: {p}" for p in problems]
                 temporaries = len(list(root.rglob(".*.tmp"))) if root.exists() else 0
-                event = f"train kill {report['kills']}: {delay:.2f} s {where}, latest.pth at epoch {epoch}"
+                event = (
+                    f"train kill {report['kills']}: {delay:.2f} s into {phase}, latest.pth at epoch {epoch}"
+                )
                 event += f", {temporaries} temporary file(s) left, {len(problems)} unreadable"
             else:
                 finished = True
