@@ -48,3 +48,15 @@ def test_unwritable_path_under_a_file(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(MaflowError, match="cannot write"):
         ensure_writable_dir(tmp_path / "file" / "sub")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "c.pth", {"epoch": 1})
+    finally:
+        os.umask(umask)
+    import maflow.utils.io as io_module
+
+    expected = 0o666 & ~io_module._UMASK
+    assert (tmp_path / "c.pth").stat().st_mode & 0o777 == expected

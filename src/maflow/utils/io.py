@@ -18,6 +18,10 @@ try:
 except ImportError:  # Windows: no advisory locks, stale temporaries are left alone
     fcntl = None
 
+# mkstemp creates files readable by the owner only; results should get the usual permissions.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 __all__ = [
     "atomic_write",
     "atomic_write_text",
@@ -49,16 +53,32 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         with os.fdopen(fd, "wb") as file:
             write(file)
             file.flush()
+            os.fchmod(file.fileno(), 0o666 & ~_UMASK)
             os.fsync(file.fileno())
             if fcntl is not None:
                 os.replace(tmp, path)  # still locked: a cleaner never sees an unlocked live file
         if fcntl is None:
             os.replace(tmp, path)
+        _sync_directory(path.parent)
     except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(error, OSError) and not isinstance(error, MaflowError):
             raise _storage_error(path, error) from error
         raise
+
+
+def _sync_directory(directory: Path) -> None:
+    # The rename is durable only once the directory entry is on disk (matters on power loss).
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync directories; the data itself is synced
+    finally:
+        os.close(fd)
 
 
 def _storage_error(path: Path, error: OSError) -> StorageError:
