@@ -109,7 +109,8 @@ def plot_rotation(images, angles, mnf_probs, lenet_probs, out, columns: int = 5,
     classes = np.arange(mnf_probs.shape[-1])
     jitter = np.random.default_rng(0)
     for half, title in zip(
-        halves, ("MNF LeNet: predictive distribution over samples", "LeNet: single softmax")
+        halves,
+        ("MNF LeNet: violins over posterior samples (black: predictive mean)", "LeNet: single softmax"),
     ):
         half.suptitle(title, fontsize=11)
         axes = half.subplots(rows, columns, sharey=True, squeeze=False).ravel()
@@ -125,6 +126,10 @@ def plot_rotation(images, angles, mnf_probs, lenet_probs, out, columns: int = 5,
                 parts = ax.violinplot(columns_data, positions=classes, widths=0.9, showextrema=False)
                 for body in parts["bodies"]:
                     body.set_alpha(0.7)
+                # Samples that all agree give an invisibly thin violin; the mean marks them.
+                ax.scatter(
+                    classes, samples.mean(0), marker="_", s=60, color="black", linewidths=1.5, zorder=3
+                )
                 predicted = int(samples.mean(0).argmax())
             else:
                 ax.bar(classes, lenet_probs[a], width=0.8, color="tab:orange")
