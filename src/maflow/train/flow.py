@@ -248,6 +248,7 @@ def train_flow(
         )
 
     start = time.perf_counter()
+    commit = git_commit()  # the code this run starts with, not whatever is checked out when it ends
     main = is_main_process()
     with TrainingLogger(
         paths.log_file if main else os.devnull, paths.tensorboard if main else None, echo=echo and main
@@ -317,7 +318,7 @@ def train_flow(
         "checkpoint": str(paths.best),
         "samples": str(samples_file) if samples_file else None,
         "maflow_version": maflow.__version__,
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "command": " ".join(sys.argv),
     }
     if main:
