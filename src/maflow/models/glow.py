@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
+from maflow.models.config import constructor_config
 from maflow.models.nsf import mixing_layer
 from maflow.transforms.actnorm import ActNorm
 from maflow.transforms.base import CompositeTransform, Transform
@@ -55,6 +56,7 @@ class Glow(Flow):
         scale: str = "sigmoid",
         seed: int = 0,
     ):
+        config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if linear not in ("lu", "full"):
@@ -78,14 +80,4 @@ class Glow(Flow):
                 )
             )
         super().__init__(CompositeTransform(transforms), StandardNormal(features), features, context_features)
-        self.config = dict(
-            features=features,
-            num_layers=num_layers,
-            hidden_features=hidden_features if isinstance(hidden_features, int) else list(hidden_features),
-            num_hidden_layers=num_hidden_layers,
-            context_features=context_features,
-            linear=linear,
-            activation=activation,
-            scale=scale,
-            seed=seed,
-        )
+        self.config = config

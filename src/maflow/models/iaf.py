@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
+from maflow.models.config import constructor_config
 from maflow.transforms.base import CompositeTransform
 from maflow.transforms.iaf import InverseAutoregressive
 
@@ -51,6 +52,7 @@ class IAF(Flow):
         gate_bias: float | None = None,
         seed: int = 0,
     ):
+        config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if order not in ("alternate", "random"):
@@ -70,15 +72,4 @@ class IAF(Flow):
             for layer in range(num_layers)
         ]
         super().__init__(CompositeTransform(transforms), StandardNormal(features), features, context_features)
-        self.config = dict(
-            features=features,
-            num_layers=num_layers,
-            hidden_features=hidden_features if isinstance(hidden_features, int) else list(hidden_features),
-            num_hidden_layers=num_hidden_layers,
-            context_features=context_features,
-            order=order,
-            activation=activation,
-            gated=gated,
-            gate_bias=gate_bias,
-            seed=seed,
-        )
+        self.config = config

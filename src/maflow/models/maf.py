@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
+from maflow.models.config import constructor_config
 from maflow.transforms.autoregressive import MaskedAffineAutoregressive
 from maflow.transforms.base import CompositeTransform
 from maflow.transforms.batchnorm import BatchNorm
@@ -60,6 +61,7 @@ class MAF(Flow):
         max_log_scale: float = 10.0,
         seed: int = 0,
     ):
+        config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if order not in ("alternate", "random"):
@@ -86,18 +88,4 @@ class MAF(Flow):
             if batch_norm and (batch_norm_placement == "every" or layer < num_layers - 1):
                 transforms.append(BatchNorm(features))
         super().__init__(CompositeTransform(transforms), StandardNormal(features), features, context_features)
-        self.config = dict(
-            features=features,
-            num_layers=num_layers,
-            hidden_features=hidden_features if isinstance(hidden_features, int) else list(hidden_features),
-            num_hidden_layers=num_hidden_layers,
-            context_features=context_features,
-            order=order,
-            hidden_degrees=hidden_degrees,
-            activation=activation,
-            batch_norm=batch_norm,
-            batch_norm_placement=batch_norm_placement,
-            scale_bound=scale_bound,
-            max_log_scale=max_log_scale,
-            seed=seed,
-        )
+        self.config = config

@@ -6,6 +6,7 @@ import torch
 
 from maflow.distributions.flow import Flow
 from maflow.distributions.made_mog import MADEMoG
+from maflow.models.config import constructor_config
 from maflow.models.maf import MAF
 from maflow.transforms.autoregressive import MaskedAffineAutoregressive
 from maflow.transforms.base import CompositeTransform
@@ -49,6 +50,7 @@ class MADEMoGFlow(Flow):
         max_log_scale: float = 10.0,
         seed: int = 0,
     ):
+        config = constructor_config(locals())
         base = MADEMoG(
             features,
             hidden_features,
@@ -63,19 +65,7 @@ class MADEMoGFlow(Flow):
             seed=seed,
         )
         super().__init__(CompositeTransform([]), base, features, context_features)
-        self.config = dict(
-            features=features,
-            hidden_features=hidden_features if isinstance(hidden_features, int) else list(hidden_features),
-            num_hidden_layers=num_hidden_layers,
-            num_components=num_components,
-            context_features=context_features,
-            order=order if isinstance(order, str) else list(order),
-            hidden_degrees=hidden_degrees,
-            activation=activation,
-            scale_bound=scale_bound,
-            max_log_scale=max_log_scale,
-            seed=seed,
-        )
+        self.config = config
 
 
 class MAFMoG(Flow):

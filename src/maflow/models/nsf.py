@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
+from maflow.models.config import constructor_config
 from maflow.models.realnvp import coupling_mask
 from maflow.transforms.base import CompositeTransform, Transform
 from maflow.transforms.linear import InvertibleLinear, LULinear
@@ -81,6 +82,7 @@ class NSF(Flow):
         identity_init: bool = True,
         seed: int = 0,
     ):
+        config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if kind not in ("autoregressive", "coupling"):
@@ -114,18 +116,4 @@ class NSF(Flow):
                 )
         transforms += mixing_layer(linear, features, seed + num_layers, identity_init)
         super().__init__(CompositeTransform(transforms), StandardNormal(features), features, context_features)
-        self.config = dict(
-            features=features,
-            num_layers=num_layers,
-            hidden_features=hidden_features if isinstance(hidden_features, int) else list(hidden_features),
-            num_hidden_layers=num_hidden_layers,
-            context_features=context_features,
-            kind=kind,
-            num_bins=num_bins,
-            tail_bound=tail_bound,
-            linear=linear,
-            mask=mask,
-            activation=activation,
-            identity_init=identity_init,
-            seed=seed,
-        )
+        self.config = config

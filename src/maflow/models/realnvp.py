@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
+from maflow.models.config import constructor_config
 from maflow.transforms.actnorm import ActNorm
 from maflow.transforms.base import CompositeTransform
 from maflow.transforms.batchnorm import BatchNorm
@@ -69,6 +70,7 @@ class RealNVP(Flow):
         scale_bound: str = "soft",
         max_log_scale: float = 10.0,
     ):
+        config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         transforms = []
@@ -88,19 +90,7 @@ class RealNVP(Flow):
             if batch_norm:
                 transforms.append(BatchNorm(features))
         super().__init__(CompositeTransform(transforms), StandardNormal(features), features, context_features)
-        self.config = dict(
-            features=features,
-            num_layers=num_layers,
-            hidden_features=hidden_features if isinstance(hidden_features, int) else list(hidden_features),
-            num_hidden_layers=num_hidden_layers,
-            context_features=context_features,
-            mask=mask,
-            scale_activation=scale_activation,
-            shift_activation=shift_activation,
-            batch_norm=batch_norm,
-            scale_bound=scale_bound,
-            max_log_scale=max_log_scale,
-        )
+        self.config = config
 
 
 class NICE(Flow):
@@ -134,6 +124,7 @@ class NICE(Flow):
         mask: str = "half",
         activation: str = "relu",
     ):
+        config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         transforms = [
@@ -148,12 +139,4 @@ class NICE(Flow):
         ]
         transforms.append(ActNorm(features, data_init=False))  # NICE's diagonal scaling layer
         super().__init__(CompositeTransform(transforms), StandardNormal(features), features, context_features)
-        self.config = dict(
-            features=features,
-            num_layers=num_layers,
-            hidden_features=hidden_features if isinstance(hidden_features, int) else list(hidden_features),
-            num_hidden_layers=num_hidden_layers,
-            context_features=context_features,
-            mask=mask,
-            activation=activation,
-        )
+        self.config = config
