@@ -174,3 +174,10 @@ def test_seed_spec_scripts_accept_underscore_flags(tmp_path):
     )
     assert result.returncode == 2 and "--hidden-dim must be a positive integer" in result.stderr
     assert not (tmp_path / "maf_results" / "digits").exists()
+
+
+@pytest.mark.parametrize("dataset, advice", [("dna", "maflow made train"), ("mnist_grey", "dequantis")])
+def test_discrete_data_sets_are_refused_with_advice(dataset, advice, capsys, tmp_path):
+    assert main(["train", "--dataset", dataset, "--out", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert advice in error and "Traceback" not in error

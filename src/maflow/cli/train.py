@@ -179,6 +179,22 @@ def _auto_datasets(data_dir) -> list[str]:
     return present
 
 
+def _check_continuous(spec) -> None:
+    # A continuous density on discrete values can grow without bound: its "likelihood" means nothing.
+    from maflow.errors import ConfigError
+
+    if spec.kind == "binary":
+        raise ConfigError(
+            f"{spec.name} is binary: a flow's continuous density on 0/1 data is meaningless; "
+            f"train a Bernoulli MADE with `maflow made train --dataset {spec.name}`"
+        )
+    if spec.kind == "image" and spec.logit_lambda is None:
+        raise ConfigError(
+            f"{spec.name} holds raw pixels without dequantisation (for classifiers and dynamic "
+            "binarisation); train flows on the dequantised, logit-space set (e.g. --dataset mnist)"
+        )
+
+
 def run(args) -> int:
     from maflow.errors import ConfigError
     from maflow.models.registry import MODELS
@@ -194,6 +210,7 @@ def run(args) -> int:
             raise ConfigError(
                 f"unknown data set {args.dataset!r}: choose one of {', '.join(sorted(DATASETS))}"
             )
+        _check_continuous(DATASETS[args.dataset])
         datasets = [args.dataset]
     else:
         datasets = _auto_datasets(args.data_dir)
