@@ -120,6 +120,12 @@ def test_resume_with_another_model_names_the_mismatch(run, capsys):
     assert "hidden_features=16" in capsys.readouterr().err
 
 
+def test_resume_with_another_learning_rate_names_the_mismatch(run, capsys):
+    assert _train(run, "--epochs", "3", "--resume", "--lr", "0.5") == 2
+    error = capsys.readouterr().err
+    assert "lr=" in error and "--resume" in error and "Traceback" not in error
+
+
 @pytest.mark.parametrize(
     "argv, words",
     [

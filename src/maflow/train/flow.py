@@ -189,6 +189,29 @@ def _validator(model, train: torch.Tensor, val: torch.Tensor, config: FlowTraini
     return validate
 
 
+# Settings that change the path of training: resuming with other values would not continue the
+# run but start a different one from its middle. Epochs, patience, threads and the like may change.
+TRAJECTORY_SETTINGS = (
+    "lr",
+    "batch_size",
+    "weight_decay",
+    "weight_decay_mode",
+    "grad_clip",
+    "seed",
+    "bn_stats",
+)
+
+
+def _check_same_trajectory(stored: dict, current: dict, path) -> None:
+    for key in TRAJECTORY_SETTINGS:
+        if key in stored and stored[key] != current.get(key):
+            raise ConfigError(
+                f"{path} was trained with {key}={stored[key]!r}, but --resume asks for "
+                f"{key}={current.get(key)!r}; resuming exactly needs the same value (drop the flag), "
+                "or start a new run with another --out"
+            )
+
+
 def train_flow(
     config: FlowTrainingConfig,
     out: str | Path,
@@ -277,6 +300,7 @@ def train_flow(
                 fingerprint=fingerprint,
             )
             latest = load_training_checkpoint(paths.latest, **expected)
+            _check_same_trajectory(latest.get("training_config", {}), training_config, paths.latest)
             best = load_training_checkpoint(paths.best, **expected) if paths.best.is_file() else None
             trainer.restore(latest, best)
             logger.info(f"resumed from {paths.latest} at epoch {trainer.epoch}, step {trainer.step}")
