@@ -16,7 +16,7 @@ import torch
 
 from maflow.errors import CheckpointError, ConfigError, DataError, MaflowError
 from maflow.models.bernoulli_made import BernoulliMADE
-from maflow.utils.io import load_checkpoint, save_checkpoint
+from maflow.utils.io import ensure_writable_dir, load_checkpoint, remove_stale_temporaries, save_checkpoint
 from maflow.utils.stats import mean_and_error
 
 __all__ = [
@@ -183,7 +183,8 @@ def train_made(
     config = config.validated()
     train = check_binary("train", train)
     val = check_binary("validation", val, train.shape[1])
-    out_dir = Path(out_dir)
+    out_dir = ensure_writable_dir(out_dir)
+    remove_stale_temporaries(out_dir)  # left by a killed run; files of live writers are locked
     model = build_bernoulli_made(train.shape[1], config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)

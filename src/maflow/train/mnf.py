@@ -20,7 +20,7 @@ from maflow.train.checkpoint import (
     set_rng_states,
 )
 from maflow.train.logger import TrainingLogger
-from maflow.utils.io import ensure_writable_dir, write_json
+from maflow.utils.io import ensure_writable_dir, remove_stale_temporaries, write_json
 
 __all__ = ["MNFTrainConfig", "train_classifier", "classification_error", "load_classifier"]
 
@@ -126,6 +126,7 @@ def train_classifier(
 
     torch.manual_seed(config.seed)
     out = ensure_writable_dir(out_dir)
+    remove_stale_temporaries(out)  # left by a killed run; files of live writers are locked
     if config.epochs < 1 or config.batch_size < 1:
         raise ConfigError("--epochs and --batch-size must be positive")
     x_train, y_train = _tensors(dataset.train, dataset.train_labels)

@@ -12,7 +12,13 @@ import torch
 from torch import Tensor
 
 from maflow.errors import CheckpointError, ConfigError
-from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint, write_json
+from maflow.utils.io import (
+    ensure_writable_dir,
+    load_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+    write_json,
+)
 
 __all__ = ["VAETrainConfig", "kl_warmup_scale", "learning_rate", "train_vae", "pictures"]
 
@@ -156,6 +162,7 @@ def train_vae(
     per-epoch history. ``extra`` (plain values) is stored in the checkpoint, e.g. the data set.
     """
     out = ensure_writable_dir(out)
+    remove_stale_temporaries(out)  # left by a killed run; files of live writers are locked
     log = _logger(out)
     data_rng = torch.Generator().manual_seed(config.seed)
     binarize = (
