@@ -36,5 +36,31 @@ def test_sampling_is_one_pass_and_density_is_one_pass_per_degree():
     layer.made.register_forward_hook(lambda *args: calls.append(1))
     x, _ = layer.inverse(torch.randn(3, 5))
     assert len(calls) == 1
-    layer(x)
+    layer(x, method="naive")
     assert len(calls) == 1 + 5
+    layer(x)  # degree-ordered: each unit once, no full MADE pass
+    assert len(calls) == 1 + 5
+
+
+@pytest.mark.parametrize("gated", [True, False])
+@pytest.mark.parametrize("context_features", [None, 3])
+def test_degree_ordered_density_equals_the_naive_one(gated, context_features):
+    torch.manual_seed(1)
+    layer = InverseAutoregressive(
+        6,
+        hidden_features=[4, 9],
+        context_features=context_features,
+        order="random",
+        hidden_degrees="random",
+        gated=gated,
+        seed=2,
+    ).double()
+    with torch.no_grad():
+        layer.made.output_layer.weight.mul_(3)
+    x = torch.randn(8, 6, dtype=torch.float64)
+    context = torch.randn(8, context_features, dtype=torch.float64) if context_features else None
+    fast, fast_logabsdet = layer(x, context)
+    naive, naive_logabsdet = layer(x, context, method="naive")
+    assert torch.allclose(fast, naive, atol=1e-10) and torch.allclose(
+        fast_logabsdet, naive_logabsdet, atol=1e-10
+    )
