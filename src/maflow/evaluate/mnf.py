@@ -34,7 +34,7 @@ def rotate_images(image: np.ndarray, angles) -> np.ndarray:
 
 
 def _load_pair(mnf_run, lenet_run):
-    from maflow.train.mnf import load_classifier
+    from maflow.run.checkpoint import load_classifier
 
     mnf = load_classifier(Path(mnf_run) / "checkpoint.pt")
     lenet = load_classifier(Path(lenet_run) / "checkpoint.pt")

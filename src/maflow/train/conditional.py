@@ -28,13 +28,13 @@ def train_conditional_flow(config, out: str | Path, data_dir=None, echo: bool = 
     """Trains ``config.model`` (a :class:`maflow.train.flow.FlowTrainingConfig`) with label contexts."""
     from maflow.data import load
     from maflow.errors import ConfigError
-    from maflow.evaluate.conditional import conditional_report, one_hot
     from maflow.models.registry import build_model
-    from maflow.train.checkpoint import data_fingerprint, make_checkpoint
+    from maflow.run.checkpoint import data_fingerprint, make_checkpoint
+    from maflow.run.conditional import conditional_report, one_hot
+    from maflow.run.paths import RunPaths
     from maflow.train.flow import git_commit, make_optimizer
     from maflow.train.logger import TrainingLogger
     from maflow.train.loop import Trainer
-    from maflow.train.paths import RunPaths
     from maflow.transforms.batchnorm import recompute_batchnorm_statistics
     from maflow.utils.io import ensure_writable_dir, write_json
     from maflow.utils.stats import mean_and_error
@@ -146,8 +146,8 @@ def evaluate_conditional_checkpoint(
 ) -> dict:
     """Test-set report of a saved class-conditional model (e.g. ``best.pth`` of a stopped run)."""
     from maflow.data import load
-    from maflow.evaluate.conditional import conditional_report
-    from maflow.train.checkpoint import rebuild_model
+    from maflow.run.checkpoint import rebuild_model
+    from maflow.run.conditional import conditional_report
     from maflow.train.flow import git_commit
     from maflow.utils.io import load_checkpoint, write_json
 
@@ -177,8 +177,8 @@ def evaluate_conditional_checkpoint(
 
 
 def main(argv=None) -> int:
-    from maflow.cli.train import TRAIN_FLAGS, add_model_arguments, model_options_from_args
     from maflow.configs import load_preset
+    from maflow.train.flags import TRAIN_FLAGS, add_model_arguments, model_options_from_args
     from maflow.train.flow import FlowTrainingConfig
 
     parser = argparse.ArgumentParser(prog="python -m maflow.train.conditional", description=__doc__)

@@ -15,7 +15,8 @@ import torch
 
 import maflow
 from maflow.errors import ConfigError
-from maflow.train.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint
+from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint
+from maflow.run.paths import RunPaths
 from maflow.train.distributed import (
     barrier,
     data_parallel_loss,
@@ -27,7 +28,6 @@ from maflow.train.distributed import (
 from maflow.train.guard import NonFiniteGuard
 from maflow.train.logger import TrainingLogger
 from maflow.train.loop import Trainer
-from maflow.train.paths import RunPaths
 from maflow.utils.io import ensure_writable_dir, remove_stale_temporaries
 from maflow.utils.stats import mean_and_error
 
@@ -170,7 +170,7 @@ def _seed_everything(seed: int) -> None:
 
 
 def _validator(model, train: torch.Tensor, val: torch.Tensor, config: FlowTrainingConfig):
-    from maflow.evaluate.metrics import log_likelihoods
+    from maflow.run.metrics import log_likelihoods
     from maflow.transforms.batchnorm import BatchNorm, recompute_batchnorm_statistics
 
     transform = getattr(model, "transform", None)
@@ -225,9 +225,9 @@ def train_flow(
     Returns the ``training`` section of ``results_summary.json``.
     """
     from maflow.data import load
-    from maflow.evaluate.flow import save_samples
-    from maflow.evaluate.results import update_results
     from maflow.models.registry import build_model
+    from maflow.run.results import update_results
+    from maflow.run.samples import save_samples
 
     config.validate()
     distributed = init_from_env()  # torchrun: data-parallel, only rank 0 writes

@@ -7,7 +7,7 @@ import copy
 import torch
 
 from maflow.errors import ConfigError, MaflowError
-from maflow.train.checkpoint import get_rng_states, set_rng_states
+from maflow.run.checkpoint import get_rng_states, set_rng_states
 
 __all__ = ["NonFiniteLossError", "NonFiniteGuard", "gradient_norm", "parameters_finite"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from maflow.train.checkpoint import save_training_checkpoint, set_rng_states
+from maflow.run.checkpoint import save_training_checkpoint, set_rng_states
 from maflow.train.guard import NonFiniteGuard, NonFiniteLossError, gradient_norm, parameters_finite
 from maflow.train.logger import TrainingLogger
 from maflow.train.progress import EpochProgress

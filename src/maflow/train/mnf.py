@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from maflow.errors import ConfigError
-from maflow.train.checkpoint import (
+from maflow.run.checkpoint import (
     data_fingerprint,
+    load_classifier,
     load_training_checkpoint,
     make_checkpoint,
     save_training_checkpoint,
@@ -79,16 +80,6 @@ class MNFTrainConfig:
 
     def model_options(self) -> dict:
         return {"mask_mode": self.mask_mode} if self.model == "mnf-lenet" else {}
-
-
-def load_classifier(checkpoint_path: str | Path) -> torch.nn.Module:
-    """Rebuilds a trained classifier from its checkpoint (safe load: no pickled code runs)."""
-    from maflow.models.mnf import build_classifier
-
-    checkpoint = load_training_checkpoint(checkpoint_path, dataset=DATASET)
-    model = build_classifier(checkpoint["model_name"], **checkpoint["model_config"])
-    model.load_state_dict(checkpoint["model_state"])
-    return model.eval()
 
 
 @torch.no_grad()

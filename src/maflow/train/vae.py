@@ -282,7 +282,7 @@ def train_vae(
 @torch.no_grad()
 def pictures(model, data: Tensor, out, count: int = 100) -> None:
     """Data samples, model samples (Bernoulli means, z from the prior) and reconstructions."""
-    from maflow.evaluate.plots import save_image_grid
+    from maflow.run.figures import save_image_grid
 
     was_training = model.training
     model.eval()

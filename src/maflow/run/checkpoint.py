@@ -1,0 +1,217 @@
+"""Training checkpoints: model config, weights, optimiser, RNG states and data fingerprint.
+
+Shared by training and evaluation (both sit above this run layer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import maflow
+from maflow.errors import CheckpointError
+from maflow.utils.io import load_checkpoint, save_checkpoint
+
+__all__ = [
+    "FORMAT_VERSION",
+    "data_fingerprint",
+    "get_rng_states",
+    "set_rng_states",
+    "make_checkpoint",
+    "save_training_checkpoint",
+    "load_training_checkpoint",
+    "check_compatible",
+    "rebuild_model",
+    "load_classifier",
+]
+
+# Bump when the layout below changes incompatibly; loaders refuse newer formats.
+FORMAT_VERSION = 1
+
+
+def data_fingerprint(array) -> dict:
+    """Shape plus a SHA-256 of the first and last rows: cheap, and catches another data set.
+
+    Example:
+        >>> fp = data_fingerprint(np.zeros((10, 3), dtype=np.float32))
+        >>> fp["shape"], len(fp["sha256"])
+        ([10, 3], 64)
+    """
+    array = np.ascontiguousarray(np.asarray(array))
+    rows = np.concatenate([array[:8], array[-8:]]) if array.ndim and len(array) > 16 else array
+    digest = hashlib.sha256(np.ascontiguousarray(rows, dtype=np.float32).tobytes()).hexdigest()
+    return {"shape": list(array.shape), "sha256": digest}
+
+
+def get_rng_states(generator: torch.Generator | None = None) -> dict:
+    """The torch, numpy and Python RNG states (and a data-order generator's) as plain values.
+
+    numpy's key array is stored as a tensor so that ``torch.load(weights_only=True)`` can
+    read it back.
+    """
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    version, python_state, gauss = random.getstate()
+    states = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": {"version": version, "state": list(python_state), "gauss": gauss},
+    }
+    if generator is not None:
+        states["data_order"] = generator.get_state()
+    return states
+
+
+def set_rng_states(states: dict, generator: torch.Generator | None = None) -> None:
+    """Restores what :func:`get_rng_states` returned."""
+    torch.set_rng_state(states["torch"])
+    n = states["numpy"]
+    np.random.set_state(
+        (n["name"], n["keys"].numpy().astype(np.uint32), n["position"], n["has_gauss"], n["cached_gaussian"])
+    )
+    p = states["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if generator is not None and "data_order" in states:
+        generator.set_state(states["data_order"])
+
+
+def make_checkpoint(
+    model: torch.nn.Module,
+    model_name: str,
+    model_config: dict,
+    dataset: str,
+    fingerprint: dict,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler=None,
+    generator: torch.Generator | None = None,
+    training_config: dict | None = None,
+    **progress,
+) -> dict:
+    """Everything needed to rebuild the model and continue training exactly.
+
+    ``model_config`` holds the keyword arguments that rebuild the model through the registry
+    (``features`` and ``context_features`` included); ``training_config`` the run's settings
+    (plain values); ``progress`` the loop's counters (``epoch``, ``step``, ``best_value``,
+    ``patience_counter``, ``batch_in_epoch``, ...): plain numbers only.
+    """
+    return {
+        "format_version": FORMAT_VERSION,
+        "maflow_version": maflow.__version__,
+        "model_name": model_name,
+        "model_config": dict(model_config),
+        "model_state": model.state_dict(),
+        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
+        "dataset": dataset,
+        "data_fingerprint": dict(fingerprint),
+        "rng_states": get_rng_states(generator),
+        "training_config": dict(training_config or {}),
+        "progress": dict(progress),
+    }
+
+
+def save_training_checkpoint(path: str | Path, checkpoint: dict) -> None:
+    """Writes ``checkpoint`` atomically (a killed run leaves the previous file intact); rank 0 only."""
+    if _rank() == 0:
+        save_checkpoint(path, checkpoint)
+
+
+def _rank() -> int:
+    # torch.distributed directly: the run layer sits below maflow.train (and its distributed helpers).
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def check_compatible(
+    checkpoint: dict,
+    path: str | Path,
+    model_name: str | None = None,
+    model_config: dict | None = None,
+    dataset: str | None = None,
+    fingerprint: dict | None = None,
+) -> None:
+    """Raises :class:`CheckpointError` naming the first mismatch with what the caller expects."""
+    if not isinstance(checkpoint, dict) or "model_state" not in checkpoint:
+        raise CheckpointError(f"{path} is not a maflow training checkpoint")
+    version = checkpoint.get("format_version", 0)
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {version}, newer than this maflow understands "
+            f"({FORMAT_VERSION}); upgrade maflow"
+        )
+    if dataset is not None and checkpoint.get("dataset") != dataset:
+        raise CheckpointError(
+            f"{path} was trained on data set {checkpoint.get('dataset')!r}, not {dataset!r}; "
+            "use another --out or the matching --dataset"
+        )
+    if model_name is not None and checkpoint.get("model_name") != model_name:
+        raise CheckpointError(
+            f"{path} holds model {checkpoint.get('model_name')!r}, not {model_name!r}; "
+            "use another --out or the matching --model"
+        )
+    if model_config is not None:
+        stored = checkpoint.get("model_config", {})
+        for key in sorted(set(stored) | set(model_config)):
+            if stored.get(key) != model_config.get(key):
+                raise CheckpointError(
+                    f"{path} holds a model with {key}={stored.get(key)!r}, but this run asks for "
+                    f"{key}={model_config.get(key)!r}; use another --out or drop the flag"
+                )
+    if fingerprint is not None and checkpoint.get("data_fingerprint") != fingerprint:
+        raise CheckpointError(
+            f"{path} was trained on different data (fingerprint {checkpoint.get('data_fingerprint')} "
+            f"vs {fingerprint}); the data files or preprocessing changed"
+        )
+
+
+def load_training_checkpoint(path: str | Path, **expected) -> dict:
+    """Loads a checkpoint safely (no pickle code runs) and checks it against ``expected``.
+
+    ``expected`` takes the keyword arguments of :func:`check_compatible`.
+    """
+    checkpoint = load_checkpoint(path)
+    check_compatible(checkpoint, path, **expected)
+    return checkpoint
+
+
+def rebuild_model(checkpoint: dict, path: str | Path = "checkpoint") -> torch.nn.Module:
+    """Builds the registered model from the stored name and config and loads the weights."""
+    from maflow.models.registry import build_model
+
+    config = dict(checkpoint["model_config"])
+    features = config.pop("features")
+    context_features = config.pop("context_features", None)
+    model = build_model(checkpoint["model_name"], features, context_features, **config)
+    try:
+        model.load_state_dict(checkpoint["model_state"])
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{path}: the stored weights do not fit model {checkpoint['model_name']!r} "
+            f"({_first_mismatch(error)})"
+        ) from None
+    return model
+
+
+def load_classifier(checkpoint_path: str | Path, dataset: str = "mnist_grey") -> torch.nn.Module:
+    """Rebuilds a trained MNF LeNet or LeNet from its checkpoint (safe load: no pickled code runs)."""
+    from maflow.models.mnf import build_classifier
+
+    checkpoint = load_training_checkpoint(checkpoint_path, dataset=dataset)
+    model = build_classifier(checkpoint["model_name"], **checkpoint["model_config"])
+    model.load_state_dict(checkpoint["model_state"])
+    return model.eval()
+
+
+def _first_mismatch(error: RuntimeError) -> str:
+    # load_state_dict's first line only says "Error(s) in loading state_dict"; the next names the tensor.
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[1] if len(lines) > 1 else lines[0] if lines else "")[:200]

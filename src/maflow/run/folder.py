@@ -1,0 +1,224 @@
+"""Safe run folders: one writer at a time, artefact detection, and clean-up of our own files only.
+
+A run folder holds the files of one run (checkpoints, logs, results, samples). Three rules keep
+it intact:
+
+* **One writer.** :class:`RunLock` holds an advisory lock (``fcntl.flock``) on ``.maflow.lock``
+  inside the folder for as long as a command writes there; the lock file records the process
+  ID, host and command. A second writer (another training, a ``--resume``, an ``--overwrite``,
+  an evaluation) is refused with one line naming that process. The kernel drops the lock when
+  its process dies, even by SIGKILL, so a killed run never leaves the folder locked.
+* **Any artefact marks a run.** :func:`existing_artefacts` lists the checkpoints and results
+  files that are there, not only ``latest.pth``.
+* **Exact names.** :func:`remove_own_temporaries` deletes only the temporary files that our
+  atomic writes leave when killed (``.<name>.<random>.tmp``, ``name`` one of the files the
+  command writes in that folder), and :func:`remove_own_files` only the files named by the
+  caller; neither looks into sub-folders it was not given, so a user's ``notes.tmp`` or
+  ``.plot.tmp`` and anything outside the folder survive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from maflow.errors import MaflowError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; runs are not protected against a second writer
+    fcntl = None
+
+__all__ = [
+    "LOCK_NAME",
+    "WRITE_PROBE",
+    "RunInUseError",
+    "RunLock",
+    "existing_artefacts",
+    "temporary_target",
+    "remove_own_temporaries",
+    "remove_own_files",
+]
+
+LOCK_NAME = ".maflow.lock"
+# ensure_writable_dir's probe file: `.maflow-write-test.<random>.tmp`.
+WRITE_PROBE = "maflow-write-test"
+# What atomic_write's mkstemp names a temporary: `.<target>.<random>.tmp`.
+_TEMPORARY = re.compile(r"\.(?P<target>.+)\.(?P<random>[A-Za-z0-9_]+)\.tmp")
+
+
+class RunInUseError(MaflowError):
+    """Another live process writes to the run folder."""
+
+
+class RunLock:
+    """Exclusive advisory lock on a run folder, held from :meth:`acquire` to :meth:`release`.
+
+    The lock is not re-entrant: a second :class:`RunLock` on the same folder is refused even in
+    the same process. The lock file itself is never deleted (deleting it would let two
+    writers lock two different files).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     with RunLock(d, command="maflow train --dataset digits"):
+        ...         try:
+        ...             RunLock(d).acquire()
+        ...         except RunInUseError as error:
+        ...             print(str(error).split(" is ")[1][:9])
+        in use by
+    """
+
+    def __init__(self, folder: str | os.PathLike, command: str | None = None):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self.command = command
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        if fcntl is None or self._fd is not None:
+            return self
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise RunInUseError(_in_use_message(self.folder, holder)) from None
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": self.command or "",
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)  # closing the only descriptor of the open file drops the lock
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        return json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _in_use_message(folder: Path, holder: dict) -> str:
+    pid = holder.get("pid")
+    who = f"process {pid}" if pid else "another process"
+    if holder.get("host"):
+        who += f" on {holder['host']}"
+    command = " ".join(str(holder.get("command") or "").split())  # one line, whatever it held
+    if command:
+        who += f" ({command[:160]}{'...' if len(command) > 160 else ''})"
+    return f"{folder} is in use by {who}; wait for it to finish (or stop it), or choose another --out"
+
+
+def existing_artefacts(candidates: Iterable[str | os.PathLike]) -> list[Path]:
+    """The files among ``candidates`` that exist: any one of them means the folder holds a run."""
+    return [Path(path) for path in candidates if Path(path).is_file()]
+
+
+def temporary_target(name: str) -> str | None:
+    """The file a temporary of our atomic writes was going to become, or ``None`` if not ours.
+
+    Example:
+        >>> temporary_target(".latest.pth.k2j_9x1a.tmp"), temporary_target(".plot.tmp")
+        ('latest.pth', None)
+        >>> temporary_target("notes.tmp") is None
+        True
+    """
+    match = _TEMPORARY.fullmatch(name)
+    return match.group("target") if match else None
+
+
+def _matches(name: str, names: Iterable[str | re.Pattern]) -> bool:
+    for expected in names:
+        if isinstance(expected, re.Pattern):
+            if expected.fullmatch(name):
+                return True
+        elif name == expected:
+            return True
+    return False
+
+
+def remove_own_temporaries(folder: str | os.PathLike, names: Iterable[str | re.Pattern]) -> list[Path]:
+    """Deletes the temporaries that killed atomic writes of ``names`` left directly in ``folder``.
+
+    ``names`` are the exact file names (or compiled patterns of file names, for families such as
+    ``samples-s4-seed3.npy``) that the command writes into ``folder``; the write-probe name is
+    always included. Only ``folder`` itself is searched, not its sub-folders. A temporary still
+    locked by a live writer is kept. Returns the deleted paths.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     for name in (".latest.pth.abc123.tmp", ".plot.tmp", "notes.tmp", ".other.pth.abc123.tmp"):
+        ...         _ = (Path(d) / name).write_bytes(b"x")
+        ...     [p.name for p in remove_own_temporaries(d, ["latest.pth"])], sorted(
+        ...         p.name for p in Path(d).iterdir())
+        (['.latest.pth.abc123.tmp'], ['.other.pth.abc123.tmp', '.plot.tmp', 'notes.tmp'])
+    """
+    folder = Path(folder)
+    names = [*names, WRITE_PROBE]
+    removed: list[Path] = []
+    if fcntl is None or not folder.is_dir():
+        return removed
+    for candidate in sorted(folder.iterdir()):
+        target = temporary_target(candidate.name)
+        if target is None or not _matches(target, names) or candidate.is_symlink() or not candidate.is_file():
+            continue
+        try:
+            fd = os.open(candidate, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # its writer just renamed it into place
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live writer holds it
+        else:
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def remove_own_files(folder: str | os.PathLike, names: Iterable[str | re.Pattern]) -> list[Path]:
+    """Deletes the files directly in ``folder`` whose names are among ``names`` (exact, or patterns).
+
+    For ``--overwrite``: only what the command itself writes goes, never another file and never
+    anything in a sub-folder that was not named. Returns the deleted paths.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    names = list(names)
+    for candidate in sorted(folder.iterdir()):
+        if _matches(candidate.name, names) and (candidate.is_file() or candidate.is_symlink()):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
