@@ -72,7 +72,8 @@ def test_conditional_sample_shapes_and_passes():
     calls = []
     density.made.register_forward_hook(lambda *args: calls.append(1))
     samples = density.sample((5,), torch.randn(4, 2))
-    assert samples.shape == (5, 4, 3) and len(calls) == 3
+    # Degree-ordered: each MADE unit once, no full MADE pass at all.
+    assert samples.shape == (5, 4, 3) and len(calls) == 0
     assert density.log_prob(samples, torch.randn(4, 2)).shape == (5, 4)
 
 

@@ -7,8 +7,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from maflow.nn.fast_sampling import made_inverse
 from maflow.nn.made import MADE
-from maflow.transforms.autoregressive import bound_log_scale
+from maflow.transforms.elementwise import bound_log_scale
 
 __all__ = ["MADEMoG"]
 
@@ -24,7 +25,8 @@ class MADEMoG(nn.Module):
     components differ from the start. The log-scale is bounded like a MAF layer's
     (``scale_bound``), which caps the standard deviation at :math:`e^{10}` in both density
     and sampling, so sampling draws from exactly the density that ``log_prob`` evaluates.
-    Sampling is exact and takes one MADE pass per input degree (D passes).
+    Sampling is exact and computes each MADE unit once, in degree order
+    (:func:`maflow.nn.fast_sampling.made_inverse`): the arithmetic of one MADE pass.
 
     Used as the base density of a flow (MAF MoG) or alone (MADE MoG).
 
@@ -34,10 +36,11 @@ class MADEMoG(nn.Module):
 
     Arguments:
         features: Number of dimensions D.
-        hidden_features, num_hidden_layers, context_features, order, hidden_degrees,
-            activation, seed: Passed to :class:`maflow.nn.MADE`.
+        hidden_features, num_hidden_layers: The MADE's hidden layers.
         num_components: Number of mixture components C per dimension (10 in the paper).
         scale_bound, max_log_scale: Bound on each component's log-scale.
+        **made_options: Passed to :class:`maflow.nn.MADE` (``context_features``, ``order``,
+            ``hidden_degrees``, ``activation``, ``seed``, ...).
 
     Example:
         >>> density = MADEMoG(3, hidden_features=16, num_components=4)
@@ -52,13 +55,11 @@ class MADEMoG(nn.Module):
         hidden_features=512,
         num_hidden_layers: int = 2,
         num_components: int = 10,
-        context_features: int | None = None,
-        order="natural",
-        hidden_degrees: str = "sequential",
-        activation: str = "relu",
+        *,
         scale_bound: str = "clamp",
         max_log_scale: float = 10.0,
         seed: int = 0,
+        **made_options,
     ):
         super().__init__()
         if num_components < 1:
@@ -66,7 +67,7 @@ class MADEMoG(nn.Module):
         bound_log_scale(torch.zeros(1), max_log_scale, scale_bound)  # validates the mode early
         self.features = features
         self.num_components = num_components
-        self.context_features = context_features
+        self.context_features = made_options.get("context_features")
         self.scale_bound = scale_bound
         self.max_log_scale = max_log_scale
         self.made = MADE(
@@ -74,11 +75,8 @@ class MADEMoG(nn.Module):
             hidden_features,
             num_hidden_layers,
             output_multiplier=3 * num_components,
-            context_features=context_features,
-            order=order,
-            hidden_degrees=hidden_degrees,
-            activation=activation,
             seed=seed,
+            **made_options,
         )
         with torch.no_grad():
             bias = self.made.output_layer.bias
@@ -86,8 +84,11 @@ class MADEMoG(nn.Module):
 
     def mixture_parameters(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Means, bounded log-scales and log-weights, each of shape ``(batch, D, C)``."""
-        out = self.made(x, context).reshape(x.shape[0], 3, self.num_components, self.features)
-        out = out.permute(1, 0, 3, 2)  # (3, batch, D, C)
+        return self._split(self.made(x, context).reshape(x.shape[0], -1, self.features))
+
+    def _split(self, params: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(batch, 3C, n)`` MADE outputs to means, bounded log-scales and log-weights, ``(batch, n, C)``."""
+        out = params.reshape(params.shape[0], 3, self.num_components, -1).permute(1, 0, 3, 2)
         log_scale = bound_log_scale(out[1], self.max_log_scale, self.scale_bound)
         return out[0], log_scale, torch.log_softmax(out[2], dim=-1)
 
@@ -110,13 +111,14 @@ class MADEMoG(nn.Module):
             full = shape
         count = math.prod(full)
         parameter = self.made.output_layer.weight
-        x = torch.zeros(count, self.features, device=parameter.device, dtype=parameter.dtype)
-        degrees = self.made.input_degrees
-        for degree in torch.unique(degrees).tolist():
-            index = (degrees == degree).nonzero().squeeze(-1)
-            means, log_scales, log_weights = (p[:, index] for p in self.mixture_parameters(x, context))
-            component = torch.distributions.Categorical(logits=log_weights).sample().unsqueeze(-1)
-            mean, log_scale = means.gather(-1, component), log_scales.gather(-1, component)
-            value = mean + torch.exp(log_scale) * torch.randn_like(mean)
-            x = x.index_copy(-1, index, value.squeeze(-1))
+        noise = torch.randn(count, self.features, device=parameter.device, dtype=parameter.dtype)
+        x, _ = made_inverse(self.made, noise, self._draw, context)
         return x.reshape(*full, self.features)
+
+    def _draw(self, noise: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        """Draws the ``n`` inputs of one step: a component each, then its Gaussian."""
+        means, log_scales, log_weights = self._split(params)
+        component = torch.distributions.Categorical(logits=log_weights).sample().unsqueeze(-1)
+        mean, log_scale = means.gather(-1, component), log_scales.gather(-1, component)
+        value = mean.squeeze(-1) + torch.exp(log_scale.squeeze(-1)) * noise
+        return value, noise.new_zeros(noise.shape[0])

@@ -9,14 +9,24 @@ def constructor_config(arguments: dict) -> dict:
     """Plain-valued copy of ``locals()`` taken first thing in a model's ``__init__``.
 
     Sequences become lists, so the result survives a ``weights_only`` checkpoint round trip.
+    A catch-all ``**..._options`` argument is merged in, so that ``Model(**config)`` rebuilds.
 
     Example:
         >>> def build(features, hidden_features=(8, 8)):
         ...     return constructor_config(locals())
         >>> build(3)
         {'features': 3, 'hidden_features': [8, 8]}
+        >>> def build_more(features, **made_options):
+        ...     return constructor_config(locals())
+        >>> build_more(3, residual=True)
+        {'features': 3, 'residual': True}
     """
-    config = {name: value for name, value in arguments.items() if name not in ("self", "__class__")}
+    config = {}
+    for name, value in arguments.items():
+        if name.endswith("_options") and isinstance(value, dict):
+            config.update(value)
+        elif name not in ("self", "__class__"):
+            config[name] = value
     return {
         name: list(value) if isinstance(value, tuple | range) else value for name, value in config.items()
     }

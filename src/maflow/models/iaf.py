@@ -30,6 +30,7 @@ class IAF(Flow):
         order: ``"alternate"`` (natural, reversed, ...) or ``"random"`` (seeded per step).
         gated, gate_bias: See :class:`maflow.transforms.InverseAutoregressive`.
         seed: Seed of random orders.
+        **made_options: Any other argument of :class:`maflow.nn.MADE`, for every step.
 
     Example:
         >>> import torch
@@ -51,6 +52,7 @@ class IAF(Flow):
         gated: bool = True,
         gate_bias: float | None = None,
         seed: int = 0,
+        **made_options,
     ):
         config = constructor_config(locals())
         if num_layers < 1:
@@ -68,6 +70,7 @@ class IAF(Flow):
                 gated=gated,
                 gate_bias=gate_bias,
                 seed=seed + layer,
+                **made_options,
             )
             for layer in range(num_layers)
         ]

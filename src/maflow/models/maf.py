@@ -37,6 +37,8 @@ class MAF(Flow):
             authors' code) or ``"between"`` (only between MADEs, as the seed spec).
         scale_bound, max_log_scale: Bound on each layer's log-scale.
         seed: Seed of random orders and degrees.
+        **made_options: Any other argument of :class:`maflow.nn.MADE` (``residual``,
+            ``dropout``, ``normalization``, ``identity_start``, ...), for every layer.
 
     Example:
         >>> flow = MAF(3, num_layers=2, hidden_features=16).eval()
@@ -60,6 +62,7 @@ class MAF(Flow):
         scale_bound: str = "clamp",
         max_log_scale: float = 10.0,
         seed: int = 0,
+        **made_options,
     ):
         config = constructor_config(locals())
         if num_layers < 1:
@@ -68,21 +71,25 @@ class MAF(Flow):
             raise ValueError(f"unknown order {order!r}: use alternate or random")
         if batch_norm_placement not in ("every", "between"):
             raise ValueError(f"unknown batch_norm_placement {batch_norm_placement!r}: use every or between")
+        made = dict(
+            hidden_features=hidden_features,
+            num_hidden_layers=num_hidden_layers,
+            context_features=context_features,
+            hidden_degrees=hidden_degrees,
+            activation=activation,
+            **made_options,
+        )
         transforms = []
         for layer in range(num_layers):
             layer_order = order if order == "random" else ("natural", "reversed")[layer % 2]
             transforms.append(
                 MaskedAffineAutoregressive(
                     features,
-                    hidden_features,
-                    num_hidden_layers,
-                    context_features=context_features,
-                    order=layer_order,
-                    hidden_degrees=hidden_degrees,
-                    activation=activation,
                     scale_bound=scale_bound,
                     max_log_scale=max_log_scale,
+                    order=layer_order,
                     seed=seed + layer,
+                    **made,
                 )
             )
             if batch_norm and (batch_norm_placement == "every" or layer < num_layers - 1):

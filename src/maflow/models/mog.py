@@ -13,6 +13,8 @@ from maflow.transforms.base import CompositeTransform
 
 __all__ = ["MADEMoGFlow", "MAFMoG"]
 
+_FLOW_ONLY = ("num_layers", "order", "batch_norm", "batch_norm_placement")
+
 
 class MADEMoGFlow(Flow):
     r"""The MAF paper's "MADE MoG": a :class:`maflow.distributions.MADEMoG` density as a flow with no transform.
@@ -26,9 +28,10 @@ class MADEMoGFlow(Flow):
 
     Arguments:
         features: Number of dimensions D.
-        hidden_features, num_hidden_layers, num_components, context_features, order,
-            hidden_degrees, activation, scale_bound, max_log_scale, seed: Passed to
+        hidden_features, num_hidden_layers, num_components, context_features: As
             :class:`maflow.distributions.MADEMoG`.
+        **made_options: Every other argument of :class:`maflow.distributions.MADEMoG`
+            (``order``, ``hidden_degrees``, ``activation``, ``scale_bound``, ``seed``, ...).
 
     Example:
         >>> model = MADEMoGFlow(3, hidden_features=16, num_components=2)
@@ -43,26 +46,16 @@ class MADEMoGFlow(Flow):
         num_hidden_layers: int = 2,
         num_components: int = 10,
         context_features: int | None = None,
-        order="natural",
-        hidden_degrees: str = "sequential",
-        activation: str = "relu",
-        scale_bound: str = "clamp",
-        max_log_scale: float = 10.0,
-        seed: int = 0,
+        **made_options,
     ):
         config = constructor_config(locals())
         base = MADEMoG(
             features,
             hidden_features,
             num_hidden_layers,
-            num_components=num_components,
+            num_components,
             context_features=context_features,
-            order=order,
-            hidden_degrees=hidden_degrees,
-            activation=activation,
-            scale_bound=scale_bound,
-            max_log_scale=max_log_scale,
-            seed=seed,
+            **made_options,
         )
         super().__init__(CompositeTransform([]), base, features, context_features)
         self.config = config
@@ -97,18 +90,12 @@ class MAFMoG(Flow):
         maf = MAF(features, num_layers=num_layers, **maf_options)
         last = [t for t in maf.transform.transforms if isinstance(t, MaskedAffineAutoregressive)][-1]
         reversed_degrees = last.made.input_degrees.flip(0)
+        # Everything but the flow's own layout applies to the MADE MoG too.
+        shared = {k: v for k, v in maf.config.items() if k not in _FLOW_ONLY}
         base = MADEMoG(
-            features,
-            maf.config["hidden_features"],
-            maf.config["num_hidden_layers"],
             num_components=num_components,
-            context_features=maf.config["context_features"],
             order=torch.argsort(reversed_degrees).tolist(),  # generation order with these degrees
-            hidden_degrees=maf.config["hidden_degrees"],
-            activation=maf.config["activation"],
-            scale_bound=maf.config["scale_bound"],
-            max_log_scale=maf.config["max_log_scale"],
-            seed=maf.config["seed"] + num_layers,
+            **dict(shared, seed=maf.config["seed"] + num_layers),
         )
         super().__init__(maf.transform, base, features, maf.config["context_features"])
         self.config = dict(maf.config, num_components=num_components)

@@ -58,6 +58,7 @@ class NSF(Flow):
         mask: Coupling mask, ``"half"`` or ``"alternate"`` (coupling only).
         identity_init: Start every spline and LU layer at the identity.
         seed: Seed of permutations and random initialisations.
+        **made_options: Any other argument of :class:`maflow.nn.MADE` (autoregressive only).
 
     Example:
         >>> import torch
@@ -81,12 +82,15 @@ class NSF(Flow):
         activation: str = "relu",
         identity_init: bool = True,
         seed: int = 0,
+        **made_options,
     ):
         config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if kind not in ("autoregressive", "coupling"):
             raise ValueError(f"unknown kind {kind!r}: use autoregressive or coupling")
+        if made_options and kind == "coupling":
+            raise TypeError(f"unexpected arguments {sorted(made_options)} (MADE options need kind='autoregressive')")
         spline = dict(num_bins=num_bins, tail_bound=tail_bound, identity_init=identity_init)
         transforms: list[Transform] = []
         for layer in range(num_layers):
@@ -101,6 +105,7 @@ class NSF(Flow):
                         activation=activation,
                         seed=seed + layer,
                         **spline,
+                        **made_options,
                     )
                 )
             else:

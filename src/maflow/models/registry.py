@@ -27,7 +27,7 @@ def build_model(name: str, features: int, context_features: int | None = None, *
         raise ConfigError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}")
     try:
         return MODELS[name](features, context_features=context_features, **options)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:  # unknown or out-of-range options
         raise ConfigError(f"model {name!r}: {error}") from None
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["DegreePlan", "degree_plan", "made_inverse"]
+__all__ = ["DegreePlan", "degree_plan", "made_inverse", "naive_inverse"]
 
 # invert(y_part, params) -> (x_part, logabsdet_part): y_part and x_part are (batch, n) for the n
 # inputs of one step, params is (batch, output_multiplier, n), logabsdet_part is (batch,).
@@ -102,19 +102,59 @@ def degree_plan(made) -> DegreePlan:
     return plan
 
 
-def _sorted_weights(made, plan: DegreePlan, device) -> list[tuple[Tensor, Tensor]]:
-    """Masked weights and biases with rows and columns permuted into degree order."""
+def _fold_norm(norm: nn.Module, weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+    """``norm(W h + b)`` as ``W' h + b'`` for an evaluation-mode batch norm; also its gain."""
+    if not isinstance(norm, nn.BatchNorm1d):
+        return weight, bias if bias is not None else weight.new_zeros(weight.shape[0]), None
+    gain = torch.rsqrt(norm.running_var + norm.eps)
+    shift = -norm.running_mean * gain
+    if norm.affine:
+        gain, shift = gain * norm.weight, shift * norm.weight + norm.bias
+    bias = shift if bias is None else bias * gain + shift
+    return weight * gain[:, None], bias, gain
+
+
+def _sorted_weights(made, plan: DegreePlan, device) -> tuple[list[tuple[Tensor, Tensor]], Tensor | None]:
+    """Effective weights and biases (masks applied, norms folded) in degree order; the first layer's gain."""
     features, multiplier = made.features, made.output_multiplier
     orders = [plan.input_order.to(device), *(o.to(device) for o in plan.hidden_orders)]
     output_order = (orders[0][:, None] + features * torch.arange(multiplier, device=device)).reshape(-1)
     layers = [*made.hidden_layers, made.output_layer]
+    norms = [*made.hidden_norms, made.output_norm]
     row_orders = [*orders[1:], output_order]
-    weights = []
-    for layer, rows, columns in zip(layers, row_orders, orders):
-        weight = (layer.weight * layer.mask).index_select(0, rows).index_select(1, columns)
-        bias = layer.bias.index_select(0, rows) if layer.bias is not None else weight.new_zeros(len(rows))
-        weights.append((weight, bias))
-    return weights
+    weights, first_gain = [], None
+    for index, (layer, norm, rows, columns) in enumerate(zip(layers, norms, row_orders, orders)):
+        weight, bias, gain = _fold_norm(norm, layer.effective_weight(), layer.bias)
+        weights.append((weight.index_select(0, rows).index_select(1, columns), bias.index_select(0, rows)))
+        if index == 0 and gain is not None:
+            first_gain = gain.index_select(0, rows)
+    return weights, first_gain
+
+
+def _fast_path_applies(made) -> bool:
+    # Training-mode batch norm mixes the examples of a batch and dropout draws a fresh mask
+    # per pass: neither is a function of the known inputs alone, so only the naive loop applies.
+    return not (made.training and (made.normalization == "batch" or isinstance(made.dropout, nn.Dropout)))
+
+
+def naive_inverse(made, y: Tensor, invert: Invert, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """The reference inverse: one full MADE pass per distinct input degree (D passes).
+
+    Same arguments and results as :func:`made_inverse`; kept for tests and for MADEs in
+    training mode with batch norm or dropout.
+    """
+    multiplier, features = made.output_multiplier, made.features
+    degrees = made.input_degrees
+    x = torch.zeros_like(y)
+    logabsdet = y.new_zeros(y.shape[0])
+    for degree in torch.unique(degrees).tolist():
+        # Inputs of this degree depend only on inputs of lower degree, already filled in.
+        index = (degrees == degree).nonzero().squeeze(-1)
+        params = made(x, context).reshape(-1, multiplier, features).index_select(-1, index)
+        x_part, logabsdet_part = invert(y.index_select(-1, index), params)
+        x = x.index_copy(-1, index, x_part)
+        logabsdet = logabsdet + logabsdet_part
+    return x, logabsdet
 
 
 def made_inverse(made, y: Tensor, invert: Invert, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -128,8 +168,11 @@ def made_inverse(made, y: Tensor, invert: Invert, context: Tensor | None = None)
     and differentiable: under autograd it keeps per-step pieces instead of writing into
     buffers, so ``rsample`` gradients are correct.
 
-    It serves any MADE-parameterised elementwise map: the MAF sampling direction, and the
-    density of outside points for an IAF (whose inverse is the sequential direction).
+    It serves every MADE-parameterised elementwise map: the sampling direction of MAF,
+    NSF and MADE MoG, and the density of outside points for an IAF. Every MADE variant is
+    covered: context (either mode), weight norm, batch norm in evaluation mode (folded into
+    the weights), residual layers, dropout in evaluation mode. A MADE in training mode with
+    batch norm or dropout falls back to :func:`naive_inverse`.
 
     Arguments:
         made: A :class:`maflow.nn.MADE`.
@@ -156,17 +199,24 @@ def made_inverse(made, y: Tensor, invert: Invert, context: Tensor | None = None)
     """
     if y.dim() != 2 or y.shape[-1] != made.features:
         raise ValueError(f"expected y of shape (batch, {made.features}), got {tuple(y.shape)}")
-    if made.context_layer is not None and context is None:
+    if made.context_features and context is None:
         raise ValueError("this MADE is conditional: pass a context tensor")
+    if not _fast_path_applies(made):
+        return naive_inverse(made, y, invert, context)
     plan = degree_plan(made)
-    weights = _sorted_weights(made, plan, y.device)
+    weights, first_gain = _sorted_weights(made, plan, y.device)
     multiplier = made.output_multiplier
     input_order = plan.input_order.to(y.device)
     # Feature-major activations: every step writes contiguous rows and reads a row prefix.
     y_sorted = y.t().index_select(0, input_order)
-    context_rows = None
+    context_rows = added_context = None
+    first_order = plan.hidden_orders[0].to(y.device)
     if made.context_layer is not None:
-        context_rows = made.context_layer(context).t().index_select(0, plan.hidden_orders[0].to(y.device))
+        context_rows = made.context_layer(context).t().index_select(0, first_order)
+        if first_gain is not None:
+            context_rows = context_rows * first_gain[:, None]
+    elif made.context_features:  # "snf": added after the first activation
+        added_context = context.t().index_select(0, first_order)
     differentiable = torch.is_grad_enabled() and (
         y.requires_grad
         or any(p.requires_grad for p in made.parameters())
@@ -183,7 +233,12 @@ def made_inverse(made, y: Tensor, invert: Invert, context: Tensor | None = None)
             bias = bias[start:stop, None]
             if layer == 0 and context_rows is not None:
                 bias = bias + context_rows[start:stop]
-            state.hidden(layer, start, stop, known, weight[start:stop, :known], bias)
+            added = None
+            if layer == 0 and added_context is not None:
+                added = added_context[start:stop]
+            elif layer > 0 and made.residual:
+                added = state.rows(layer, start, stop)
+            state.hidden(layer, start, stop, known, weight[start:stop, :known], bias, added)
 
     compute_hidden(plan.prologue)
     for start, stop, known_last, hidden_rows in plan.steps:
@@ -219,13 +274,20 @@ class _Buffers:
     def solved(self, start: int, stop: int, x_part: Tensor) -> None:
         self.x[start:stop].copy_(x_part)
 
-    def hidden(self, layer: int, start: int, stop: int, known: int, weight: Tensor, bias: Tensor) -> None:
+    def rows(self, layer: int, start: int, stop: int) -> Tensor:
+        return self.layers[layer][start:stop]
+
+    def hidden(
+        self, layer: int, start: int, stop: int, known: int, weight: Tensor, bias: Tensor, added
+    ) -> None:
         out = self.layers[layer + 1][start:stop]
         torch.addmm(bias, weight, self.layers[layer][:known], out=out)
         if self.in_place is not None:
             self.in_place(out)
         elif not isinstance(self.activation, nn.Identity):
             out.copy_(self.activation(out))
+        if added is not None:
+            out.add_(added)
 
     def inputs(self) -> Tensor:
         return self.x
@@ -254,9 +316,14 @@ class _Pieces:
     def solved(self, start: int, stop: int, x_part: Tensor) -> None:
         self.layers[0].append(x_part)
 
-    def hidden(self, layer: int, start: int, stop: int, known: int, weight: Tensor, bias: Tensor) -> None:
-        out = torch.addmm(bias.expand(-1, self.batch), weight, self.prefix(layer, known))
-        self.layers[layer + 1].append(self.activation(out))
+    def rows(self, layer: int, start: int, stop: int) -> Tensor:
+        return torch.cat(self.layers[layer])[start:stop]
+
+    def hidden(
+        self, layer: int, start: int, stop: int, known: int, weight: Tensor, bias: Tensor, added
+    ) -> None:
+        out = self.activation(torch.addmm(bias.expand(-1, self.batch), weight, self.prefix(layer, known)))
+        self.layers[layer + 1].append(out if added is None else out + added)
 
     def inputs(self) -> Tensor:
         return torch.cat(self.layers[0])

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from maflow.nn.masked import MaskedLinear
+from maflow.nn.masked import MaskedLinear, WeightNormMaskedLinear
 
-__all__ = ["MADE", "ACTIVATIONS", "input_degrees", "hidden_degrees"]
+__all__ = ["MADE", "ACTIVATIONS", "NORMALIZATIONS", "input_degrees", "hidden_degrees"]
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -21,6 +21,10 @@ ACTIVATIONS = {
     "elu": nn.ELU,
     "linear": nn.Identity,
 }
+
+NORMALIZATIONS = ("none", "batch", "weight")
+CONTEXT_MODES = ("linear", "snf")
+WEIGHT_INITS = ("maf", "xavier")
 
 
 def input_degrees(features: int, order, rng: np.random.RandomState) -> np.ndarray:
@@ -66,6 +70,10 @@ class MADE(nn.Module):
     ``features``: ``out[..., j * features + i]`` is the ``j``-th parameter of input ``i``.
     Hidden units connect to units of lower or equal degree; the outputs of input ``i`` see
     only hidden units of strictly lower degree, so they never depend on input ``i`` itself.
+    A hidden layer computes ``activation(norm(W h + b [+ C c]))``; with ``residual`` every
+    hidden layer after the first adds its input back, and ``dropout`` acts after each
+    activation. Every variant the library uses (MAF, IAF, NSF, MADE MoG, the binary MADE and
+    the VAE's IAF steps) is this one class.
 
     References:
         | MADE: Masked Autoencoder for Distribution Estimation (Germain et al., 2015)
@@ -77,13 +85,26 @@ class MADE(nn.Module):
             times) or a sequence of ints, one per hidden layer.
         num_hidden_layers: Number of hidden layers when ``hidden_features`` is an int.
         output_multiplier: Number k of outputs per input.
-        context_features: Size of an optional context vector fed, unmasked, into the
-            first hidden layer (a conditional MADE).
+        context_features: Size of an optional context vector (a conditional MADE).
+        context_mode: ``"linear"``: the context enters the first pre-activation through an
+            unmasked linear map; ``"snf"``: it is added after the first activation (as in
+            karstenkreis/flow_vae), so its size must equal the first hidden width.
         order: ``"natural"``, ``"reversed"``, ``"random"`` or an explicit permutation
             listing the inputs in generation order.
         hidden_degrees: ``"sequential"`` (cycling, as the MAF code) or ``"random"``
             (as the MADE paper).
         activation: Name of the hidden activation (see ``ACTIVATIONS``).
+        normalization: ``"none"``, ``"batch"`` (batch norm after every masked layer, the
+            output layer included, as karstenkreis/flow_vae) or ``"weight"`` (weight norm
+            with data-dependent initialisation, as the IAF paper).
+        residual: Add each hidden layer's input to its output (hidden layers after the
+            first; all hidden layers must have the same width and share degrees).
+        dropout: Dropout probability after each hidden activation.
+        identity_start: Zero the output layer's weights and biases, so that the output is
+            a constant at initialisation (a transform then picks the constant that makes
+            it the identity map).
+        weight_init: ``"maf"`` (:math:`\mathcal{N}(0, 1)/\sqrt{n_{in} + 1}`, as the MAF code)
+            or ``"xavier"`` (Glorot uniform per output chunk, as karstenkreis/flow_vae).
         num_masks: Number of seeded order/connectivity draws that ``update_masks()``
             cycles through (connectivity-agnostic training).
         seed: Seed of the random orders and degrees.
@@ -101,9 +122,15 @@ class MADE(nn.Module):
         num_hidden_layers: int = 2,
         output_multiplier: int = 1,
         context_features: int | None = None,
+        context_mode: str = "linear",
         order="natural",
         hidden_degrees: str = "sequential",
         activation: str = "relu",
+        normalization: str = "none",
+        residual: bool = False,
+        dropout: float = 0.0,
+        identity_start: bool = False,
+        weight_init: str = "maf",
         num_masks: int = 1,
         seed: int = 0,
     ):
@@ -111,41 +138,56 @@ class MADE(nn.Module):
         if isinstance(hidden_features, int):
             hidden_features = [hidden_features] * num_hidden_layers
         hidden_features = [int(h) for h in hidden_features]
-        if features < 1:
-            raise ValueError(f"features must be >= 1, got {features}")
-        if not hidden_features or min(hidden_features) < 1:
-            raise ValueError(f"need at least one hidden layer of >= 1 units, got {hidden_features}")
-        if output_multiplier < 1:
-            raise ValueError(f"output_multiplier must be >= 1, got {output_multiplier}")
-        if num_masks < 1:
-            raise ValueError(f"num_masks must be >= 1, got {num_masks}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}: use one of {sorted(ACTIVATIONS)}")
+        _check_options(
+            features, hidden_features, output_multiplier, context_features, context_mode, activation,
+            normalization, residual, dropout, weight_init, num_masks,
+        )  # fmt: skip
         self.features = features
         self.hidden_features = hidden_features
         self.output_multiplier = output_multiplier
         self.context_features = context_features
+        self.context_mode = context_mode
         self.order = order if isinstance(order, str) else list(order)
         self.hidden_degree_mode = hidden_degrees
+        self.normalization = normalization
+        self.residual = residual
         self.num_masks = num_masks
         self.seed = seed
         self.mask_index = 0
 
-        sizes = [features, *hidden_features]
-        dummy = lambda n_out, n_in: torch.ones(n_out, n_in)  # noqa: E731  (real masks set below)
-        self.hidden_layers = nn.ModuleList(
-            MaskedLinear(n_in, n_out, dummy(n_out, n_in)) for n_in, n_out in zip(sizes, sizes[1:])
-        )
-        out_features = output_multiplier * features
-        self.output_layer = MaskedLinear(sizes[-1], out_features, dummy(out_features, sizes[-1]))
+        sizes = [features, *hidden_features, output_multiplier * features]
+        linear = WeightNormMaskedLinear if normalization == "weight" else MaskedLinear
+        bias = normalization != "batch"  # batch norm's shift replaces the bias
+        layers = [linear(n_in, n_out, torch.ones(n_out, n_in), bias) for n_in, n_out in zip(sizes, sizes[1:])]
+        self.hidden_layers = nn.ModuleList(layers[:-1])
+        self.output_layer = layers[-1]
+        norm = nn.BatchNorm1d if normalization == "batch" else lambda units: nn.Identity()
+        self.hidden_norms = nn.ModuleList(norm(units) for units in hidden_features)
+        self.output_norm = norm(sizes[-1])
         self.activation = ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.context_layer = (
-            nn.Linear(context_features, hidden_features[0], bias=False) if context_features else None
+            nn.Linear(context_features, hidden_features[0], bias=False)
+            if context_features and context_mode == "linear"
+            else None
         )
         self.register_buffer("input_degrees", torch.zeros(features, dtype=torch.long))
         for index, units in enumerate(hidden_features):
             self.register_buffer(f"hidden_degrees_{index}", torch.zeros(units, dtype=torch.long))
         self._set_masks(0)
+        self._initialise(weight_init, identity_start)
+
+    @torch.no_grad()
+    def _initialise(self, weight_init: str, identity_start: bool) -> None:
+        if weight_init == "xavier" and self.normalization != "weight":
+            for layer in self.hidden_layers:
+                nn.init.xavier_uniform_(layer.weight)
+            for chunk in self.output_layer.weight.split(self.features):
+                nn.init.xavier_uniform_(chunk)
+        if identity_start:
+            self.output_layer.weight.zero_()
+            if self.output_layer.bias is not None:
+                self.output_layer.bias.zero_()
 
     def degrees(self) -> list[Tensor]:
         """Degrees of the inputs, then of each hidden layer."""
@@ -156,7 +198,12 @@ class MADE(nn.Module):
         rng = np.random.RandomState(self.seed + index)
         degrees = [input_degrees(self.features, self.order, rng)]
         for units in self.hidden_features:
-            degrees.append(hidden_degrees(units, self.features, degrees[-1], self.hidden_degree_mode, rng))
+            if self.residual and len(degrees) > 1:
+                degrees.append(degrees[-1])  # a residual sum needs equal degrees on both sides
+            else:
+                degrees.append(
+                    hidden_degrees(units, self.features, degrees[-1], self.hidden_degree_mode, rng)
+                )
         for layer, (d_in, d_out) in zip(self.hidden_layers, zip(degrees, degrees[1:])):
             layer.set_mask(torch.from_numpy((d_out[:, None] >= d_in[None, :]).astype(np.float32)))
         output_mask = (degrees[0][:, None] > degrees[-1][None, :]).astype(np.float32)
@@ -177,12 +224,46 @@ class MADE(nn.Module):
         self._set_masks(index)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        if self.context_features and context is None:
+            raise ValueError("this MADE is conditional: pass a context tensor")
         h = x
-        for index, layer in enumerate(self.hidden_layers):
-            h = layer(h)
+        for index, (layer, norm) in enumerate(zip(self.hidden_layers, self.hidden_norms)):
+            out = layer(h)
             if index == 0 and self.context_layer is not None:
-                if context is None:
-                    raise ValueError("this MADE is conditional: pass a context tensor")
-                h = h + self.context_layer(context)
-            h = self.activation(h)
-        return self.output_layer(h)
+                out = out + self.context_layer(context)
+            out = self.dropout(self.activation(norm(out)))
+            if index == 0 and self.context_features and self.context_mode == "snf":
+                out = out + context
+            h = h + out if self.residual and index > 0 else out
+        return self.output_norm(self.output_layer(h))
+
+
+def _check_options(
+    features, hidden_features, output_multiplier, context_features, context_mode, activation,
+    normalization, residual, dropout, weight_init, num_masks,
+) -> None:  # fmt: skip
+    if features < 1:
+        raise ValueError(f"features must be >= 1, got {features}")
+    if not hidden_features or min(hidden_features) < 1:
+        raise ValueError(f"need at least one hidden layer of >= 1 units, got {hidden_features}")
+    if output_multiplier < 1:
+        raise ValueError(f"output_multiplier must be >= 1, got {output_multiplier}")
+    if num_masks < 1:
+        raise ValueError(f"num_masks must be >= 1, got {num_masks}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}: use one of {sorted(ACTIVATIONS)}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {normalization!r}: use one of {NORMALIZATIONS}")
+    if context_mode not in CONTEXT_MODES:
+        raise ValueError(f"unknown context_mode {context_mode!r}: use one of {CONTEXT_MODES}")
+    if weight_init not in WEIGHT_INITS:
+        raise ValueError(f"unknown weight_init {weight_init!r}: use one of {WEIGHT_INITS}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if residual and len(set(hidden_features)) != 1:
+        raise ValueError(f"residual blocks need hidden layers of one width, got {hidden_features}")
+    if context_features and context_mode == "snf" and context_features != hidden_features[0]:
+        raise ValueError(
+            f"context_mode='snf' adds the context to the first hidden layer: context_features "
+            f"({context_features}) must equal hidden_features[0] ({hidden_features[0]})"
+        )

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-__all__ = ["MaskedLinear", "block_cover"]
+__all__ = ["MaskedLinear", "WeightNormMaskedLinear", "block_cover"]
 
 # Layers smaller than this (out * in) stay dense: a block's call overhead outweighs its saving.
 _MIN_BLOCK_AREA = 65_536
@@ -133,6 +133,10 @@ class MaskedLinear(nn.Linear):
             raise ValueError(f"mask has shape {tuple(mask.shape)}, expected {tuple(self.mask.shape)}")
         self.mask.copy_(mask)
 
+    def effective_weight(self) -> Tensor:
+        r"""The weight the layer applies: :math:`W \odot M`."""
+        return self.weight * self.mask
+
     def _blocks(self) -> list[tuple[int, int, int, int]] | None:
         # Recomputed whenever the mask changes (set_mask, load_state_dict, .to(), in-place edits).
         key = (self.mask._version, self.mask.data_ptr(), self.mask.shape)
@@ -146,3 +150,49 @@ class MaskedLinear(nn.Linear):
         if blocks is not None:
             return _BlockMaskedLinear.apply(x, self.weight, self.mask, self.bias, blocks)
         return nn.functional.linear(x, self.weight * self.mask, self.bias)
+
+
+class WeightNormMaskedLinear(MaskedLinear):
+    r"""A masked linear layer with weight norm :math:`y = g \, (v \odot M) x / \|v \odot M\| + b`.
+
+    The first forward pass in training mode initialises ``g`` and ``b`` from the data, so
+    that every output starts with zero mean and unit variance over that batch.
+
+    References:
+        | Weight Normalization (Salimans and Kingma, 2016)
+        | https://arxiv.org/abs/1602.07868
+
+    Arguments:
+        in_features, out_features, mask: As :class:`MaskedLinear`.
+
+    Example:
+        >>> layer = WeightNormMaskedLinear(3, 2, torch.ones(2, 3))
+        >>> y = layer(torch.randn(100, 3))
+        >>> torch.allclose(y.mean(0), torch.zeros(2), atol=1e-5)
+        True
+    """
+
+    def __init__(self, in_features: int, out_features: int, mask: Tensor, bias: bool = True):
+        super().__init__(in_features, out_features, mask, bias=True)
+        self.log_scale = nn.Parameter(torch.zeros(out_features))
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+
+    def _direction(self) -> Tensor:
+        weight = self.weight * self.mask
+        # Rows that the mask empties entirely stay zero instead of dividing by zero.
+        return weight / weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def effective_weight(self) -> Tensor:
+        return self._direction() * torch.exp(self.log_scale)[:, None]
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = nn.functional.linear(x, self._direction())
+        if self.training and not self.initialized:
+            with torch.no_grad():
+                std = t.reshape(-1, t.shape[-1]).std(0) if t.numel() > t.shape[-1] else torch.ones_like(t[0])
+                # Rows that see nothing (masked out, or constant inputs) keep unit scale.
+                std = torch.where(std > 1e-6, std, torch.ones_like(std))
+                self.log_scale.copy_(-torch.log(std))
+                self.bias.copy_(-t.reshape(-1, t.shape[-1]).mean(0) / std)
+                self.initialized.fill_(True)
+        return t * torch.exp(self.log_scale) + self.bias

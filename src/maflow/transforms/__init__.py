@@ -1,10 +1,18 @@
 """Invertible transforms returning ``(output, log|det J|)``."""
 
 from maflow.transforms.actnorm import ActNorm
-from maflow.transforms.autoregressive import MaskedAffineAutoregressive
+from maflow.transforms.autoregressive import MaskedAffineAutoregressive, MaskedAutoregressive
 from maflow.transforms.base import CompositeTransform, InverseTransform, Transform
 from maflow.transforms.batchnorm import BatchNorm, recompute_batchnorm_statistics
 from maflow.transforms.coupling import AdditiveCoupling, AffineCoupling, alternating_mask, half_mask
+from maflow.transforms.elementwise import (
+    Affine,
+    ElementwiseMap,
+    Gated,
+    Inverted,
+    RationalQuadraticSpline,
+    Shift,
+)
 from maflow.transforms.iaf import InverseAutoregressive
 from maflow.transforms.linear import InvertibleLinear, LULinear
 from maflow.transforms.nsf import MaskedRQSAutoregressive, RQSCoupling
@@ -12,6 +20,13 @@ from maflow.transforms.permutation import Permutation, RandomPermutation, Revers
 
 __all__ = [
     "ActNorm",
+    "Affine",
+    "ElementwiseMap",
+    "Gated",
+    "Inverted",
+    "MaskedAutoregressive",
+    "RationalQuadraticSpline",
+    "Shift",
     "AdditiveCoupling",
     "AffineCoupling",
     "InverseAutoregressive",

@@ -1,43 +1,125 @@
-"""The Gaussian MADE layer: one step of a masked autoregressive flow."""
+r"""The autoregressive layer: a MADE conditioner plus a pluggable element-wise map."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from maflow.nn.fast_sampling import made_inverse
+from maflow.nn.fast_sampling import made_inverse, naive_inverse
 from maflow.nn.made import MADE
+from maflow.nn.masked import WeightNormMaskedLinear
 from maflow.transforms.base import Transform
+from maflow.transforms.elementwise import Affine, ElementwiseMap, bound_log_scale
 
-__all__ = ["MaskedAffineAutoregressive", "bound_log_scale"]
+__all__ = ["MaskedAutoregressive", "MaskedAffineAutoregressive", "bound_log_scale"]
 
-
-def bound_log_scale(alpha: Tensor, bound: float, mode: str) -> Tensor:
-    """Keeps a log-scale in [-bound, bound] by a hard clamp or a smooth tanh."""
-    if mode == "clamp":
-        return alpha.clamp(-bound, bound)
-    if mode == "soft":
-        return bound * torch.tanh(alpha / bound)
-    if mode == "none":
-        return alpha
-    raise ValueError(f"unknown scale bound {mode!r}: use clamp, soft or none")
+INVERSE_METHODS = ("degree", "naive")
 
 
 def _check_inverse_method(method: str) -> str:
-    if method not in ("degree", "naive"):
+    if method not in INVERSE_METHODS:
         raise ValueError(f"unknown inverse method {method!r}: use degree or naive")
     return method
 
 
-class MaskedAffineAutoregressive(Transform):
-    r"""Affine autoregressive map :math:`u_i = (x_i - \mu_i(x_{<i})) e^{-\alpha_i(x_{<i})}`.
+class MaskedAutoregressive(Transform):
+    r"""Autoregressive map :math:`y_i = g(x_i; \theta_i(x_{<i}))` with :math:`\theta` from one MADE.
 
     ``forward`` (density direction) takes one MADE pass. ``inverse`` (sampling direction)
     is exact and by default computes each hidden unit once, in degree order
     (:func:`maflow.nn.fast_sampling.made_inverse`): the arithmetic of one pass spread over
-    at most D small steps. ``inverse_method = "naive"`` (attribute, or the ``method``
-    argument) runs the whole MADE once per distinct input degree instead, D full passes.
-    The log-scale :math:`\alpha` is bounded to ``[-max_log_scale, max_log_scale]``.
+    at most D small steps, for every map. ``inverse_method = "naive"`` (attribute, or the
+    ``method`` argument) runs the whole MADE once per distinct input degree instead.
+
+    References:
+        | Masked Autoregressive Flow for Density Estimation (Papamakarios et al., 2017)
+        | https://arxiv.org/abs/1705.07057
+        | Neural Spline Flows (Durkan et al., 2019)
+        | https://arxiv.org/abs/1906.04032
+
+    Arguments:
+        features: Number of inputs D.
+        map: The element-wise map :math:`g` (a :class:`maflow.transforms.elementwise.ElementwiseMap`).
+        identity_start: Start as the identity map: zero output weights and the map's
+            identity parameters as output biases.
+        inverse_method: ``"degree"`` (default) or ``"naive"``, see above.
+        **made_options: Every other argument of :class:`maflow.nn.MADE` (``hidden_features``,
+            ``context_features``, ``order``, ``normalization``, ``residual``, ``seed``, ...).
+
+    Example:
+        >>> from maflow.transforms.elementwise import RationalQuadraticSpline
+        >>> layer = MaskedAutoregressive(3, RationalQuadraticSpline(num_bins=4), hidden_features=16)
+        >>> x = torch.randn(5, 3)
+        >>> y, logabsdet = layer(x)
+        >>> torch.allclose(layer.inverse(y)[0], x, atol=1e-4)
+        True
+    """
+
+    def __init__(
+        self,
+        features: int,
+        map: ElementwiseMap,
+        identity_start: bool = False,
+        inverse_method: str = "degree",
+        **made_options,
+    ):
+        super().__init__()
+        self.inverse_method = _check_inverse_method(inverse_method)
+        self.features = features
+        self.map = map
+        self.made = MADE(features, output_multiplier=map.params_per_dim, **made_options)
+        if identity_start:
+            self._start_as_identity()
+
+    @torch.no_grad()
+    def _start_as_identity(self) -> None:
+        identity = self.map.identity_parameters()
+        if identity is None:
+            raise ValueError(
+                f"{type(self.map).__name__} has no identity parameters: use identity_start=False"
+            )
+        self.made.output_layer.weight.zero_()
+        # The MADE's outputs are parameter-major: out[j * D + i] is parameter j of input i.
+        self.made.output_layer.bias.copy_(identity.repeat_interleave(self.features))
+
+    def map_parameters(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """The map's parameters of every dimension given ``x``: shape ``(..., D, P)``."""
+        out = self.made(x, context)
+        return out.reshape(*x.shape[:-1], self.map.params_per_dim, self.features).transpose(-1, -2)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        y, log_derivative = self.map(x, self.map_parameters(x, context))
+        return y, log_derivative.sum(-1)
+
+    def inverse(
+        self, y: Tensor, context: Tensor | None = None, method: str | None = None
+    ) -> tuple[Tensor, Tensor]:
+        solve = (
+            made_inverse
+            if _check_inverse_method(method or self.inverse_method) == "degree"
+            else naive_inverse
+        )
+        self._initialise_weight_norm(y, context)
+        return solve(self.made, y, self._invert, context)
+
+    def _invert(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        # made_inverse hands parameters as (batch, P, n); maps take (batch, n, P).
+        x, log_derivative = self.map.inverse(y, params.transpose(1, 2))
+        return x, log_derivative.sum(-1)
+
+    def _initialise_weight_norm(self, y: Tensor, context: Tensor | None) -> None:
+        # Data-dependent initialisation must see data, not the all-zero first guess of a solver.
+        if self.training and any(
+            isinstance(m, WeightNormMaskedLinear) and not m.initialized for m in self.made.modules()
+        ):
+            self.made(y, context)
+
+
+class MaskedAffineAutoregressive(MaskedAutoregressive):
+    r"""The Gaussian MADE layer of a MAF: :math:`u_i = (x_i - \mu_i(x_{<i})) e^{-\alpha_i(x_{<i})}`.
+
+    :class:`MaskedAutoregressive` with the :class:`maflow.transforms.elementwise.Affine` map;
+    the log-scale :math:`\alpha` is bounded to ``[-max_log_scale, max_log_scale]``.
 
     References:
         | Masked Autoregressive Flow for Density Estimation (Papamakarios et al., 2017)
@@ -45,11 +127,11 @@ class MaskedAffineAutoregressive(Transform):
 
     Arguments:
         features: Number of inputs D.
-        hidden_features, num_hidden_layers, context_features, order, hidden_degrees,
-            activation, seed: Passed to :class:`maflow.nn.MADE`.
-        scale_bound: ``"clamp"`` (seed spec), ``"soft"`` (smooth tanh bound) or ``"none"``.
+        hidden_features, num_hidden_layers: The MADE's hidden layers.
+        scale_bound: ``"clamp"`` (as the MAF-v1.0 spec), ``"soft"`` (smooth tanh bound) or ``"none"``.
         max_log_scale: The bound on :math:`|\alpha|`.
-        inverse_method: ``"degree"`` (default) or ``"naive"``, see above.
+        identity_start, inverse_method: As :class:`MaskedAutoregressive`.
+        **made_options: Passed to :class:`maflow.nn.MADE`.
 
     Example:
         >>> t = MaskedAffineAutoregressive(4, hidden_features=16)
@@ -64,64 +146,17 @@ class MaskedAffineAutoregressive(Transform):
         features: int,
         hidden_features=512,
         num_hidden_layers: int = 2,
-        context_features: int | None = None,
-        order="natural",
-        hidden_degrees: str = "sequential",
-        activation: str = "relu",
+        *,
         scale_bound: str = "clamp",
         max_log_scale: float = 10.0,
-        seed: int = 0,
-        inverse_method: str = "degree",
+        **options,
     ):
-        super().__init__()
-        bound_log_scale(torch.zeros(1), max_log_scale, scale_bound)  # validates the mode early
-        _check_inverse_method(inverse_method)
-        self.inverse_method = inverse_method
-        self.features = features
+        map = Affine(scale_bound, max_log_scale)
+        options.update(hidden_features=hidden_features, num_hidden_layers=num_hidden_layers)
+        super().__init__(features, map, **options)
         self.scale_bound = scale_bound
         self.max_log_scale = max_log_scale
-        self.made = MADE(
-            features,
-            hidden_features,
-            num_hidden_layers,
-            output_multiplier=2,
-            context_features=context_features,
-            order=order,
-            hidden_degrees=hidden_degrees,
-            activation=activation,
-            seed=seed,
-        )
 
     def parameters_of(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Shift and bounded log-scale of every dimension, given ``x``."""
-        out = self.made(x, context)
-        mu, alpha = out[..., : self.features], out[..., self.features :]
-        return mu, bound_log_scale(alpha, self.max_log_scale, self.scale_bound)
-
-    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        mu, alpha = self.parameters_of(x, context)
-        return (x - mu) * torch.exp(-alpha), -alpha.sum(-1)
-
-    def inverse(
-        self, u: Tensor, context: Tensor | None = None, method: str | None = None
-    ) -> tuple[Tensor, Tensor]:
-        method = _check_inverse_method(method or self.inverse_method)
-        if method == "degree":
-            return made_inverse(self.made, u, self._invert, context)
-        return self._naive_inverse(u, context)
-
-    def _invert(self, u: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        alpha = bound_log_scale(params[:, 1], self.max_log_scale, self.scale_bound)
-        return u * torch.exp(alpha) + params[:, 0], alpha.sum(-1)
-
-    def _naive_inverse(self, u: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        degrees = self.made.input_degrees
-        x = torch.zeros_like(u)
-        logabsdet = u.new_zeros(u.shape[0])
-        for degree in torch.unique(degrees).tolist():
-            # Inputs of this degree depend only on inputs of lower degree, already filled in.
-            index = (degrees == degree).nonzero().squeeze(-1)
-            mu, alpha = self.parameters_of(x, context)
-            x = x.index_copy(-1, index, u[..., index] * torch.exp(alpha[..., index]) + mu[..., index])
-            logabsdet = logabsdet + alpha[..., index].sum(-1)
-        return x, logabsdet
+        return self.map._split(self.map_parameters(x, context))

@@ -1,9 +1,13 @@
+from pathlib import Path
+
 import pytest
 import torch
 from torch.autograd.functional import jacobian
 
-from maflow.models.vae.posterior import ConditionalMADE, IAFPosterior, IAFStep, WeightNormMaskedLinear
+from maflow.models.vae.posterior import IAFPosterior, IAFStep, WeightNormMaskedLinear
 from tests.contract import check_transform
+
+BEFORE_ONE_MADE = Path(__file__).parent / "data" / "iaf_step_before_one_made.pt"
 
 
 @pytest.mark.parametrize("normalization", ["none", "batch", "weight"])
@@ -38,9 +42,9 @@ def test_orders_alternate_between_steps():
 @pytest.mark.parametrize("normalization, expected_bias", [("batch", 3.0), ("none", 2.0), ("weight", 2.0)])
 def test_each_step_starts_near_identity(normalization, expected_bias):
     torch.manual_seed(0)
-    made = ConditionalMADE(6, [12, 12], context_features=12, normalization=normalization)
+    step = IAFStep(6, [12, 12], context_features=12, normalization=normalization)
     z, h = torch.randn(256, 6), torch.randn(256, 12)
-    _, s = made(z, h)
+    s = step.made(z, h)[:, 6:] + step.map.base.offset
     # The gate sigma(s) is centred on sigma(bias): the step mostly keeps z.
     assert abs(s.mean().item() - expected_bias) < 0.5
     assert torch.sigmoid(s).median() > 0.85
@@ -84,4 +88,29 @@ def test_posterior_log_prob_is_change_of_variables():
 
 def test_snf_context_size_must_match_first_hidden_layer():
     with pytest.raises(ValueError, match="must equal hidden_features"):
-        ConditionalMADE(4, [8], context_features=7)
+        IAFStep(4, [8], context_features=7)
+
+
+@pytest.mark.parametrize(
+    "case", ["batch-snf-gated", "weight-linear-gated", "none-snf-shift", "batch-linear-shift"]
+)
+def test_checkpoints_from_before_the_one_made_load_and_agree(case):
+    # Written by the IAF step with its own two-headed MADE (m and s heads, separate norms).
+    stored = torch.load(BEFORE_ONE_MADE, weights_only=True)[case]
+    normalization, mode, kind = case.split("-")
+    step = IAFStep(
+        3,
+        [6, 6],
+        6,
+        normalization=normalization,
+        context_mode=mode,
+        order="reversed",
+        shift_only=kind == "shift",
+    ).double()
+    step.load_state_dict(stored["state"])
+    step.eval()
+    with torch.no_grad():
+        y, logabsdet = step.inverse(stored["z"], stored["h"])
+    assert torch.allclose(y, stored["y"], atol=1e-12) and torch.allclose(
+        logabsdet, stored["logabsdet"], atol=1e-12
+    )

@@ -1,76 +1,36 @@
-"""The IAF posterior of a VAE: a diagonal Gaussian refined by gated cMADE steps."""
+"""The IAF posterior of a VAE: a diagonal Gaussian refined by gated MADE steps."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from maflow.nn.made import hidden_degrees, input_degrees
-from maflow.nn.masked import MaskedLinear
-from maflow.transforms.base import Transform
+from maflow.nn.made import NORMALIZATIONS
+from maflow.nn.masked import WeightNormMaskedLinear
+from maflow.transforms.elementwise import Gated, Shift
+from maflow.transforms.iaf import InverseAutoregressive
 
-__all__ = ["WeightNormMaskedLinear", "ConditionalMADE", "IAFStep", "IAFPosterior"]
-
-NORMALIZATIONS = ("batch", "weight", "none")
+__all__ = ["WeightNormMaskedLinear", "IAFStep", "IAFPosterior"]
 
 
-class WeightNormMaskedLinear(MaskedLinear):
-    r"""A masked linear layer with weight norm :math:`y = g \, (v \odot M) x / \|v \odot M\| + b`.
+class IAFStep(InverseAutoregressive):
+    r"""One gated IAF step :math:`z' = \sigma(s) \odot z + (1 - \sigma(s)) \odot m`, ``(m, s) = MADE(z, h)``.
 
-    The first forward pass in training mode initialises ``g`` and ``b`` from the data, so
-    that every output starts with zero mean and unit variance over that batch.
-
-    References:
-        | Weight Normalization (Salimans and Kingma, 2016)
-        | https://arxiv.org/abs/1602.07868
-
-    Arguments:
-        in_features, out_features, mask: As :class:`maflow.nn.MaskedLinear`.
-
-    Example:
-        >>> layer = WeightNormMaskedLinear(3, 2, torch.ones(2, 3))
-        >>> y = layer(torch.randn(100, 3))
-        >>> torch.allclose(y.mean(0), torch.zeros(2), atol=1e-5)
-        True
-    """
-
-    def __init__(self, in_features: int, out_features: int, mask: Tensor):
-        super().__init__(in_features, out_features, mask, bias=True)
-        self.log_scale = nn.Parameter(torch.zeros(out_features))
-        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
-
-    def _direction(self) -> Tensor:
-        weight = self.weight * self.mask
-        # Rows that the mask empties entirely stay zero instead of dividing by zero.
-        return weight / weight.norm(dim=1, keepdim=True).clamp_min(1e-12)
-
-    def forward(self, x: Tensor) -> Tensor:
-        t = F.linear(x, self._direction())
-        if self.training and not self.initialized:
-            with torch.no_grad():
-                std = t.std(0) if t.shape[0] > 1 else torch.ones_like(t[0])
-                # Rows that see nothing (masked out, or constant inputs) keep unit scale.
-                std = torch.where(std > 1e-6, std, torch.ones_like(std))
-                self.log_scale.copy_(-torch.log(std))
-                self.bias.copy_(-t.mean(0) / std)
-                self.initialized.fill_(True)
-        return t * torch.exp(self.log_scale) + self.bias
-
-
-class ConditionalMADE(nn.Module):
-    r"""A MADE over the latent ``z`` that also sees an encoder context ``h``; returns ``(m, s)``.
-
-    Hidden layers are masked linear, normalisation, ELU. With ``context_mode="snf"`` (seed
-    004's default) the context is added after the first activation, so its size must equal
-    the first hidden width; with ``"linear"`` it enters the first pre-activation through an
-    unmasked linear map. With batch norm, the ``s`` head's batch-norm shift starts at
-    ``gate_bias`` (seed 004: 3); otherwise the ``s`` head's bias does (seed 004: 2), so
-    the gate :math:`\sigma(s)` starts near one.
+    An :class:`maflow.transforms.InverseAutoregressive` layer whose MADE is set up as in
+    karstenkreis/flow_vae: hidden layers are masked linear, normalisation, ELU, Glorot
+    initialised; with ``context_mode="snf"`` the encoder context ``h`` is added after the
+    first activation (its size must equal the first hidden width), with ``"linear"`` it
+    enters the first pre-activation through an unmasked linear map. ``inverse`` is the
+    cheap sampling direction (one MADE pass, log-det :math:`\sum_i \log \sigma(s_i)`) and
+    ``forward`` the density direction (each MADE unit once, in degree order; with batch
+    norm in training mode, one pass per latent dimension). Batch norm couples the examples
+    of a batch in training mode; the log-det is exact in evaluation mode. The gate starts
+    near one: with batch norm the ``s`` outputs' batch-norm shift starts at ``gate_bias``
+    (3, as karstenkreis/flow_vae), without it the ``s`` bias does (2); with weight norm,
+    whose initialisation normalises ``s``, ``gate_bias`` is added to ``s`` inside the gate.
 
     References:
         | Improving Variational Inference with Inverse Autoregressive Flow (Kingma et al., 2016)
@@ -78,116 +38,13 @@ class ConditionalMADE(nn.Module):
 
     Arguments:
         features: Latent size L.
-        hidden_features: Widths of the hidden layers.
+        hidden_features: Widths of the MADE's hidden layers.
         context_features: Size of the context ``h``.
-        normalization: ``"batch"`` (seed 004), ``"weight"`` (weight norm with data-dependent
-            initialisation, the IAF paper) or ``"none"``.
+        normalization: ``"batch"`` (karstenkreis/flow_vae), ``"weight"`` (weight norm with
+            data-dependent initialisation, the IAF paper) or ``"none"``.
         context_mode: ``"snf"`` or ``"linear"``.
         order: ``"natural"`` or ``"reversed"`` (or a permutation) of the autoregressive order.
         gate_bias: Initial bias of ``s``; ``None`` picks 3 with batch norm, 2 otherwise.
-
-    Example:
-        >>> made = ConditionalMADE(4, [8, 8], context_features=8, normalization="none")
-        >>> m, s = made(torch.randn(5, 4), torch.randn(5, 8))
-        >>> m.shape, s.shape
-        (torch.Size([5, 4]), torch.Size([5, 4]))
-    """
-
-    def __init__(
-        self,
-        features: int,
-        hidden_features: Sequence[int],
-        context_features: int,
-        normalization: str = "batch",
-        context_mode: str = "snf",
-        order="natural",
-        gate_bias: float | None = None,
-    ):
-        super().__init__()
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"unknown normalization {normalization!r}: use one of {NORMALIZATIONS}")
-        if context_mode not in ("snf", "linear"):
-            raise ValueError(f"unknown context_mode {context_mode!r}: use snf or linear")
-        hidden_features = [int(h) for h in hidden_features]
-        if not hidden_features:
-            raise ValueError("a cMADE needs at least one hidden layer")
-        if context_mode == "snf" and context_features != hidden_features[0]:
-            raise ValueError(
-                f"context_mode='snf' adds the context to the first hidden layer: context_features "
-                f"({context_features}) must equal hidden_features[0] ({hidden_features[0]})"
-            )
-        self.features = features
-        self.normalization = normalization
-        self.context_mode = context_mode
-        rng = np.random.RandomState(0)
-        degrees = [input_degrees(features, order, rng)]
-        for units in hidden_features:
-            degrees.append(hidden_degrees(units, features, degrees[-1], "sequential", rng))
-        self.register_buffer("input_degrees", torch.from_numpy(degrees[0].astype(np.int64)))
-
-        def layer(d_in, d_out, strict):
-            mask = d_out[:, None] > d_in[None, :] if strict else d_out[:, None] >= d_in[None, :]
-            mask = torch.from_numpy(mask.astype(np.float32))
-            if normalization == "weight":
-                return WeightNormMaskedLinear(len(d_in), len(d_out), mask)
-            linear = MaskedLinear(len(d_in), len(d_out), mask, bias=normalization == "none")
-            nn.init.xavier_uniform_(linear.weight)  # seed 004's init
-            return linear
-
-        def norm(units):
-            return nn.BatchNorm1d(units) if normalization == "batch" else nn.Identity()
-
-        self.hidden_layers = nn.ModuleList(layer(a, b, False) for a, b in zip(degrees, degrees[1:]))
-        self.hidden_norms = nn.ModuleList(norm(units) for units in hidden_features)
-        self.context_layer = (
-            nn.Linear(context_features, hidden_features[0], bias=False) if context_mode == "linear" else None
-        )
-        self.m_head = layer(degrees[-1], degrees[0], True)
-        self.s_head = layer(degrees[-1], degrees[0], True)
-        self.m_norm, self.s_norm = norm(features), norm(features)
-        if gate_bias is None:
-            gate_bias = 3.0 if normalization == "batch" else 2.0
-        self.gate_bias = float(gate_bias)
-        with torch.no_grad():
-            if normalization == "batch":
-                self.s_norm.bias.fill_(self.gate_bias)
-            elif normalization == "none":
-                self.s_head.bias.fill_(self.gate_bias)
-
-    def forward(self, z: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
-        h = z
-        for index, (layer, norm) in enumerate(zip(self.hidden_layers, self.hidden_norms)):
-            h = layer(h)
-            if index == 0 and self.context_layer is not None:
-                h = h + self.context_layer(context)
-            h = F.elu(norm(h))
-            if index == 0 and self.context_layer is None:
-                h = h + context
-        m = self.m_norm(self.m_head(h))
-        s = self.s_norm(self.s_head(h))
-        if self.normalization == "weight":
-            # Data-dependent init normalised s too; the gate bias still has to apply.
-            s = s + self.gate_bias
-        return m, s
-
-
-class IAFStep(Transform):
-    r"""One gated IAF step :math:`z' = \sigma(s) \odot z + (1 - \sigma(s)) \odot m`, ``(m, s) = cMADE(z, h)``.
-
-    Following the project's convention, ``inverse`` is the cheap sampling direction (one
-    cMADE pass, noise to latent, log-det :math:`\sum_i \log \sigma(s_i)`) and ``forward``
-    the density direction, which takes one pass per latent dimension. Batch norm inside the
-    cMADE couples the examples of a batch in training mode; the log-det is exact in
-    evaluation mode.
-
-    References:
-        | Improving Variational Inference with Inverse Autoregressive Flow (Kingma et al., 2016)
-        | https://arxiv.org/abs/1606.04934
-
-    Arguments:
-        features: Latent size L.
-        hidden_features, context_features, normalization, context_mode, order, gate_bias:
-            Passed to :class:`ConditionalMADE`.
         shift_only: Use :math:`z' = z + m` (log-det 0) instead of the gated update.
 
     Example:
@@ -209,42 +66,54 @@ class IAFStep(Transform):
         gate_bias: float | None = None,
         shift_only: bool = False,
     ):
-        super().__init__()
-        self.features = features
-        self.shift_only = shift_only
-        self.made = ConditionalMADE(
-            features, hidden_features, context_features, normalization, context_mode, order, gate_bias
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization {normalization!r}: use one of {NORMALIZATIONS}")
+        if gate_bias is None:
+            gate_bias = 3.0 if normalization == "batch" else 2.0
+        hidden_features = [int(h) for h in hidden_features]
+        if not hidden_features:
+            raise ValueError("an IAF step's MADE needs at least one hidden layer")
+        map = Shift() if shift_only else Gated(gate_bias if normalization == "weight" else 0.0)
+        super().__init__(
+            features,
+            hidden_features,
+            map=map,
+            gate_bias=gate_bias,
+            context_features=context_features,
+            context_mode=context_mode,
+            order=order,
+            activation="elu",
+            normalization=normalization,
+            weight_init="xavier",
         )
+        self.shift_only = shift_only
+        self.gate_bias = float(gate_bias)
+        if normalization == "batch" and not shift_only:
+            with torch.no_grad():
+                self.made.output_norm.bias[features:] = self.gate_bias
+        self._register_load_state_dict_pre_hook(_two_heads_to_one, with_module=True)
 
-    def _gate(self, z: Tensor, context: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Shift m, gate sigma(s) and log sigma(s) at ``z``."""
-        m, s = self.made(z, context)
-        if self.shift_only:
-            return m, torch.ones_like(s), torch.zeros_like(s)
-        return m, torch.sigmoid(s), F.logsigmoid(s)
 
-    def inverse(self, z: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        m, gate, log_gate = self._gate(z, context)
-        if self.shift_only:
-            return z + m, z.new_zeros(z.shape[0])
-        return gate * z + (1 - gate) * m, log_gate.sum(-1)
-
-    def forward(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        if self.training and any(
-            isinstance(m, WeightNormMaskedLinear) and not m.initialized for m in self.made.modules()
-        ):
-            self.made(y, context)  # initialise weight norm on the data, not on the all-zero first guess
-        z = torch.zeros_like(y)
-        logabsdet = y.new_zeros(y.shape[0])
-        degrees = self.made.input_degrees
-        for degree in torch.unique(degrees).tolist():
-            # Dimensions of this degree depend only on dimensions of lower degree, known by now.
-            index = (degrees == degree).nonzero().squeeze(-1)
-            m, gate, log_gate = self._gate(z, context)
-            solved = (y[..., index] - (1 - gate[..., index]) * m[..., index]) / gate[..., index]
-            z = z.index_copy(-1, index, solved)
-            logabsdet = logabsdet - log_gate[..., index].sum(-1)
-        return z, logabsdet
+def _two_heads_to_one(module: IAFStep, state: dict, prefix: str, *args) -> None:
+    """Reads checkpoints written before the one MADE: separate ``m``/``s`` heads and norms, fewer degree buffers."""
+    made = prefix + "made."
+    if made + "m_head.weight" not in state:
+        return
+    rows = module.made.output_layer.weight.shape[0]  # D for a shift-only step, 2D otherwise
+    for (first, second), target in (
+        (("m_head.", "s_head."), "output_layer."),
+        (("m_norm.", "s_norm."), "output_norm."),
+    ):
+        names = {key[len(made + first) :] for key in state if key.startswith(made + first)}
+        for name in names:
+            one, two = state.pop(made + first + name), state.pop(made + second + name, None)
+            if two is None or one.dim() == 0:  # flags and counters: one value serves both halves
+                state[made + target + name] = one
+            else:
+                state[made + target + name] = torch.cat([one, two])[:rows]
+    for name, buffer in module.made.named_buffers():
+        if name.startswith("hidden_degrees_"):  # a function of the order and the widths, not trained
+            state.setdefault(made + name, buffer.clone())
 
 
 class IAFPosterior(nn.Module):

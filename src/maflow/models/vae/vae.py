@@ -63,7 +63,7 @@ class VAE(nn.Module):
         flow_steps: Number of IAF steps (0: diagonal Gaussian posterior).
         flow_hidden_features: Hidden widths of each cMADE.
         flow_normalization: ``"batch"``, ``"weight"`` or ``"none"`` inside the cMADE.
-        context_mode: ``"snf"`` or ``"linear"`` (see :class:`ConditionalMADE`).
+        context_mode: ``"snf"`` or ``"linear"`` (see :class:`maflow.models.vae.IAFStep`).
         shift_only: Shift-only IAF steps.
         log_std_offset: Added to the encoder's log-std (seed 004: -3).
 
