@@ -102,8 +102,9 @@ def _in_child_dying(argv, name, nth=1, log=None):
 def test_kill_half_way_through_a_checkpoint_keeps_the_old_one_and_resume_is_exact(experiment, tmp_path):
     workdir, _, _ = experiment
     root = tmp_path / "digits"
-    # The second latest.pth write is epoch 2's, after its best.pth: best is ahead of latest.
-    code = _in_child_dying(fault.train_argv(tmp_path, EPOCHS, False), "latest.pth", nth=2)
+    # The third latest.pth write is epoch 2's (the first holds the untrained start, the second
+    # epoch 1), after its best.pth: best is ahead of latest.
+    code = _in_child_dying(fault.train_argv(tmp_path, EPOCHS, False), "latest.pth", nth=3)
     assert code == -signal.SIGKILL
     assert fault.check_files(root, allow_temporaries=True) == []
     assert len(list(root.rglob(".latest.pth.*.tmp"))) == 1  # the half-written temporary, not latest.pth

@@ -7,6 +7,8 @@ import importlib
 import sys
 
 from maflow.errors import MaflowError
+from maflow.run.command import set_command
+from maflow.run.interrupt import TrainingInterrupted
 
 __all__ = ["main"]
 
@@ -30,9 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    set_command(argv)  # for the run-folder lock and the command that resumes an interrupted run
     try:
         return int(args.run(args) or 0)
+    except TrainingInterrupted as error:  # the checkpoint is written; say how to resume
+        print(f"maflow {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
     except MaflowError as error:
         print(f"maflow {args.command}: error: {error}", file=sys.stderr)
         return 2

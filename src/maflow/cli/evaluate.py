@@ -41,8 +41,8 @@ def run(args) -> int:
     import torch
 
     from maflow.evaluate.flow import evaluate_flow
-    from maflow.evaluate.results import format_results
-    from maflow.train.paths import RunPaths
+    from maflow.run.paths import RunPaths
+    from maflow.run.results import format_results
 
     torch.set_num_threads(args.threads)
     evaluation = evaluate_flow(

@@ -72,6 +72,9 @@ def register(subparsers) -> None:
         help="masked direct input-to-output connection (MADE authors' code)",
     )
     train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    train.add_argument(
+        "--overwrite", action="store_true", help="start over, replacing the run's files in --out"
+    )
     train.set_defaults(run=run_train)
 
     evaluate = commands.add_parser("evaluate", help="score a trained model on a split")
@@ -119,8 +122,10 @@ def _score(model, data, samples: int, batch_size: int) -> dict:
 def run_train(args) -> int:
     import torch
 
-    from maflow.train.made import MadeTrainConfig, train_made
-    from maflow.utils.io import ensure_writable_dir, write_json
+    from maflow.run.command import command_line
+    from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
+    from maflow.train.made import MadeTrainConfig, made_run_files
+    from maflow.utils.io import ensure_writable_dir
 
     torch.set_num_threads(1)
     wall_start = time.perf_counter()
@@ -143,10 +148,20 @@ def run_train(args) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
     ).validated()
-    out = ensure_writable_dir(args.out)
-    if (out / "checkpoint.pt").exists() and not args.resume:
-        raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+    if args.resume and args.overwrite:
+        raise ConfigError(RESUME_AND_OVERWRITE)
     dataset = _load_dataset(args.dataset, args.data_dir)
+    out = ensure_writable_dir(args.out)
+    with RunLock(out, command_line()):
+        artefacts, own = made_run_files(out)
+        prepare_run_folder(out, artefacts, own, args.resume, args.overwrite, out / "checkpoint.pt")
+        return _train_in_folder(args, config, dataset, out, commit, wall_start)
+
+
+def _train_in_folder(args, config, dataset, out: Path, commit, wall_start: float) -> int:
+    from maflow.train.made import train_made
+    from maflow.utils.io import write_json
+
     log_file = open(out / "train.log", "a", encoding="utf-8")  # noqa: SIM115  (closed below)
 
     def log(message: str) -> None:
@@ -202,11 +217,13 @@ def run_evaluate(args) -> int:
     import torch
 
     from maflow.errors import CheckpointError
+    from maflow.run.command import command_line
+    from maflow.run.folder import RunLock
     from maflow.train.made import check_binary, fingerprint, load_trained_made
     from maflow.utils.io import write_json
 
     torch.set_num_threads(1)
-    model, checkpoint = load_trained_made(args.out)
+    model, checkpoint = load_trained_made(args.out)  # before the lock: no run, no lock file either
     samples = int(args.samples or checkpoint["config"]["ensemble_masks"])
     if not 1 <= samples <= model.num_masks:
         raise ConfigError(
@@ -219,14 +236,15 @@ def run_evaluate(args) -> int:
             "was trained on; check --data-dir"
         )
     data = check_binary(args.split, dataset.split(args.split), model.features)
-    result = {
-        "dataset": checkpoint["dataset"],
-        "split": args.split,
-        "samples": samples,
-        **_score(model, data, samples, 1000),
-        "commit": _git_commit(),
-    }
-    write_json(Path(args.out) / f"evaluate-{args.split}-s{samples}.json", result)
+    with RunLock(args.out, command_line()):
+        result = {
+            "dataset": checkpoint["dataset"],
+            "split": args.split,
+            "samples": samples,
+            **_score(model, data, samples, 1000),
+            "commit": _git_commit(),
+        }
+        write_json(Path(args.out) / f"evaluate-{args.split}-s{samples}.json", result)
     print(
         f"{checkpoint['dataset']} {args.split} NLL (S={samples}): "
         f"{result['nll']:.3f} ± {result['nll_2se']:.3f} nats over {result['count']} points"
@@ -241,6 +259,8 @@ def run_sample(args) -> int:
     import numpy as np
     import torch
 
+    from maflow.run.command import command_line
+    from maflow.run.folder import RunLock
     from maflow.train.made import load_trained_made
     from maflow.utils.io import atomic_write
 
@@ -262,7 +282,8 @@ def run_sample(args) -> int:
     path = Path(args.out) / f"samples-s{masks}-seed{args.seed}.npy"
     buffer = io.BytesIO()
     np.save(buffer, samples.numpy().astype(np.uint8))
-    atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    with RunLock(args.out, command_line()):
+        atomic_write(path, lambda f: f.write(buffer.getvalue()))
     print(f"{args.num_samples} samples from the mixture of {masks} masks in {path}")
     side = math.isqrt(model.features)
     if args.png:

@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     )
     train.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    train.add_argument(
+        "--overwrite", action="store_true", help="start over, replacing the run's files in --out"
+    )
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(run=_train)
 
@@ -103,7 +106,9 @@ def _train(args) -> int:
         limit_train=args.limit_train,
     )
     dataset = load("mnist_grey", args.data_dir)
-    metrics = train_classifier(config, dataset, args.out, resume=args.resume, echo=not args.quiet)
+    metrics = train_classifier(
+        config, dataset, args.out, resume=args.resume, echo=not args.quiet, overwrite=args.overwrite
+    )
     print(f"test error {metrics['test']['error_percent']:.2f}% -> {args.out}/metrics.json")
     return 0
 

@@ -35,17 +35,24 @@ def run(args) -> int:
 
     if args.num_samples < 1 or args.threads < 1:
         raise ConfigError("--num-samples and --threads must be at least 1")
+    import contextlib
+    from pathlib import Path
+
     import torch
 
     from maflow.data import load
     from maflow.evaluate.flow import load_trained_flow, save_samples
-    from maflow.train.paths import RunPaths
+    from maflow.run.command import command_line
+    from maflow.run.folder import RunLock
+    from maflow.run.paths import RunPaths
 
     torch.set_num_threads(args.threads)
     dataset = load(args.dataset, args.data_dir)
     paths = RunPaths(args.out, args.dataset)
     model, _ = load_trained_flow(paths, dataset, args.checkpoint)
-    output = args.output or paths.samples / f"{args.dataset}_samples_seed{args.seed}.png"
-    picture = save_samples(model, dataset, paths, args.num_samples, args.seed, path=output)
+    output = Path(args.output or paths.samples / f"{args.dataset}_samples_seed{args.seed}.png")
+    inside = output.resolve().is_relative_to(paths.root.resolve())
+    with RunLock(paths.root, command_line()) if inside else contextlib.nullcontext():
+        picture = save_samples(model, dataset, paths, args.num_samples, args.seed, path=output)
     print(f"{args.num_samples} samples: {picture.with_suffix('.npy')} and {picture}")
     return 0

@@ -154,6 +154,10 @@ def run(args) -> int:
         raise ConfigError(f"unknown model {args.model!r}: choose one of {', '.join(sorted(MODELS))}")
     if args.auto == bool(args.dataset):
         raise ConfigError("give either --dataset NAME or --auto")
+    if args.resume and args.overwrite:
+        from maflow.train.flow import RESUME_AND_OVERWRITE
+
+        raise ConfigError(RESUME_AND_OVERWRITE)
     if args.dataset:
         from maflow.data import DATASETS
 

@@ -98,6 +98,9 @@ def register(subparsers) -> None:
     train.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any setting"
     )
+    train.add_argument(
+        "--overwrite", action="store_true", help="start over instead of resuming the run in --out"
+    )
     train.set_defaults(run=run_train)
 
     evaluate = commands.add_parser(
@@ -141,8 +144,10 @@ def run_train(args) -> int:
 
     from maflow.data import load
     from maflow.models.vae import VAE
+    from maflow.run.command import command_line
+    from maflow.run.folder import RunLock, prepare_run_folder
     from maflow.train.flow import git_commit
-    from maflow.train.vae import VAETrainConfig, train_vae
+    from maflow.train.vae import VAETrainConfig, train_vae, vae_run_files
     from maflow.utils.io import ensure_writable_dir, write_json
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -160,7 +165,6 @@ def run_train(args) -> int:
         sizes = value if isinstance(value, list) else [value]
         if value is not None and any(not isinstance(v, int) or v < 1 for v in sizes):
             raise ConfigError(f"[model] {key} must be positive integers, got {value!r}")
-    out = ensure_writable_dir(args.out)
     dataset = load(config["data"].get("dataset", "mnist_grey"), args.data_dir)
     if dataset.image_shape is None:
         raise DataError(f"{dataset.name} is not an image data set; the VAE needs binary or grey images")
@@ -176,9 +180,14 @@ def run_train(args) -> int:
         model = VAE(image_shape=dataset.image_shape, **config["model"]).to(args.device)
     except TypeError as error:
         raise ConfigError(f"[model]: {error}") from None
-    write_json(out / "config.json", {**config, "commit": git_commit(), "command": sys.argv})
-    started = time.time()
-    history = train_vae(model, train, val, train_config, out, extra={"config": config})
+    out = ensure_writable_dir(args.out)
+    with RunLock(out, command_line()):
+        # A checkpoint is resumed; other files of a run without one are refused unless --overwrite.
+        artefacts, own = vae_run_files(out)
+        prepare_run_folder(out, artefacts, own, not args.overwrite, args.overwrite, out / "checkpoint.pt")
+        write_json(out / "config.json", {**config, "commit": git_commit(), "command": sys.argv})
+        started = time.time()
+        history = train_vae(model, train, val, train_config, out, extra={"config": config})
     print(f"trained {len(history)} epochs in {time.time() - started:.0f} s; checkpoint in {out}")
     return 0
 
@@ -186,14 +195,25 @@ def run_train(args) -> int:
 def run_evaluate(args) -> int:
     import torch
 
+    from maflow.run.command import command_line
+    from maflow.run.folder import RunLock
+    from maflow.utils.io import load_checkpoint
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    checkpoint = load_checkpoint(Path(args.out) / "checkpoint.pt")  # before the lock: no run, no lock file
+    with RunLock(args.out, command_line()):
+        return _evaluate_locked(args, checkpoint)
+
+
+def _evaluate_locked(args, checkpoint) -> int:
+    import torch
+
     from maflow.evaluate.hais import hais_log_likelihood
     from maflow.evaluate.importance import importance_log_likelihood
     from maflow.models.vae import VAE
     from maflow.train.flow import git_commit
-    from maflow.utils.io import load_checkpoint, write_json
+    from maflow.utils.io import write_json
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    checkpoint = load_checkpoint(Path(args.out) / "checkpoint.pt")
     if not {"extra", "hparams", "model", "epoch"} <= set(checkpoint):
         raise CheckpointError(
             f"{Path(args.out) / 'checkpoint.pt'} is not a VAE checkpoint: train one with `maflow vae train`"

@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from maflow.errors import CheckpointError
 from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, rebuild_model
+from maflow.run.command import command_line
 from maflow.run.figures import save_u_marginals, save_u_scatter
+from maflow.run.folder import RunLock, remove_own_temporaries
 from maflow.run.metrics import likelihood_report, log_likelihoods
 from maflow.run.paths import RunPaths
 from maflow.run.results import update_results
 from maflow.run.samples import draw_samples, save_samples
-from maflow.utils.io import remove_stale_temporaries
 
 __all__ = ["load_trained_flow", "draw_samples", "save_samples", "save_u_figures", "evaluate_flow"]
 
@@ -54,14 +56,31 @@ def evaluate_flow(
     seed: int = 0,
     which: str = "best",
 ) -> dict:
-    """Evaluates the run under ``out/<dataset>``; writes and returns the ``evaluation`` section."""
+    """Evaluates the run under ``out/<dataset>``; writes and returns the ``evaluation`` section.
+
+    The run folder is locked while the evaluation writes to it: a training or another evaluation
+    there is refused, and so is this one while they run.
+    """
     from maflow.data import load
 
     start = time.perf_counter()
     data = load(dataset, data_dir)
     paths = RunPaths(out, dataset)
+    checkpoint_path = paths.best if which == "best" else paths.latest
+    if not checkpoint_path.is_file():  # before the lock, which would create the folder
+        raise CheckpointError(f"no checkpoint at {checkpoint_path}: train first, or check --out")
+    with RunLock(paths.root, command_line()):
+        for folder, names in paths.own_files().items():
+            remove_own_temporaries(folder, names)  # left by a killed evaluation
+        return _evaluate_locked(
+            dataset, data, paths, start, num_samples, batch_size, precision, splits, num_u_points, seed, which
+        )
+
+
+def _evaluate_locked(
+    dataset, data, paths, start, num_samples, batch_size, precision, splits, num_u_points, seed, which
+):
     model, checkpoint = load_trained_flow(paths, data, which)
-    remove_stale_temporaries(paths.root)  # left by a killed evaluation; live writers' files are locked
     is_logit_image = data.kind == "image" and data.logit_lambda is not None
     evaluation = {
         "checkpoint": str(paths.best if which == "best" else paths.latest),

@@ -10,6 +10,9 @@ it intact:
   its process dies, even by SIGKILL, so a killed run never leaves the folder locked.
 * **Any artefact marks a run.** :func:`existing_artefacts` lists the checkpoints and results
   files that are there, not only ``latest.pth``.
+* **Refusal before deletion.** :func:`prepare_run_folder` refuses a folder that holds a run
+  unless ``--resume`` or ``--overwrite`` says what to do with it; commands call it after every
+  flag is checked and the data are loaded, so a mistyped flag never costs a run.
 * **Exact names.** :func:`remove_own_temporaries` deletes only the temporary files that our
   atomic writes leave when killed (``.<name>.<random>.tmp``, ``name`` one of the files the
   command writes in that folder), and :func:`remove_own_files` only the files named by the
@@ -36,6 +39,7 @@ except ImportError:  # Windows: no advisory locks; runs are not protected agains
 
 __all__ = [
     "LOCK_NAME",
+    "RESUME_AND_OVERWRITE",
     "WRITE_PROBE",
     "RunInUseError",
     "RunLock",
@@ -43,9 +47,13 @@ __all__ = [
     "temporary_target",
     "remove_own_temporaries",
     "remove_own_files",
+    "prepare_run_folder",
 ]
 
 LOCK_NAME = ".maflow.lock"
+RESUME_AND_OVERWRITE = (
+    "--resume continues the run in the folder and --overwrite deletes it: pass only one of them"
+)
 # ensure_writable_dir's probe file: `.maflow-write-test.<random>.tmp`.
 WRITE_PROBE = "maflow-write-test"
 # What atomic_write's mkstemp names a temporary: `.<target>.<random>.tmp`.
@@ -222,3 +230,64 @@ def remove_own_files(folder: str | os.PathLike, names: Iterable[str | re.Pattern
             candidate.unlink(missing_ok=True)
             removed.append(candidate)
     return removed
+
+
+def prepare_run_folder(
+    folder: str | os.PathLike,
+    artefacts: Iterable[str | os.PathLike],
+    own: dict,
+    resume: bool = False,
+    overwrite: bool = False,
+    resume_from: str | os.PathLike | None = None,
+) -> None:
+    """Checks what a run folder holds and clears what must go; call it with the folder locked.
+
+    ``artefacts`` are the files that mark a run (checkpoints, results), ``own`` maps each folder
+    to the names of the files the command writes there (see :func:`remove_own_temporaries`),
+    ``resume_from`` is the checkpoint that ``--resume`` continues (``None``: the command cannot
+    resume). Stale temporaries of ``own`` files go first. A folder holding any artefact is
+    refused unless ``resume`` (which needs ``resume_from``) or ``overwrite`` (which then removes
+    the ``own`` files, by their exact names) is given.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = (Path(d) / "best.pth").write_bytes(b"a run")
+        ...     try:
+        ...         prepare_run_folder(d, [Path(d) / "latest.pth", Path(d) / "best.pth"], {},
+        ...                            resume=True, resume_from=Path(d) / "latest.pth")
+        ...     except MaflowError as error:
+        ...         print(str(error).split(": ", 1)[1])
+        pass --overwrite to start over, or choose another --out
+    """
+    from maflow.errors import ConfigError
+
+    folder = Path(folder)
+    for directory, names in own.items():
+        remove_own_temporaries(directory, names)  # left by a killed run; live writers' files are locked
+    found = existing_artefacts(artefacts)
+
+    def listed() -> str:
+        return ", ".join(str(_relative(path, folder)) for path in found)
+
+    if found and not (resume or overwrite):
+        what = "pass --resume to continue it, --overwrite" if resume_from is not None else "pass --overwrite"
+        raise ConfigError(
+            f"{folder} already holds a run ({listed()}): {what} to start over, or choose another --out"
+        )
+    if resume and found and (resume_from is None or not Path(resume_from).is_file()):
+        name = _relative(Path(resume_from), folder) if resume_from is not None else "checkpoint"
+        raise ConfigError(
+            f"{folder} holds a run ({listed()}) but no {name} to resume from: "
+            "pass --overwrite to start over, or choose another --out"
+        )
+    if overwrite:
+        for directory, names in own.items():  # a stale best checkpoint or evaluation must not survive
+            remove_own_files(directory, names)
+
+
+def _relative(path: Path, folder: Path) -> Path:
+    try:
+        return path.relative_to(folder)
+    except ValueError:
+        return path

@@ -1,7 +1,8 @@
 """Class-conditional flow training on a labelled data set: the context is the one-hot label.
 
 Run as ``python -m maflow.train.conditional --dataset mnist --model maf ...`` (the model flags
-of ``maflow train``). It reuses the generic training loop; validation and early stopping use
+of ``maflow train``; ``--resume`` and ``--overwrite`` as there). The run goes to
+``OUT/<dataset>_conditional_<model>/``, locked while it runs. It reuses the generic training loop; validation and early stopping use
 log p(x|y) with the true labels, and the test set is reported as in the MAF paper's
 conditional columns: log p(x|y), log p(x) = logsumexp_y log p(x|y) - log C, and the accuracy
 of classifying by argmax_y log p(x|y).
@@ -17,36 +18,76 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["train_conditional_flow", "evaluate_conditional_checkpoint", "main"]
+__all__ = ["train_conditional_flow", "conditional_paths", "evaluate_conditional_checkpoint", "main"]
 
 
 def _split(batch: torch.Tensor, features: int) -> tuple[torch.Tensor, torch.Tensor]:
     return batch[:, :features], batch[:, features:]
 
 
-def train_conditional_flow(config, out: str | Path, data_dir=None, echo: bool = True) -> dict:
-    """Trains ``config.model`` (a :class:`maflow.train.flow.FlowTrainingConfig`) with label contexts."""
-    from maflow.data import load
-    from maflow.errors import ConfigError
-    from maflow.models.registry import build_model
-    from maflow.run.checkpoint import data_fingerprint, make_checkpoint
-    from maflow.run.conditional import conditional_report, one_hot
+def conditional_paths(out: str | Path, dataset: str, model: str):
+    """The run folder of a class-conditional run, and the files that mark it and that it writes."""
     from maflow.run.paths import RunPaths
-    from maflow.train.flow import git_commit, make_optimizer
-    from maflow.train.logger import TrainingLogger
-    from maflow.train.loop import Trainer
-    from maflow.transforms.batchnorm import recompute_batchnorm_statistics
-    from maflow.utils.io import ensure_writable_dir, write_json
-    from maflow.utils.stats import mean_and_error
+
+    paths = RunPaths(out, f"{dataset}_conditional_{model}")
+    artefacts = [paths.latest, paths.best, paths.root / "results.json"]
+    own = {
+        paths.root: ["results.json"],
+        paths.checkpoints: [paths.best.name, paths.latest.name, "best.test.json", "latest.test.json"],
+    }
+    return paths, artefacts, own
+
+
+def train_conditional_flow(
+    config, out: str | Path, data_dir=None, echo: bool = True, resume: bool = False, overwrite: bool = False
+) -> dict:
+    """Trains ``config.model`` (a :class:`maflow.train.flow.FlowTrainingConfig`) with label contexts.
+
+    The run folder is locked for the whole run; an existing run there is continued with
+    ``resume``, replaced with ``overwrite``, and otherwise refused.
+    """
+    from maflow.errors import ConfigError
+    from maflow.run.command import command_line
+    from maflow.run.folder import RunLock, prepare_run_folder
+    from maflow.train.flow import RESUME_AND_OVERWRITE
+    from maflow.utils.io import ensure_writable_dir
 
     config.validate()
-    torch.set_num_threads(config.threads)
+    if resume and overwrite:
+        raise ConfigError(RESUME_AND_OVERWRITE)
+    paths, artefacts, own = conditional_paths(out, config.dataset, config.model)
+    dataset = _labelled_dataset(config, data_dir)
+    ensure_writable_dir(paths.root)
+    with RunLock(paths.root, command_line()):
+        prepare_run_folder(paths.root, artefacts, own, resume, overwrite, paths.latest)
+        return _train_conditional(config, dataset, paths, echo, resume)
+
+
+def _labelled_dataset(config, data_dir):
+    from maflow.data import load
+    from maflow.errors import ConfigError
+
     dataset = load(config.dataset, data_dir)
     if dataset.train_labels is None or not dataset.num_classes:
         raise ConfigError(f"{config.dataset} has no class labels: a class-conditional model needs them")
+    return dataset
+
+
+def _train_conditional(config, dataset, paths, echo: bool, resume: bool) -> dict:
+    from dataclasses import asdict
+
+    from maflow.models.registry import build_model
+    from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint
+    from maflow.run.conditional import conditional_report, one_hot
+    from maflow.train.flow import _check_same_trajectory, git_commit, make_optimizer
+    from maflow.train.logger import TrainingLogger
+    from maflow.train.loop import Trainer
+    from maflow.transforms.batchnorm import recompute_batchnorm_statistics
+    from maflow.utils.io import write_json
+    from maflow.utils.stats import mean_and_error
+
+    torch.set_num_threads(config.threads)
     features, classes = dataset.features, dataset.num_classes
-    paths = RunPaths(out, f"{config.dataset}_conditional_{config.model}")
-    ensure_writable_dir(paths.root)
     torch.manual_seed(config.seed)
 
     def labelled(x, labels):
@@ -75,6 +116,7 @@ def train_conditional_flow(config, out: str | Path, data_dir=None, echo: bool = 
         return -mean, {"val_ll_given_y": mean, "val_ll_given_y_2se": error}
 
     fingerprint = data_fingerprint(dataset.train)
+    training_config = asdict(config)
 
     def checkpoint_fn(**progress):
         return make_checkpoint(
@@ -85,6 +127,7 @@ def train_conditional_flow(config, out: str | Path, data_dir=None, echo: bool = 
             fingerprint,
             optimizer,
             generator=generator,
+            training_config=training_config,
             **progress,
         )
 
@@ -111,6 +154,13 @@ def train_conditional_flow(config, out: str | Path, data_dir=None, echo: bool = 
             generator=generator,
             progress=config.progress,
         )
+        if resume and paths.latest.is_file():
+            expected = dict(model_name=config.model, model_config=model_config, dataset=config.dataset)
+            latest = load_training_checkpoint(paths.latest, fingerprint=fingerprint, **expected)
+            _check_same_trajectory(latest.get("training_config", {}), training_config, paths.latest)
+            best = load_training_checkpoint(paths.best, **expected) if paths.best.is_file() else None
+            trainer.restore(latest, best)
+            logger.info(f"resumed from {paths.latest} at epoch {trainer.epoch}, step {trainer.step}")
         summary = trainer.fit(train)
         recompute_batchnorm_statistics(model.transform, *_split(train, features))
         model.eval()
@@ -145,13 +195,25 @@ def evaluate_conditional_checkpoint(
     path: str | Path, dataset_name: str, data_dir=None, batch_size: int = 1000
 ) -> dict:
     """Test-set report of a saved class-conditional model (e.g. ``best.pth`` of a stopped run)."""
+    import contextlib
+
+    from maflow.run.command import command_line
+    from maflow.run.folder import RunLock
+
+    start = time.perf_counter()
+    path = Path(path)
+    in_run = path.parent.name == "checkpoints"  # a run folder's checkpoint: the report goes into it
+    with RunLock(path.parent.parent, command_line()) if in_run else contextlib.nullcontext():
+        return _evaluate_checkpoint(path, dataset_name, data_dir, batch_size, start)
+
+
+def _evaluate_checkpoint(path: Path, dataset_name: str, data_dir, batch_size: int, start: float) -> dict:
     from maflow.data import load
     from maflow.run.checkpoint import rebuild_model
     from maflow.run.conditional import conditional_report
     from maflow.train.flow import git_commit
     from maflow.utils.io import load_checkpoint, write_json
 
-    start = time.perf_counter()
     checkpoint = load_checkpoint(path)
     model = rebuild_model(checkpoint, path).double().eval()
     dataset = load(dataset_name, data_dir)
@@ -176,12 +238,37 @@ def evaluate_conditional_checkpoint(
     return results
 
 
-def main(argv=None) -> int:
-    from maflow.configs import load_preset
-    from maflow.train.flags import TRAIN_FLAGS, add_model_arguments, model_options_from_args
-    from maflow.train.flow import FlowTrainingConfig
+PROG = "python -m maflow.train.conditional"
 
-    parser = argparse.ArgumentParser(prog="python -m maflow.train.conditional", description=__doc__)
+
+def command_line_main(argv=None) -> int:
+    """:func:`main` for the command line: an error or an interrupt is one line and an exit status."""
+    from maflow.errors import MaflowError
+    from maflow.run.interrupt import TrainingInterrupted
+
+    try:
+        return main(argv)
+    except TrainingInterrupted as error:  # the checkpoint is written; say how to resume
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return error.exit_code
+    except MaflowError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def main(argv=None) -> int:
+    """Parses ``argv`` and trains (or evaluates a checkpoint); errors are raised."""
+    from maflow.run.command import set_command
+
+    prog = PROG
+    argv = list(sys.argv[1:] if argv is None else argv)
+    set_command(argv, prog=prog)
+    from maflow.configs import load_preset
+    from maflow.errors import ConfigError
+    from maflow.train.flags import TRAIN_FLAGS, add_model_arguments, model_options_from_args
+    from maflow.train.flow import RESUME_AND_OVERWRITE, FlowTrainingConfig
+
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--dataset", required=True)
     add_model_arguments(parser)
     parser.add_argument("--epochs", type=int)
@@ -194,10 +281,14 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="out")
     parser.add_argument("--data-dir")
+    parser.add_argument("--resume", action="store_true", help="continue the run in the folder")
+    parser.add_argument("--overwrite", action="store_true", help="start over, replacing the run's files")
     parser.add_argument(
         "--evaluate-checkpoint", metavar="PATH", help="only report the test set of a saved model"
     )
     args = parser.parse_args(argv)
+    if args.resume and args.overwrite:
+        raise ConfigError(RESUME_AND_OVERWRITE)
     if args.evaluate_checkpoint:
         test = evaluate_conditional_checkpoint(args.evaluate_checkpoint, args.dataset, args.data_dir)["test"]
         print(
@@ -217,7 +308,9 @@ def main(argv=None) -> int:
         progress=False,
         **train,
     )
-    results = train_conditional_flow(config, args.out, args.data_dir)
+    results = train_conditional_flow(
+        config, args.out, args.data_dir, resume=args.resume, overwrite=args.overwrite
+    )
     test = results["test"]
     print(
         f"test log p(x|y) {test['log_p_x_given_y']:.2f}, log p(x) {test['log_p_x']:.2f}, accuracy {test['accuracy']:.4f}"
@@ -226,4 +319,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command_line_main())

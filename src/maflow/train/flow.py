@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import subprocess
@@ -16,6 +17,8 @@ import torch
 import maflow
 from maflow.errors import ConfigError
 from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint
+from maflow.run.command import command_line
+from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
 from maflow.run.paths import RunPaths
 from maflow.train.distributed import (
     barrier,
@@ -28,10 +31,18 @@ from maflow.train.distributed import (
 from maflow.train.guard import NonFiniteGuard
 from maflow.train.logger import TrainingLogger
 from maflow.train.loop import Trainer
-from maflow.utils.io import ensure_writable_dir, remove_stale_temporaries
+from maflow.utils.io import ensure_writable_dir
 from maflow.utils.stats import mean_and_error
 
-__all__ = ["FlowTrainingConfig", "flow_loss", "make_optimizer", "train_flow", "git_commit"]
+__all__ = [
+    "FlowTrainingConfig",
+    "flow_loss",
+    "make_optimizer",
+    "train_flow",
+    "prepare_flow_folder",
+    "run_lock",
+    "git_commit",
+]
 
 
 @dataclass
@@ -212,6 +223,22 @@ def _check_same_trajectory(stored: dict, current: dict, path) -> None:
             )
 
 
+def run_lock(root: Path):
+    """The run folder's lock (rank 0 only: under torchrun the other ranks never write)."""
+    return RunLock(root, command_line()) if is_main_process() else contextlib.nullcontext()
+
+
+def prepare_flow_folder(paths: RunPaths, resume: bool, overwrite: bool) -> None:
+    """Checks what the folder holds and clears what must go; call with the folder locked.
+
+    Any checkpoint or results file means the folder holds a run: it is refused without
+    ``--resume`` or ``--overwrite``, and ``--resume`` needs its ``latest.pth``. Only the files
+    this command writes, by their exact names, are removed (stale temporaries; with
+    ``--overwrite``, the previous run's checkpoints, results, samples and figures).
+    """
+    prepare_run_folder(paths.root, paths.artefacts, paths.own_files(), resume, overwrite, paths.latest)
+
+
 def train_flow(
     config: FlowTrainingConfig,
     out: str | Path,
@@ -222,101 +249,46 @@ def train_flow(
 ) -> dict:
     """Trains ``config.model`` on ``config.dataset``, writing the whole output tree under ``out``.
 
+    The run folder ``out/<dataset>`` is locked for the whole run: a second writer is refused.
     Returns the ``training`` section of ``results_summary.json``.
     """
     from maflow.data import load
-    from maflow.models.registry import build_model
-    from maflow.run.results import update_results
-    from maflow.run.samples import save_samples
 
     config.validate()
+    if resume and overwrite:
+        raise ConfigError(RESUME_AND_OVERWRITE)
     distributed = init_from_env()  # torchrun: data-parallel, only rank 0 writes
     torch.set_num_threads(config.threads)
     dataset = load(config.dataset, data_dir)
     paths = RunPaths(out, config.dataset)
     ensure_writable_dir(paths.root)
-    if is_main_process():
-        remove_stale_temporaries(paths.root)  # left by a killed run; files of live writers are locked
-    if paths.latest.is_file() and not (resume or overwrite):
-        raise ConfigError(
-            f"{paths.root} already holds a training run: pass --resume to continue it, "
-            "--overwrite to start over, or choose another --out"
-        )
-    if overwrite and not resume and is_main_process():
-        # A stale best.pth or evaluation must not survive into the new run's results.
-        for stale in (paths.latest, paths.best, paths.results_json, paths.results_txt):
-            stale.unlink(missing_ok=True)
-    barrier()
+    with run_lock(paths.root):
+        if is_main_process():
+            prepare_flow_folder(paths, resume, overwrite)
+        barrier()
+        return _train_in_folder(config, dataset, paths, resume, distributed, echo)
+
+
+def _train_in_folder(config, dataset, paths: RunPaths, resume: bool, distributed: bool, echo: bool) -> dict:
+    from maflow.run.results import update_results
+    from maflow.run.samples import save_samples
+
     _seed_everything(config.seed)
     train = torch.from_numpy(dataset.train)
     val = torch.from_numpy(dataset.val)
-    fingerprint = data_fingerprint(dataset.train)
-    model_config = {"features": dataset.features, "context_features": None, **config.model_options}
-    model = build_model(config.model, dataset.features, None, **config.model_options)
-    optimizer = make_optimizer(model, config)
-    generator = torch.Generator().manual_seed(config.seed)
-    training_config = asdict(config)
-
-    def checkpoint_fn(**progress):
-        return make_checkpoint(
-            model,
-            config.model,
-            model_config,
-            config.dataset,
-            fingerprint,
-            optimizer,
-            generator=generator,
-            training_config=training_config,
-            **progress,
-        )
-
+    model, trainer_parts = _build(config, dataset)
     start = time.perf_counter()
     commit = git_commit()  # the code this run starts with, not whatever is checked out when it ends
     main = is_main_process()
     with TrainingLogger(
         paths.log_file if main else os.devnull, paths.tensorboard if main else None, echo=echo and main
     ) as logger:
-        trainer = Trainer(
-            model,
-            optimizer,
-            data_parallel_loss(model) if distributed else flow_loss,
-            _validator(model, train, val, config),
-            checkpoint_fn,
-            paths.checkpoints,
-            logger,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            patience=config.patience,
-            grad_clip=config.grad_clip,
-            generator=generator,
-            progress=config.progress,
-            nan_guard=config.nan_guard(),
-        )
-        if resume and paths.latest.is_file():
-            expected = dict(
-                model_name=config.model,
-                model_config=model_config,
-                dataset=config.dataset,
-                fingerprint=fingerprint,
-            )
-            latest = load_training_checkpoint(paths.latest, **expected)
-            _check_same_trajectory(latest.get("training_config", {}), training_config, paths.latest)
-            best = load_training_checkpoint(paths.best, **expected) if paths.best.is_file() else None
-            trainer.restore(latest, best)
-            logger.info(f"resumed from {paths.latest} at epoch {trainer.epoch}, step {trainer.step}")
-        elif resume:
-            logger.info(f"--resume: no checkpoint at {paths.latest}, starting a new run")
-        parameters = sum(p.numel() for p in model.parameters())
-        logger.info(
-            f"training {config.model} on {config.dataset} ({len(train)} train / {len(val)} val, D = "
-            f"{dataset.features}), {parameters:,} parameters, options {config.model_options}, "
-            f"lr {config.lr}, batch {config.batch_size}, weight decay {config.weight_decay} "
-            f"({config.weight_decay_mode}), grad clip {config.grad_clip}, patience {config.patience}, "
-            f"bn stats {config.bn_stats}, {config.threads} thread(s), seed {config.seed}"
-        )
+        trainer = _trainer(config, model, trainer_parts, train, val, paths, logger, distributed)
+        if resume:
+            _resume(trainer, config, trainer_parts, paths, logger)
+        logger.info(_describe(config, dataset, model, len(train), len(val)))
         summary = trainer.fit(train)
-        validate = _validator(model, train, val, config)
-        best_loss, extras = validate(model)
+        best_loss, extras = _validator(model, train, val, config)(model)
         logger.info(
             f"best model: epoch {summary['best_epoch']}, validation log-likelihood "
             f"{extras['val_ll']:.3f} ± {extras.get('val_ll_2se', float('nan')):.3f} (2 SE)"
@@ -328,9 +300,9 @@ def train_flow(
     training = {
         "dataset": config.dataset,
         "model": config.model,
-        "model_config": model_config,
-        "parameters": parameters,
-        "config": training_config,
+        "model_config": trainer_parts["model_config"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "config": trainer_parts["training_config"],
         "epochs_run": summary["epoch"],
         "steps": summary["step"],
         "best_epoch": summary["best_epoch"],
@@ -348,3 +320,79 @@ def train_flow(
     if main:
         update_results(paths.results_json, paths.results_txt, "training", training)
     return training
+
+
+def _build(config: FlowTrainingConfig, dataset) -> tuple[torch.nn.Module, dict]:
+    """The model, and what the trainer and its checkpoints need besides it."""
+    from maflow.models.registry import build_model
+
+    model = build_model(config.model, dataset.features, None, **config.model_options)
+    parts = {
+        "model_config": {"features": dataset.features, "context_features": None, **config.model_options},
+        "fingerprint": data_fingerprint(dataset.train),
+        "optimizer": make_optimizer(model, config),
+        "generator": torch.Generator().manual_seed(config.seed),
+        "training_config": asdict(config),
+    }
+    return model, parts
+
+
+def _trainer(config, model, parts: dict, train, val, paths: RunPaths, logger, distributed: bool) -> Trainer:
+    def checkpoint_fn(**progress):
+        return make_checkpoint(
+            model,
+            config.model,
+            parts["model_config"],
+            config.dataset,
+            parts["fingerprint"],
+            parts["optimizer"],
+            generator=parts["generator"],
+            training_config=parts["training_config"],
+            **progress,
+        )
+
+    return Trainer(
+        model,
+        parts["optimizer"],
+        data_parallel_loss(model) if distributed else flow_loss,
+        _validator(model, train, val, config),
+        checkpoint_fn,
+        paths.checkpoints,
+        logger,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        patience=config.patience,
+        grad_clip=config.grad_clip,
+        generator=parts["generator"],
+        progress=config.progress,
+        nan_guard=config.nan_guard(),
+        handle_signals=not distributed,
+    )
+
+
+def _resume(trainer: Trainer, config, parts: dict, paths: RunPaths, logger) -> None:
+    if not paths.latest.is_file():
+        logger.info(f"--resume: no checkpoint at {paths.latest}, starting a new run")
+        return
+    expected = dict(
+        model_name=config.model,
+        model_config=parts["model_config"],
+        dataset=config.dataset,
+        fingerprint=parts["fingerprint"],
+    )
+    latest = load_training_checkpoint(paths.latest, **expected)
+    _check_same_trajectory(latest.get("training_config", {}), parts["training_config"], paths.latest)
+    best = load_training_checkpoint(paths.best, **expected) if paths.best.is_file() else None
+    trainer.restore(latest, best)
+    logger.info(f"resumed from {paths.latest} at epoch {trainer.epoch}, step {trainer.step}")
+
+
+def _describe(config, dataset, model, num_train: int, num_val: int) -> str:
+    parameters = sum(p.numel() for p in model.parameters())
+    return (
+        f"training {config.model} on {config.dataset} ({num_train} train / {num_val} val, D = "
+        f"{dataset.features}), {parameters:,} parameters, options {config.model_options}, "
+        f"lr {config.lr}, batch {config.batch_size}, weight decay {config.weight_decay} "
+        f"({config.weight_decay_mode}), grad clip {config.grad_clip}, patience {config.patience}, "
+        f"bn stats {config.bn_stats}, {config.threads} thread(s), seed {config.seed}"
+    )

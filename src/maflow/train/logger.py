@@ -41,11 +41,12 @@ class TrainingLogger:
 
             self._writer = SummaryWriter(log_dir=str(tensorboard_dir))
 
-    def info(self, message: str) -> None:
+    def info(self, message: str, echo: bool | None = None) -> None:
+        """Appends ``message`` to the log; prints it too when ``echo`` (default: the logger's)."""
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
         self._file.write(line + "\n")
         self._file.flush()
-        if self.echo:
+        if self.echo if echo is None else echo:
             print(message, file=sys.stdout, flush=True)
 
     def scalars(self, values: dict, step: int) -> None:

@@ -12,11 +12,13 @@ import torch
 from torch import Tensor
 
 from maflow.run.checkpoint import save_training_checkpoint, set_rng_states
+from maflow.run.command import resume_command
+from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
 from maflow.train.guard import NonFiniteGuard, NonFiniteLossError, gradient_norm, parameters_finite
 from maflow.train.logger import TrainingLogger
 from maflow.train.progress import EpochProgress
 
-__all__ = ["NonFiniteLossError", "EarlyStopping", "epoch_batches", "Trainer"]
+__all__ = ["NonFiniteLossError", "TrainingInterrupted", "EarlyStopping", "epoch_batches", "Trainer"]
 
 
 class EarlyStopping:
@@ -68,6 +70,12 @@ class Trainer:
     to the epoch's start with a smaller learning rate or raises :class:`NonFiniteLossError`
     naming the step and the last good checkpoint; a non-finite model is never saved.
 
+    SIGINT or SIGTERM during :meth:`fit` (with ``handle_signals``) lets the current step finish,
+    writes ``latest.pth`` with the position inside the epoch, and raises
+    :class:`~maflow.run.interrupt.TrainingInterrupted`, whose message names the epoch and step
+    kept and the command that resumes (``resume_command``, by default this command with
+    ``--resume``). :meth:`restore` continues such a checkpoint exactly, from the next batch.
+
     Arguments:
         model, optimizer: What to train and how; ``scheduler`` (optional) steps per epoch.
         loss_fn, validate_fn, checkpoint_fn: See above.
@@ -79,6 +87,9 @@ class Trainer:
         generator: The seeded generator that shuffles the data (its state is checkpointed).
         progress: Progress-bar switch (``None``: only on a terminal).
         nan_guard: What to do about NaN or Inf (see above).
+        handle_signals: Catch SIGINT and SIGTERM as above (off under torchrun, where the ranks
+            must stop at the same step).
+        resume_command: The command line that resumes, for the message of an interrupt.
 
     Example:
         >>> import tempfile
@@ -116,6 +127,8 @@ class Trainer:
         scheduler=None,
         progress: bool | None = None,
         nan_guard: NonFiniteGuard | None = None,
+        handle_signals: bool = True,
+        resume_command: str | None = None,
     ):
         self.model = model
         self.optimizer = optimizer
@@ -138,6 +151,15 @@ class Trainer:
         self.best_state = None
         self.stopped_early = False
         self.elapsed = 0.0
+        self.handle_signals = handle_signals
+        self.resume_command = resume_command
+        self._signals: StopSignals | None = None
+        # Position inside an epoch that an interrupt stopped: first batch to run, and the sum of
+        # the batch losses (times batch sizes) and the examples seen so far in that epoch.
+        self._resume_batch = 0
+        self._epoch_totals = (0.0, 0)
+        self._epoch_generator_state: torch.Tensor | None = None
+        self._epoch_started = 0.0
 
     @property
     def latest_path(self) -> Path:
@@ -147,13 +169,16 @@ class Trainer:
     def best_path(self) -> Path:
         return self.checkpoint_dir / "best.pth"
 
-    def progress_state(self) -> dict:
+    def progress_state(self, batch_in_epoch: int = 0, epoch_totals: tuple = (0.0, 0)) -> dict:
         return {
             "epoch": self.epoch,
             "step": self.step,
-            # Checkpoints are written at epoch ends; a mid-epoch writer would store the batch
-            # index and the generator state from before the epoch's permutation.
-            "batch_in_epoch": 0,
+            # Non-zero only in the checkpoint of an interrupt: the batches of epoch + 1 already
+            # run (the data-order generator is then stored as it was before that epoch's
+            # permutation), and the running sums of that epoch's training loss.
+            "batch_in_epoch": batch_in_epoch,
+            "epoch_loss_sum": float(epoch_totals[0]),
+            "epoch_examples": int(epoch_totals[1]),
             "best_value": self.stopping.best,
             "best_epoch": self.best_epoch,
             "patience_counter": self.stopping.counter,
@@ -178,6 +203,11 @@ class Trainer:
         self.stopped_early = bool(progress.get("stopped_early", False))
         self.elapsed = float(progress.get("elapsed_seconds", 0.0))
         self.guard.rollbacks = int(progress.get("nan_rollbacks", 0))
+        self._resume_batch = int(progress.get("batch_in_epoch", 0))
+        self._epoch_totals = (
+            float(progress.get("epoch_loss_sum", 0.0)),
+            int(progress.get("epoch_examples", 0)),
+        )
         if best is not None:
             self.best_state = best["model_state"]
 
@@ -191,11 +221,12 @@ class Trainer:
 
     def _recover(self, problem: str) -> None:
         """Hands a NaN or Inf to the guard: roll back (and log it) or log and raise."""
-        last = (
-            f"the last good checkpoint is {self.latest_path} (epoch {self.epoch})"
-            if self.latest_path.is_file()
-            else "no checkpoint was written yet"
-        )
+        if self.epoch == 0 and not self._resume_batch:
+            last = f"no checkpoint was written yet (only the untrained start, {self.latest_path})"
+        elif self.latest_path.is_file():
+            last = f"the last good checkpoint is {self.latest_path} (epoch {self.epoch})"
+        else:
+            last = "no checkpoint was written yet"
         try:
             self.step = self.guard.recover(
                 problem, self.model, self.optimizer, self.scheduler, self.generator, last
@@ -212,11 +243,12 @@ class Trainer:
     def train_epoch(self, data: Tensor) -> tuple[float, float]:
         """One pass over ``data``; returns the mean minibatch loss and samples per second."""
         self.model.train()
+        self._epoch_generator_state = self.generator.get_state()
         batches = epoch_batches(len(data), self.batch_size, self.generator)
-        total, count = 0.0, 0
-        with EpochProgress(len(batches), self.epoch + 1, self.progress) as bar:
-            for index, batch_indices in enumerate(batches):
-                batch = data[batch_indices]
+        total, count = self._epoch_totals
+        with EpochProgress(len(batches), self.epoch + 1, self.progress, initial=self._resume_batch) as bar:
+            for index in range(self._resume_batch, len(batches)):
+                batch = data[batches[index]]
                 loss = self.loss_fn(self.model, batch)
                 self._check_finite(loss.detach(), "loss", index)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -232,7 +264,10 @@ class Trainer:
                 total += value * len(batch)
                 count += len(batch)
                 bar.update(value, len(batch))
+                if self._signals is not None and self._signals.received is not None:
+                    self._interrupt(index + 1, (total, count))
             throughput = bar.samples_per_second
+        self._resume_batch, self._epoch_totals = 0, (0.0, 0)
         if self.scheduler is not None:
             self.scheduler.step()
         return total / max(count, 1), throughput
@@ -240,10 +275,35 @@ class Trainer:
     def fit(self, data: Tensor) -> dict:
         """Trains until ``epochs`` or early stopping; restores the best weights; returns a summary."""
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        if not self.latest_path.is_file():
+            # From the first moment on, a run folder with any checkpoint has a latest.pth to resume.
+            save_training_checkpoint(self.latest_path, self._checkpoint())
+        with StopSignals(self.handle_signals) as signals:
+            self._signals = signals
+            try:
+                self._fit_epochs(data)
+            finally:
+                self._signals = None
+        if self.stopped_early:
+            self.logger.info(f"early stopping: no improvement for {self.stopping.patience} validations")
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return {
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_epoch": self.best_epoch,
+            "best_value": self.stopping.best,
+            "stopped_early": self.stopped_early,
+            "elapsed_seconds": self.elapsed,
+        }
+
+    def _fit_epochs(self, data: Tensor) -> None:
         if self.stopped_early:
             self.logger.info(f"early stopping had already ended this run at epoch {self.epoch}")
         while self.epoch < self.epochs and not self.stopped_early:
-            start = time.perf_counter()
+            if self._signals is not None and self._signals.received is not None:
+                self._interrupt(0, (0.0, 0))  # between epochs: latest.pth is this epoch end's
+            start = self._epoch_started = time.perf_counter()
             self.guard.remember(self.model, self.optimizer, self.scheduler, self.generator, self.step)
             try:
                 train_loss, throughput = self.train_epoch(data)
@@ -277,18 +337,28 @@ class Trainer:
                 | {f"validation/{k}": v for k, v in extras.items()},
                 self.epoch,
             )
-        if self.stopped_early:
-            self.logger.info(f"early stopping: no improvement for {self.stopping.patience} validations")
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        return {
-            "epoch": self.epoch,
-            "step": self.step,
-            "best_epoch": self.best_epoch,
-            "best_value": self.stopping.best,
-            "stopped_early": self.stopped_early,
-            "elapsed_seconds": self.elapsed,
-        }
 
     def _checkpoint(self) -> dict:
         return self.checkpoint_fn(**self.progress_state())
+
+    def _interrupt(self, batch_in_epoch: int, epoch_totals: tuple) -> None:
+        """Writes ``latest.pth`` at this step (inside the epoch when ``batch_in_epoch`` > 0) and raises."""
+        signum = self._signals.received
+        if batch_in_epoch:
+            self.elapsed += time.perf_counter() - self._epoch_started
+            position = self.generator.get_state()
+            self.generator.set_state(self._epoch_generator_state)  # resume replays the permutation
+            try:
+                checkpoint = self.checkpoint_fn(**self.progress_state(batch_in_epoch, epoch_totals))
+            finally:
+                self.generator.set_state(position)
+            kept = f"epoch {self.epoch + 1} (batch {batch_in_epoch}), step {self.step}"
+        else:
+            checkpoint = self._checkpoint()
+            kept = f"epoch {self.epoch}, step {self.step}"
+        save_training_checkpoint(self.latest_path, checkpoint)
+        message = interrupted_message(
+            signum, f"{kept} in {self.latest_path}", self.resume_command or resume_command()
+        )
+        self.logger.info(message, echo=False)
+        raise TrainingInterrupted(message, signum)

@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import hashlib
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ import torch
 
 from maflow.errors import CheckpointError, ConfigError, DataError, MaflowError
 from maflow.models.bernoulli_made import BernoulliMADE
-from maflow.utils.io import ensure_writable_dir, load_checkpoint, remove_stale_temporaries, save_checkpoint
+from maflow.run.folder import remove_own_temporaries
+from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint
 from maflow.utils.stats import mean_and_error
 
 __all__ = [
@@ -28,10 +30,28 @@ __all__ = [
     "load_trained_made",
     "fingerprint",
     "summarize",
+    "made_run_files",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"
+RESULTS_NAME = "results.json"
+EVALUATION_NAMES = re.compile(r"evaluate-(test|val|train)-s\d+\.json")
+SAMPLE_NAMES = re.compile(r"samples-s\d+-seed-?\d+\.npy")
+
+
+def made_run_files(out: str | Path) -> tuple[list[Path], dict]:
+    """The files that mark a binary-MADE run in ``out``, and the names of those the commands write.
+
+    Example:
+        >>> artefacts, own = made_run_files("runs/made")
+        >>> [p.name for p in artefacts[:3]], bool(own[Path("runs/made")][3].fullmatch("evaluate-test-s4.json"))
+        (['checkpoint.pt', 'best.pt', 'results.json'], True)
+    """
+    out = Path(out)
+    evaluations = sorted(p for p in out.glob("evaluate-*.json") if EVALUATION_NAMES.fullmatch(p.name))
+    artefacts = [out / CHECKPOINT_NAME, out / BEST_NAME, out / RESULTS_NAME, *evaluations]
+    return artefacts, {out: [CHECKPOINT_NAME, BEST_NAME, RESULTS_NAME, EVALUATION_NAMES, SAMPLE_NAMES]}
 
 
 @dataclass
@@ -184,7 +204,7 @@ def train_made(
     train = check_binary("train", train)
     val = check_binary("validation", val, train.shape[1])
     out_dir = ensure_writable_dir(out_dir)
-    remove_stale_temporaries(out_dir)  # left by a killed run; files of live writers are locked
+    remove_own_temporaries(out_dir, made_run_files(out_dir)[1][out_dir])  # left by a killed run
     model = build_bernoulli_made(train.shape[1], config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)

@@ -20,12 +20,16 @@ from maflow.run.checkpoint import (
     save_training_checkpoint,
     set_rng_states,
 )
+from maflow.run.command import command_line
+from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
 from maflow.train.logger import TrainingLogger
-from maflow.utils.io import ensure_writable_dir, remove_stale_temporaries, write_json
+from maflow.utils.io import ensure_writable_dir, write_json
 
 __all__ = ["MNFTrainConfig", "train_classifier", "classification_error", "load_classifier"]
 
 DATASET = "mnist_grey"
+CHECKPOINT_NAME = "checkpoint.pt"
+METRICS_NAME = "metrics.json"
 
 
 @dataclass
@@ -102,7 +106,12 @@ def _tensors(x, y):
 
 
 def train_classifier(
-    config: MNFTrainConfig, dataset, out_dir: str | Path, resume: bool = False, echo: bool = True
+    config: MNFTrainConfig,
+    dataset,
+    out_dir: str | Path,
+    resume: bool = False,
+    echo: bool = True,
+    overwrite: bool = False,
 ):
     """Trains ``config.model`` on ``dataset`` (a ``maflow.data.Dataset`` of grey MNIST) into ``out_dir``.
 
@@ -111,15 +120,28 @@ def train_classifier(
     batches" with the NLL summed over the batch, divided by the batch size). After every epoch
     ``checkpoint.pt`` (weights, optimiser, RNG states, progress) is replaced atomically and the
     validation error is logged; at the end the test error goes to ``metrics.json``.
-    Returns the metrics dict.
+    The folder is locked while the run writes there; a folder that holds a run is continued with
+    ``resume``, started over with ``overwrite`` (only this trainer's files are removed), and
+    otherwise refused. Returns the metrics dict.
     """
+    if config.epochs < 1 or config.batch_size < 1:
+        raise ConfigError("--epochs and --batch-size must be positive")
+    if resume and overwrite:
+        raise ConfigError(RESUME_AND_OVERWRITE)
+    num_train = min(len(dataset.train), config.limit_train or len(dataset.train))
+    if num_train // config.batch_size == 0:
+        raise ConfigError(f"--batch-size {config.batch_size} exceeds the {num_train} training images")
+    out = ensure_writable_dir(out_dir)
+    with RunLock(out, command_line()):
+        files = [out / CHECKPOINT_NAME, out / METRICS_NAME]
+        prepare_run_folder(out, files, {out: [p.name for p in files]}, resume, overwrite, files[0])
+        return _train_in_folder(config, dataset, out, resume, echo)
+
+
+def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, echo: bool) -> dict:
     from maflow.models.mnf import build_classifier, num_parameters
 
     torch.manual_seed(config.seed)
-    out = ensure_writable_dir(out_dir)
-    remove_stale_temporaries(out)  # left by a killed run; files of live writers are locked
-    if config.epochs < 1 or config.batch_size < 1:
-        raise ConfigError("--epochs and --batch-size must be positive")
     x_train, y_train = _tensors(dataset.train, dataset.train_labels)
     if config.limit_train:
         x_train, y_train = x_train[: config.limit_train], y_train[: config.limit_train]
@@ -134,7 +156,7 @@ def train_classifier(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     fingerprint = data_fingerprint(x_train.numpy())
-    checkpoint_path = out / "checkpoint.pt"
+    checkpoint_path = out / CHECKPOINT_NAME
     epoch, step, history, elapsed = 0, 0, [], 0.0
     if resume and checkpoint_path.exists():
         checkpoint = load_training_checkpoint(
@@ -150,8 +172,6 @@ def train_classifier(
         progress = checkpoint["progress"]
         epoch, step, elapsed = progress["epoch"], progress["step"], progress["elapsed_seconds"]
         history = list(checkpoint["training_config"].get("history", []))
-    elif checkpoint_path.exists():
-        raise ConfigError(f"{checkpoint_path} exists: pass --resume to continue it, or choose another --out")
 
     anneal_steps = config.kl_anneal_epochs * batches_per_epoch
     logger = TrainingLogger(out / "train.log", out / "tensorboard", echo=echo)
@@ -249,7 +269,7 @@ def train_classifier(
             "config": asdict(config),
             "history": history,
         }
-        write_json(out / "metrics.json", metrics)
+        write_json(out / METRICS_NAME, metrics)
         logger.info(
             f"test error {test['error_percent']:.2f}% (NLL {test['nll']:.4f}, {test['num_samples']} sample(s)) "
             f"after {epoch} epochs, {metrics['wall_seconds'] / 60:.1f} min wall"

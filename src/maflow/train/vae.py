@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -12,17 +13,25 @@ import torch
 from torch import Tensor
 
 from maflow.errors import CheckpointError, ConfigError
-from maflow.utils.io import (
-    ensure_writable_dir,
-    load_checkpoint,
-    remove_stale_temporaries,
-    save_checkpoint,
-    write_json,
-)
+from maflow.run.folder import remove_own_temporaries
+from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint, write_json
 
-__all__ = ["VAETrainConfig", "kl_warmup_scale", "learning_rate", "train_vae", "pictures"]
+__all__ = ["VAETrainConfig", "kl_warmup_scale", "learning_rate", "train_vae", "pictures", "vae_run_files"]
 
 CHECKPOINT = "checkpoint.pt"
+EVALUATION_NAMES = re.compile(r"evaluation_(train|val|test)\.json")
+PICTURES = ("data_samples.png", "model_samples.png", "reconstructions.png")
+
+
+def vae_run_files(out) -> tuple[list[Path], dict]:
+    """The files that mark a VAE run in ``out``, and the names of those the commands write there.
+
+    ``config.json`` alone does not mark a run: it is written before the first epoch.
+    """
+    out = Path(out)
+    evaluations = sorted(p for p in out.glob("evaluation_*.json") if EVALUATION_NAMES.fullmatch(p.name))
+    artefacts = [out / CHECKPOINT, out / "history.json", *evaluations]
+    return artefacts, {out: [CHECKPOINT, "history.json", "config.json", EVALUATION_NAMES, *PICTURES]}
 
 
 @dataclass
@@ -162,7 +171,7 @@ def train_vae(
     per-epoch history. ``extra`` (plain values) is stored in the checkpoint, e.g. the data set.
     """
     out = ensure_writable_dir(out)
-    remove_stale_temporaries(out)  # left by a killed run; files of live writers are locked
+    remove_own_temporaries(out, vae_run_files(out)[1][out])  # left by a killed run
     log = _logger(out)
     data_rng = torch.Generator().manual_seed(config.seed)
     binarize = (
