@@ -103,6 +103,12 @@ def test_input_degrees_from_permutation():
         dict(features=3, hidden_features=0),
         dict(features=3, activation="nope"),
         dict(features=3, order="sideways"),
+        dict(features=3, normalization="layer"),
+        dict(features=3, context_features=2, context_mode="late"),
+        dict(features=3, context_features=5, context_mode="snf", hidden_features=8),
+        dict(features=3, weight_init="he"),
+        dict(features=3, dropout=1.0),
+        dict(features=3, hidden_features=[8, 6], residual=True),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs):
@@ -115,3 +121,51 @@ def test_conditional_made_needs_context():
     with pytest.raises(ValueError, match="context"):
         made(torch.randn(4, 3))
     assert made(torch.randn(4, 3), torch.randn(4, 2)).shape == (4, 3)
+
+
+VARIANTS = [
+    dict(normalization="batch", activation="elu"),
+    dict(normalization="weight"),
+    dict(residual=True, hidden_degrees="random"),
+    dict(context_mode="snf", context_features=10),
+    dict(context_features=2, dropout=0.5),
+    dict(weight_init="xavier", order="random"),
+]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(f"{k}={v[k]}" for k in sorted(v)))
+def test_every_variant_is_autoregressive(variant):
+    # karpathy/pytorch-made's check: the gradient of output i reaches only inputs generated earlier.
+    made = MADE(7, hidden_features=[10, 10, 10], output_multiplier=2, seed=3, **variant).double()
+    with torch.no_grad():
+        made.train()(torch.randn(32, 7, dtype=torch.float64), _context(made, 32))  # norms see data
+        for p in made.parameters():
+            p.normal_()
+    made.eval()
+    deps = dependency(made, 7, _context(made, 1))
+    degrees = made.input_degrees
+    assert not (deps & ~(degrees[:, None] > degrees[None, :])).any()
+    assert deps.any()
+
+
+def _context(made, rows):
+    return torch.randn(rows, made.context_features, dtype=torch.float64) if made.context_features else None
+
+
+def test_identity_start_zeroes_the_output_layer():
+    made = MADE(4, hidden_features=8, output_multiplier=3, identity_start=True)
+    assert torch.equal(made(torch.randn(5, 4)), torch.zeros(5, 12))
+
+
+def test_xavier_initialisation_is_per_output_chunk():
+    torch.manual_seed(0)
+    made = MADE(50, hidden_features=[400], output_multiplier=2, weight_init="xavier")
+    bound = (6 / (400 + 50)) ** 0.5  # fan-out of one chunk (D), not of both (2D)
+    weight = made.output_layer.weight
+    assert bound * 0.95 < weight.abs().max() <= bound
+
+
+def test_batch_norm_replaces_the_biases():
+    made = MADE(4, hidden_features=8, normalization="batch")
+    assert all(layer.bias is None for layer in [*made.hidden_layers, made.output_layer])
+    assert isinstance(made.output_norm, torch.nn.BatchNorm1d)
