@@ -67,9 +67,12 @@ def evaluate_flow(
     data = load(dataset, data_dir)
     paths = RunPaths(out, dataset)
     checkpoint_path = paths.best if which == "best" else paths.latest
-    if not checkpoint_path.is_file():  # before the lock, which would create the folder
-        raise CheckpointError(f"no checkpoint at {checkpoint_path}: train first, or check --out")
-    with RunLock(paths.root, command_line()):
+    missing = CheckpointError(f"no checkpoint at {checkpoint_path}: train first, or check --out")
+    if not paths.root.is_dir():
+        raise missing  # before the lock, which would create the folder
+    with RunLock(paths.root, command_line()):  # a live training has no checkpoint yet: say it is live
+        if not checkpoint_path.is_file():
+            raise missing
         for folder, names in paths.own_files().items():
             remove_own_temporaries(folder, names)  # left by a killed evaluation
         return _evaluate_locked(

@@ -1,0 +1,120 @@
+"""Run folders of ``maflow made``, ``vae``, ``mnf``, ``toy`` and the class-conditional trainer.
+
+Each writes into ``--out`` itself, so ``--out`` must never be swept: only our own temporaries
+and files, by exact name, go; any artefact marks a run; ``--resume`` with ``--overwrite`` and a
+live run are refused in one line; a bad flag is refused before anything is touched.
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import maflow.data
+from maflow.cli import main
+from maflow.run.folder import RunLock
+from tests.cli.test_made_cli import fake_dataset
+from tests.train.test_mnf import tiny_mnist
+
+
+def _plant(out):
+    """A user's files in and below ``out``, and one stale temporary of ours; returns (user's, ours)."""
+    user = [out / "notes.tmp", out / ".plot.tmp", out / "sub" / ".checkpoint.pt.abc123.tmp"]
+    ours = out / ".checkpoint.pt.abc123.tmp"
+    for path in [*user, ours]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("mine")
+    return user, ours
+
+
+def _error(capsys) -> str:
+    """The error line (the VAE's log also goes to stderr, before it)."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    error = err.strip().splitlines()[-1]
+    assert error.startswith(("maflow ", "python -m maflow")) and ": error: " in error, err
+    return error
+
+
+@pytest.fixture
+def made_data(monkeypatch):
+    from maflow.cli import made as made_cli
+
+    monkeypatch.setattr(made_cli, "_load_dataset", lambda name, data_dir: fake_dataset())
+
+
+def test_made_keeps_the_users_files_and_refuses_what_would_lose_a_run(tmp_path, made_data, capsys):
+    out = tmp_path / "project"  # as if `--out .` in a project
+    user, ours = _plant(out)
+    train = ["made", "train", "--dataset", "fake", "--out", str(out), "-q", "8", "--epochs", "1"]
+    assert main(train) == 0
+    assert not ours.exists() and all(path.read_text() == "mine" for path in user)
+    assert main(train) == 2 and "already holds a run" in _error(capsys)
+    assert main([*train, "--resume", "--overwrite"]) == 2 and "only one of them" in _error(capsys)
+    (out / "checkpoint.pt").unlink()  # best.pt and results.json still mark the run
+    assert main([*train, "--resume"]) == 2 and "no checkpoint.pt to resume from" in _error(capsys)
+    assert main([*train, "--overwrite"]) == 0
+    assert all(path.read_text() == "mine" for path in user)
+    with RunLock(out):  # a live writer
+        assert main(["made", "evaluate", "--out", str(out)]) == 2
+        assert "is in use by process" in _error(capsys)
+        assert main([*train, "--resume"]) == 2 and "is in use" in _error(capsys)
+    assert main(["made", "evaluate", "--out", str(out)]) == 0
+
+
+@pytest.fixture
+def mnist(monkeypatch):
+    data = tiny_mnist(num_train=50, num_other=20)
+    monkeypatch.setattr(maflow.data, "load", lambda name, data_dir=None, **kw: data)
+
+
+def test_mnf_refuses_a_bad_flag_before_touching_out(tmp_path, mnist, capsys):
+    user, ours = _plant(tmp_path)
+    train = ["mnf", "train", "--model", "lenet", "--batch-size", "25", "--out", str(tmp_path), "--quiet"]
+    assert main([*train, "--epochs", "0"]) == 2 and "--epochs" in _error(capsys)
+    assert ours.exists()  # nothing was cleaned before the flags were checked
+    assert main([*train, "--epochs", "1"]) == 0
+    assert not ours.exists() and all(path.read_text() == "mine" for path in user)
+    assert main([*train, "--epochs", "1"]) == 2 and "--resume" in _error(capsys)
+    assert main([*train, "--epochs", "1", "--resume", "--overwrite"]) == 2
+    assert "only one of them" in _error(capsys)
+    assert main([*train, "--epochs", "1", "--overwrite"]) == 0
+    assert all(path.read_text() == "mine" for path in user)
+
+
+def test_vae_resumes_its_checkpoint_and_refuses_a_run_that_lost_it(tmp_path, monkeypatch, capsys):
+    images = np.random.default_rng(0).random((40, 784), dtype=np.float32)
+    dataset = SimpleNamespace(name="mnist_grey", image_shape=(1, 28, 28), split=lambda split: images)
+    monkeypatch.setattr(maflow.data, "load", lambda name, data_dir=None, **kw: dataset)
+    user, ours = _plant(tmp_path)
+    train = ["vae", "train", "--out", str(tmp_path), "--epochs", "1", "--set", "train.batch_size=20"]
+    for pair in ("model.hidden_features=[8]", "model.context_features=8", "model.flow_hidden_features=[8]"):
+        train += ["--set", pair]
+    train += ["--set", "model.latent_features=2", "--set", "model.flow_steps=1"]
+    assert main(train) == 0
+    assert not ours.exists() and all(path.read_text() == "mine" for path in user)
+    assert main(train) == 0  # a VAE run in --out is resumed (here: nothing left to train)
+    (tmp_path / "checkpoint.pt").unlink()
+    assert main(train) == 2 and "--overwrite" in _error(capsys)  # history.json marks the run
+    assert main([*train, "--overwrite"]) == 0
+    assert all(path.read_text() == "mine" for path in user)
+
+
+def test_toy_refuses_to_replace_a_gallery_without_overwrite(tmp_path, capsys):
+    user, _ = _plant(tmp_path)
+    toy = ["toy", "--flow", "maf", "--steps", "5", "--out", str(tmp_path)]
+    assert main(toy) == 0
+    assert main(toy) == 2 and "--overwrite" in _error(capsys)
+    assert main([*toy, "--overwrite"]) == 0
+    assert all(path.read_text() == "mine" for path in user)
+
+
+def test_conditional_trainer_refuses_resume_with_overwrite_and_a_live_run(tmp_path, capsys):
+    from maflow.train.conditional import command_line_main
+
+    argv = ["--dataset", "digits", "--model", "maf", "--num-layers", "1", "--hidden-dim", "8"]
+    argv += ["--epochs", "1", "--out", str(tmp_path)]
+    assert command_line_main([*argv, "--resume", "--overwrite"]) == 2
+    assert "only one of them" in _error(capsys)
+    with RunLock(tmp_path / "digits_conditional_maf"):
+        assert command_line_main(argv) == 2 and "is in use by process" in _error(capsys)
