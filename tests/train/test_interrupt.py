@@ -102,3 +102,99 @@ def test_sigterm_between_epochs_keeps_the_epoch_and_exits_143(tmp_path):
     progress = load_training_checkpoint(tmp_path / "latest.pth")["progress"]
     assert (progress["epoch"], progress["step"], progress["batch_in_epoch"]) == (2, 10, 0)
     assert "stopped by SIGTERM" in (tmp_path / "training.log").read_text()
+
+
+def _signal_at_training_step(monkeypatch, module, builder, step, method="forward", signum=signal.SIGINT):
+    """Wraps ``module.builder`` so that the model's ``step``-th training call of ``method`` sends ``signum``."""
+    original = getattr(module, builder)
+    calls = {"n": 0}
+
+    def build(*args, **kwargs):
+        model = original(*args, **kwargs)
+        original_method = getattr(model, method)
+
+        def signalling(*a, **k):
+            if model.training:
+                calls["n"] += 1
+                if calls["n"] == step:
+                    os.kill(os.getpid(), signum)
+            return original_method(*a, **k)
+
+        setattr(model, method, signalling)
+        return model
+
+    monkeypatch.setattr(module, builder, build)
+
+
+def test_binary_made_interrupt_resumes_exactly(tmp_path, monkeypatch):
+    import maflow.train.made as made
+    from tests.train.test_made import noisy_copies, tiny_config
+
+    train, val = noisy_copies(120), noisy_copies(40, seed=1)
+    config = tiny_config(num_masks=2, resample_every=3, epochs=3, batch_size=25)  # 5 batches an epoch
+    straight, summary = made.train_made(train, val, config, tmp_path / "straight", log=lambda _: None)
+    with monkeypatch.context() as patch:
+        _signal_at_training_step(patch, made, "build_bernoulli_made", 7, "log_prob")  # epoch 2, batch 2
+        with pytest.raises(TrainingInterrupted, match=r"kept epoch 2 \(batch 2\), step 7 in .*checkpoint.pt"):
+            made.train_made(train, val, config, tmp_path / "stopped", log=lambda _: None)
+    resumed, resumed_summary = made.train_made(
+        train, val, config, tmp_path / "stopped", log=lambda _: None, resume=True
+    )
+    assert resumed_summary["history"][-1]["train_nll"] == summary["history"][-1]["train_nll"]
+    assert [h["val_nll"] for h in resumed_summary["history"]] == [h["val_nll"] for h in summary["history"]]
+    _same(straight.state_dict(), resumed.state_dict(), "best weights")
+
+
+def test_mnf_interrupt_resumes_exactly(tmp_path, monkeypatch):
+    import maflow.models.mnf as mnf_models
+    from maflow.run.checkpoint import load_classifier
+    from maflow.train.mnf import MNFTrainConfig, train_classifier
+    from tests.train.test_mnf import tiny_mnist
+
+    data = tiny_mnist(num_train=50, num_other=20)
+    config = MNFTrainConfig(model="mnf-lenet", epochs=2, batch_size=25, test_samples=2)  # 2 batches an epoch
+    straight = train_classifier(config, data, tmp_path / "straight", echo=False)
+    with monkeypatch.context() as patch:
+        _signal_at_training_step(patch, mnf_models, "build_classifier", 3, signum=signal.SIGTERM)
+        with pytest.raises(TrainingInterrupted, match=r"SIGTERM; kept epoch 2 \(batch 1\), step 3") as caught:
+            train_classifier(config, data, tmp_path / "stopped", echo=False)
+    assert caught.value.exit_code == 143
+    resumed = train_classifier(config, data, tmp_path / "stopped", resume=True, echo=False)
+    assert resumed["history"][-1]["train_nll"] == straight["history"][-1]["train_nll"]
+    assert resumed["test"] == straight["test"]
+    _same(
+        load_classifier(tmp_path / "straight" / "checkpoint.pt").state_dict(),
+        load_classifier(tmp_path / "stopped" / "checkpoint.pt").state_dict(),
+        "weights",
+    )
+
+
+def test_vae_interrupt_resumes_exactly(tmp_path):
+    from maflow.train.vae import VAETrainConfig, train_vae
+    from tests.train.test_vae import grey_images, tiny_vae
+
+    config = VAETrainConfig(epochs=3, batch_size=8, warmup_epochs=2, checkpoint_every=1, eval_every=1)
+    train, val = grey_images(24), grey_images(8, seed=1)  # 3 batches an epoch
+    straight = tiny_vae()
+    full = train_vae(straight, train, val, config, tmp_path / "a")
+
+    stopped = tiny_vae()
+    forward, calls = stopped.forward, {"n": 0}
+
+    def signalling(*args, **kwargs):
+        if stopped.training:
+            calls["n"] += 1
+            if calls["n"] == 5:  # epoch 2, batch 2
+                os.kill(os.getpid(), signal.SIGINT)
+        return forward(*args, **kwargs)
+
+    stopped.forward = signalling
+    with pytest.raises(TrainingInterrupted, match=r"kept epoch 2 \(batch 2\) in .*checkpoint.pt"):
+        train_vae(stopped, train, val, config, tmp_path / "b")
+    torch.manual_seed(123)  # the resumed run restores its own RNG states
+    resumed_model = tiny_vae()
+    resumed = train_vae(resumed_model, train, val, config, tmp_path / "b")
+    assert [(h["train_elbo"], h["val_elbo"]) for h in resumed] == [
+        (h["train_elbo"], h["val_elbo"]) for h in full
+    ]
+    _same(straight.state_dict(), resumed_model.state_dict(), "weights")

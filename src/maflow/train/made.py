@@ -17,7 +17,9 @@ import torch
 
 from maflow.errors import CheckpointError, ConfigError, DataError, MaflowError
 from maflow.models.bernoulli_made import BernoulliMADE
+from maflow.run.command import resume_command
 from maflow.run.folder import remove_own_temporaries
+from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
 from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint
 from maflow.utils.stats import mean_and_error
 
@@ -218,6 +220,7 @@ def train_made(
         **(extra or {}),
     }
     elapsed_before = 0.0
+    partial = {"batch_in_epoch": 0, "loss_sum": 0.0, "count": 0}  # inside an interrupted epoch
     if resume and (out_dir / CHECKPOINT_NAME).is_file():
         checkpoint = load_checkpoint(out_dir / CHECKPOINT_NAME)
         if (
@@ -235,17 +238,28 @@ def train_made(
         history = list(checkpoint["history"])
         best_state = checkpoint["best_model"]
         elapsed_before = float(checkpoint["elapsed_seconds"])
+        partial.update(checkpoint.get("interrupted", {}))
         log(f"resumed from epoch {state['epoch']} (step {state['step']})")
 
     x_train = torch.from_numpy(train)
     start = time.perf_counter()
+    with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
+        return _epochs(model, optimizer, generator, x_train, val, config, out_dir, state, history,
+                       best_state, meta, elapsed_before, partial, start, log, stop)  # fmt: skip
+
+
+def _epochs(model, optimizer, generator, x_train, val, config, out_dir, state, history, best_state, meta,
+            elapsed_before, partial, start, log, stop) -> tuple[BernoulliMADE, dict]:  # fmt: skip
     while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
         epoch_start = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(config, state["epoch"])
         model.train()
-        total, count = 0.0, 0
-        for indices in torch.randperm(len(x_train), generator=generator).split(config.batch_size):
+        epoch_generator = generator.get_state()  # an interrupt stores this: the resume replays the order
+        batches = torch.randperm(len(x_train), generator=generator).split(config.batch_size)
+        total, count = partial["loss_sum"], partial["count"]
+        for index in range(partial["batch_in_epoch"], len(batches)):
+            indices = batches[index]
             if config.num_masks > 1:
                 model.set_mask_index(
                     mask_index_at_step(state["step"], config.num_masks, config.resample_every)
@@ -263,6 +277,28 @@ def train_made(
             state["step"] += 1
             total += loss.item() * len(batch)
             count += len(batch)
+            if stop.received is not None:
+                elapsed = elapsed_before + time.perf_counter() - start
+                save_checkpoint(
+                    out_dir / CHECKPOINT_NAME,
+                    {
+                        **meta,
+                        "state": dict(state),
+                        "history": history,
+                        "elapsed_seconds": elapsed,
+                        "model": model.state_dict(),
+                        "best_model": best_state,
+                        "optimizer": optimizer.state_dict(),
+                        "generator": epoch_generator,
+                        "interrupted": {"batch_in_epoch": index + 1, "loss_sum": total, "count": count},
+                    },
+                )
+                kept = f"epoch {state['epoch'] + 1} (batch {index + 1}), step {state['step']}"
+                message = interrupted_message(
+                    stop.received, f"{kept} in {out_dir / CHECKPOINT_NAME}", resume_command()
+                )
+                raise TrainingInterrupted(message, stop.received)
+        partial = {"batch_in_epoch": 0, "loss_sum": 0.0, "count": 0}
         state["epoch"] += 1
         val_nll = -float(
             evaluate_log_likelihood(model, val, config.val_ensemble_masks, config.eval_batch_size).mean()

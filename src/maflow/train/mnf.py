@@ -20,8 +20,9 @@ from maflow.run.checkpoint import (
     save_training_checkpoint,
     set_rng_states,
 )
-from maflow.run.command import command_line
+from maflow.run.command import command_line, resume_command
 from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
+from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
 from maflow.train.logger import TrainingLogger
 from maflow.utils.io import ensure_writable_dir, write_json
 
@@ -158,6 +159,7 @@ def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, e
     fingerprint = data_fingerprint(x_train.numpy())
     checkpoint_path = out / CHECKPOINT_NAME
     epoch, step, history, elapsed = 0, 0, [], 0.0
+    first_batch, partial = 0, {"nll": 0.0, "kl": 0.0, "correct": 0}  # inside an interrupted epoch
     if resume and checkpoint_path.exists():
         checkpoint = load_training_checkpoint(
             checkpoint_path,
@@ -172,6 +174,8 @@ def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, e
         progress = checkpoint["progress"]
         epoch, step, elapsed = progress["epoch"], progress["step"], progress["elapsed_seconds"]
         history = list(checkpoint["training_config"].get("history", []))
+        first_batch = int(progress.get("batch_in_epoch", 0))
+        partial = {key: progress.get(f"epoch_{key}_sum", 0) for key in partial}
 
     anneal_steps = config.kl_anneal_epochs * batches_per_epoch
     logger = TrainingLogger(out / "train.log", out / "tensorboard", echo=echo)
@@ -180,12 +184,15 @@ def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, e
         f"{batches_per_epoch} batches/epoch, config {asdict(config)}"
     )
     start_wall, start_cpu = time.time() - elapsed, time.process_time()
+    stop = StopSignals()  # SIGINT / SIGTERM: finish the step, save it, say how to resume
     try:
+        stop.__enter__()
         while epoch < config.epochs:
             model.train()
+            epoch_generator = generator.get_state()  # an interrupt stores this: the resume replays the order
             order = torch.randperm(num_train, generator=generator)
-            sums = {"nll": 0.0, "kl": 0.0, "correct": 0}
-            for b in range(batches_per_epoch):
+            sums = dict(partial)
+            for b in range(first_batch, batches_per_epoch):
                 index = order[b * config.batch_size : (b + 1) * config.batch_size]
                 xb, yb = x_train[index], y_train[index]
                 log_probs = model(xb)
@@ -217,6 +224,31 @@ def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, e
                         },
                         step,
                     )
+                if stop.received is not None:
+                    position = generator.get_state()
+                    generator.set_state(epoch_generator)
+                    checkpoint = make_checkpoint(
+                        model,
+                        config.model,
+                        config.model_options(),
+                        DATASET,
+                        fingerprint,
+                        optimizer=optimizer,
+                        generator=generator,
+                        training_config={**asdict(config), "history": history},
+                        epoch=epoch,
+                        step=step,
+                        elapsed_seconds=time.time() - start_wall,
+                        batch_in_epoch=b + 1,
+                        **{f"epoch_{key}_sum": value for key, value in sums.items()},
+                    )
+                    generator.set_state(position)
+                    save_training_checkpoint(checkpoint_path, checkpoint)
+                    kept = f"epoch {epoch + 1} (batch {b + 1}), step {step} in {checkpoint_path}"
+                    message = interrupted_message(stop.received, kept, resume_command())
+                    logger.info(message, echo=False)
+                    raise TrainingInterrupted(message, stop.received)
+            first_batch, partial = 0, {"nll": 0.0, "kl": 0.0, "correct": 0}
             epoch += 1
             val = classification_error(model, x_val, y_val, config.val_samples)
             record = {
@@ -275,5 +307,6 @@ def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, e
             f"after {epoch} epochs, {metrics['wall_seconds'] / 60:.1f} min wall"
         )
     finally:
+        stop.__exit__(None, None, None)
         logger.close()
     return metrics

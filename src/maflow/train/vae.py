@@ -13,7 +13,9 @@ import torch
 from torch import Tensor
 
 from maflow.errors import CheckpointError, ConfigError
+from maflow.run.command import resume_command
 from maflow.run.folder import remove_own_temporaries
+from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
 from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint, write_json
 
 __all__ = ["VAETrainConfig", "kl_warmup_scale", "learning_rate", "train_vae", "pictures", "vae_run_files"]
@@ -187,6 +189,7 @@ def train_vae(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     history: list[dict] = []
     start_epoch = 0
+    interrupted = None
     checkpoint_path = out / CHECKPOINT
     if checkpoint_path.exists():
         checkpoint = load_checkpoint(checkpoint_path)
@@ -201,6 +204,7 @@ def train_vae(
         data_rng.set_state(checkpoint["data_rng_state"])
         history = list(checkpoint["history"])
         start_epoch = int(checkpoint["epoch"])
+        interrupted = checkpoint.get("interrupted")  # the position inside the epoch a signal stopped
         log.info(f"resumed from {checkpoint_path} after epoch {start_epoch}")
     else:
         log.info(f"model: {json.dumps(model.hparams)}")
@@ -211,7 +215,7 @@ def train_vae(
 
     writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_epoch)
 
-    def save(epoch: int) -> None:
+    def save(epoch: int, data_rng_state=None, **more) -> None:
         save_checkpoint(
             checkpoint_path,
             {
@@ -221,68 +225,92 @@ def train_vae(
                 "hparams": model.hparams,
                 "config": asdict(config),
                 "rng_state": torch.get_rng_state(),
-                "data_rng_state": data_rng.get_state(),
+                "data_rng_state": data_rng.get_state() if data_rng_state is None else data_rng_state,
                 "history": history,
                 "extra": extra or {},
+                **more,
             },
         )
 
     num_examples = train_data.shape[0]
     device = next(model.parameters()).device  # data stay on the CPU; batches move
-    for epoch in range(start_epoch, config.epochs):
-        started = time.time()
-        beta = kl_warmup_scale(epoch, config.warmup_epochs)
-        lr = learning_rate(epoch, config.lr, config.lr_decay_epochs, config.lr_decay_factor)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
-        permutation = torch.randperm(num_examples, generator=data_rng)
-        totals = torch.zeros(3, dtype=torch.float64)
-        seen = 0
-        for index, batch in enumerate(permutation.split(config.batch_size)):
-            if config.max_train_batches is not None and index >= config.max_train_batches:
-                break
-            x = binarize(train_data[batch]).to(device)
-            terms = model(x)
-            loss = -(terms.log_likelihood - beta * terms.kl).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"non-finite loss at epoch {epoch + 1}, batch {index + 1}; "
-                    "lower --lr or set grad_clip, and resume from the last checkpoint"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            with torch.no_grad():
-                totals += torch.stack([terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]).double()
-            seen += x.shape[0]
-        elbo, reconstruction, kl = (totals / max(seen, 1)).tolist()
-        record = {
-            "epoch": epoch + 1,
-            "train_elbo": elbo,
-            "train_reconstruction": reconstruction,
-            "train_kl": kl,
-            "warmup_scale": beta,
-            "learning_rate": lr,
-            "seconds": time.time() - started,
-        }
-        last = epoch + 1 == config.epochs
-        if val_binary is not None and config.eval_every and ((epoch + 1) % config.eval_every == 0 or last):
-            record.update({f"val_{k}": v for k, v in _evaluate_elbo(model, val_binary).items()})
-        history.append(record)
-        for key in ("elbo", "reconstruction", "kl"):
-            for split in ("train", "val"):
-                if f"{split}_{key}" in record:
-                    writer.add_scalar(f"{key}/{split}", record[f"{split}_{key}"], epoch + 1)
-        writer.add_scalar("warmup_scale", beta, epoch + 1)
-        writer.add_scalar("learning_rate", lr, epoch + 1)
-        writer.flush()
-        log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-        if last or (config.checkpoint_every and (epoch + 1) % config.checkpoint_every == 0):
-            save(epoch + 1)
-            write_json(out / "history.json", history)
+    with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
+        for epoch in range(start_epoch, config.epochs):
+            started = time.time()
+            beta = kl_warmup_scale(epoch, config.warmup_epochs)
+            lr = learning_rate(epoch, config.lr, config.lr_decay_epochs, config.lr_decay_factor)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            model.train()
+            epoch_rng = data_rng.get_state()  # an interrupt stores this: the resume replays the epoch's draws
+            permutation = torch.randperm(num_examples, generator=data_rng)
+            totals = torch.zeros(3, dtype=torch.float64)
+            seen, first = 0, 0
+            if interrupted is not None:  # continue the interrupted epoch after its last step
+                totals = torch.tensor(interrupted["totals"], dtype=torch.float64)
+                seen, first, interrupted = int(interrupted["seen"]), int(interrupted["batch_in_epoch"]), None
+            for index, batch in enumerate(permutation.split(config.batch_size)):
+                if config.max_train_batches is not None and index >= config.max_train_batches:
+                    break
+                if index < first:
+                    binarize(train_data[batch])  # done before the interrupt: replays its draws of data_rng
+                    continue
+                x = binarize(train_data[batch]).to(device)
+                terms = model(x)
+                loss = -(terms.log_likelihood - beta * terms.kl).mean()
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"non-finite loss at epoch {epoch + 1}, batch {index + 1}; "
+                        "lower --lr or set grad_clip, and resume from the last checkpoint"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                with torch.no_grad():
+                    totals += torch.stack(
+                        [terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]
+                    ).double()
+                seen += x.shape[0]
+                if stop.received is not None:
+                    position = {"batch_in_epoch": index + 1, "totals": totals.tolist(), "seen": seen}
+                    save(epoch, data_rng_state=epoch_rng, interrupted=position)
+                    kept = f"epoch {epoch + 1} (batch {index + 1}) in {checkpoint_path}"
+                    message = interrupted_message(stop.received, kept, resume_command(None))
+                    writer.close()
+                    raise TrainingInterrupted(message, stop.received)
+            elbo, reconstruction, kl = (totals / max(seen, 1)).tolist()
+            record = {
+                "epoch": epoch + 1,
+                "train_elbo": elbo,
+                "train_reconstruction": reconstruction,
+                "train_kl": kl,
+                "warmup_scale": beta,
+                "learning_rate": lr,
+                "seconds": time.time() - started,
+            }
+            last = epoch + 1 == config.epochs
+            if (
+                val_binary is not None
+                and config.eval_every
+                and ((epoch + 1) % config.eval_every == 0 or last)
+            ):
+                record.update({f"val_{k}": v for k, v in _evaluate_elbo(model, val_binary).items()})
+            history.append(record)
+            for key in ("elbo", "reconstruction", "kl"):
+                for split in ("train", "val"):
+                    if f"{split}_{key}" in record:
+                        writer.add_scalar(f"{key}/{split}", record[f"{split}_{key}"], epoch + 1)
+            writer.add_scalar("warmup_scale", beta, epoch + 1)
+            writer.add_scalar("learning_rate", lr, epoch + 1)
+            writer.flush()
+            log.info(
+                " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+            )
+            if last or (config.checkpoint_every and (epoch + 1) % config.checkpoint_every == 0):
+                save(epoch + 1)
+                write_json(out / "history.json", history)
     writer.close()
     pictures(model, (val_binary if val_binary is not None else binarize(train_data[:100])).to(device), out)
     return history
