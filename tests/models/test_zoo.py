@@ -30,8 +30,9 @@ CONFIGS = {
     "nsf-ar-full": dict(num_layers=2, hidden_features=10, num_bins=3, linear="full", identity_init=False),
     "made-mog": dict(hidden_features=10, num_components=3),
     "maf-mog": dict(num_layers=2, hidden_features=10, num_components=3),
+    "naf": dict(num_layers=2, hidden_features=10, sigmoid_units=3, num_blocks=2),
 }
-ZOO = ["realnvp", "nice", "iaf", "nsf-ar", "nsf-cl", "glow", "made-mog", "maf-mog"]
+ZOO = ["realnvp", "nice", "iaf", "nsf-ar", "nsf-cl", "glow", "made-mog", "maf-mog", "naf"]
 
 
 def build(name, context_features):

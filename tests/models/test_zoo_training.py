@@ -26,6 +26,7 @@ TRAINING = {
     "glow": (dict(num_layers=4, hidden_features=24), 1.6),
     "made-mog": (dict(hidden_features=24, num_components=5), 1.35),
     "maf-mog": (dict(num_layers=2, hidden_features=24, num_components=5), 1.5),
+    "naf": (dict(num_layers=2, hidden_features=24, sigmoid_units=8), 1.35),
 }
 
 

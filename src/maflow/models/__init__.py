@@ -4,7 +4,8 @@ from maflow.models.glow import Glow
 from maflow.models.iaf import IAF
 from maflow.models.maf import MAF
 from maflow.models.mog import MADEMoGFlow, MAFMoG
+from maflow.models.naf import NAF
 from maflow.models.nsf import NSF
 from maflow.models.realnvp import NICE, RealNVP
 
-__all__ = ["IAF", "MAF", "NICE", "NSF", "Glow", "MADEMoGFlow", "MAFMoG", "RealNVP"]
+__all__ = ["IAF", "MAF", "NAF", "NICE", "NSF", "Glow", "MADEMoGFlow", "MAFMoG", "RealNVP"]

@@ -78,6 +78,14 @@ def _iaf(features, context_features=None, **options):
     return IAF(features, context_features=context_features, **options)
 
 
+@register("naf")
+def _naf(features, context_features=None, **options):
+    # Deep sigmoidal autoregressive layers: one pass per density, a monotone solve to sample.
+    from maflow.models.naf import NAF
+
+    return NAF(features, context_features=context_features, **options)
+
+
 @register("nsf-ar")
 def _nsf_ar(features, context_features=None, **options):
     from maflow.models.nsf import NSF

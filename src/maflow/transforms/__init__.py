@@ -15,12 +15,15 @@ from maflow.transforms.elementwise import (
 )
 from maflow.transforms.iaf import InverseAutoregressive
 from maflow.transforms.linear import InvertibleLinear, LULinear
+from maflow.transforms.naf import DeepSigmoid, MaskedNAF
 from maflow.transforms.nsf import MaskedRQSAutoregressive, RQSCoupling
 from maflow.transforms.permutation import Permutation, RandomPermutation, ReversePermutation
 
 __all__ = [
     "ActNorm",
     "Affine",
+    "DeepSigmoid",
+    "MaskedNAF",
     "ElementwiseMap",
     "Gated",
     "Inverted",
