@@ -129,3 +129,17 @@ def test_lock_file_records_pid_host_and_command(tmp_path):
     for expected in (f'"pid": {os.getpid()}', '"host": ', "maflow made train --out x"):
         assert expected in text
     RunLock(tmp_path).acquire().release()  # free again
+
+
+def test_a_file_system_without_locks_warns_and_goes_on(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import maflow.run.folder as folder
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(folder.fcntl, "flock", no_locks)
+    with RunLock(tmp_path) as lock:
+        assert not lock.held
+    assert "cannot lock" in capsys.readouterr().err

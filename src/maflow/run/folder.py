@@ -26,11 +26,12 @@ import json
 import os
 import re
 import socket
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from maflow.errors import MaflowError
+from maflow.errors import MaflowError, StorageError
 
 try:
     import fcntl
@@ -91,14 +92,27 @@ class RunLock:
     def acquire(self) -> RunLock:
         if fcntl is None or self._fd is not None:
             return self
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise StorageError(
+                f"cannot write to {self.folder}: {error.strerror or error}; choose another --out"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:  # EWOULDBLOCK: another open file holds the lock
             holder = _read_holder(fd)
             os.close(fd)
             raise RunInUseError(_in_use_message(self.folder, holder)) from None
+        except OSError as error:  # a file system without flock (some network mounts): go on unlocked
+            os.close(fd)
+            print(
+                f"maflow: warning: cannot lock {self.folder} ({error.strerror or error}); "
+                "a second writer on this run would not be detected",
+                file=sys.stderr,
+            )
+            return self
         record = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
