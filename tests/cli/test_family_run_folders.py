@@ -118,3 +118,19 @@ def test_conditional_trainer_refuses_resume_with_overwrite_and_a_live_run(tmp_pa
     assert "only one of them" in _error(capsys)
     with RunLock(tmp_path / "digits_conditional_maf"):
         assert command_line_main(argv) == 2 and "is in use by process" in _error(capsys)
+
+
+def test_conditional_trainer_resumes_and_refuses_an_existing_run(tmp_path, capsys):
+    import json
+
+    from maflow.train.conditional import command_line_main
+
+    argv = ["--dataset", "digits", "--model", "maf", "--num-layers", "1", "--hidden-dim", "8"]
+    argv += ["--out", str(tmp_path)]
+    assert command_line_main([*argv, "--epochs", "1"]) == 0
+    assert command_line_main([*argv, "--epochs", "1"]) == 2 and "already holds a run" in _error(capsys)
+    assert command_line_main([*argv, "--epochs", "2", "--resume"]) == 0
+    results = json.loads((tmp_path / "digits_conditional_maf" / "results.json").read_text())
+    assert results["epochs_run"] == 2
+    log = (tmp_path / "digits_conditional_maf" / "logs" / "training.log").read_text()
+    assert "resumed from" in log

@@ -74,20 +74,13 @@ def _labelled_dataset(config, data_dir):
 
 
 def _train_conditional(config, dataset, paths, echo: bool, resume: bool) -> dict:
-    from dataclasses import asdict
-
-    from maflow.models.registry import build_model
-    from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint
-    from maflow.run.conditional import conditional_report, one_hot
-    from maflow.train.flow import _check_same_trajectory, git_commit, make_optimizer
+    from maflow.run.conditional import one_hot
+    from maflow.train.flow import git_commit
     from maflow.train.logger import TrainingLogger
-    from maflow.train.loop import Trainer
-    from maflow.transforms.batchnorm import recompute_batchnorm_statistics
     from maflow.utils.io import write_json
-    from maflow.utils.stats import mean_and_error
 
     torch.set_num_threads(config.threads)
-    features, classes = dataset.features, dataset.num_classes
+    classes = dataset.num_classes
     torch.manual_seed(config.seed)
 
     def labelled(x, labels):
@@ -95,91 +88,18 @@ def _train_conditional(config, dataset, paths, echo: bool, resume: bool) -> dict
 
     train = labelled(dataset.train, dataset.train_labels)
     val = labelled(dataset.val, dataset.val_labels)
-    model_config = {"features": features, "context_features": classes, **config.model_options}
-    model = build_model(config.model, features, classes, **config.model_options)
-    optimizer = make_optimizer(model, config)
-    generator = torch.Generator().manual_seed(config.seed)
-
-    def loss_fn(model, batch):
-        return -model.log_prob(*_split(batch, features)).mean()
-
-    @torch.no_grad()
-    def validate(model):
-        recompute_batchnorm_statistics(model.transform, *_split(train, features))
-        model.eval()
-        ll = torch.cat([model.log_prob(*_split(b, features)) for b in val.split(config.eval_batch_size)])
-        model.train()
-        ll = ll.double().numpy()
-        if not np.isfinite(ll).all():
-            return float("inf"), {"val_ll_given_y": float("-inf")}
-        mean, error = mean_and_error(ll)
-        return -mean, {"val_ll_given_y": mean, "val_ll_given_y_2se": error}
-
-    fingerprint = data_fingerprint(dataset.train)
-    training_config = asdict(config)
-
-    def checkpoint_fn(**progress):
-        return make_checkpoint(
-            model,
-            config.model,
-            model_config,
-            config.dataset,
-            fingerprint,
-            optimizer,
-            generator=generator,
-            training_config=training_config,
-            **progress,
-        )
-
     start = time.perf_counter()
     with TrainingLogger(paths.log_file, paths.tensorboard, echo=echo) as logger:
-        parameters = sum(p.numel() for p in model.parameters())
-        logger.info(
-            f"class-conditional {config.model} on {config.dataset} ({classes} classes, D = {features}), "
-            f"{parameters:,} parameters, options {config.model_options}, lr {config.lr}, batch "
-            f"{config.batch_size}, epochs {config.epochs}, seed {config.seed}"
-        )
-        trainer = Trainer(
-            model,
-            optimizer,
-            loss_fn,
-            validate,
-            checkpoint_fn,
-            paths.checkpoints,
-            logger,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            patience=config.patience,
-            grad_clip=config.grad_clip,
-            generator=generator,
-            progress=config.progress,
-        )
+        trainer, parts = _conditional_trainer(config, dataset, train, val, paths, logger)
         if resume and paths.latest.is_file():
-            expected = dict(model_name=config.model, model_config=model_config, dataset=config.dataset)
-            latest = load_training_checkpoint(paths.latest, fingerprint=fingerprint, **expected)
-            _check_same_trajectory(latest.get("training_config", {}), training_config, paths.latest)
-            best = load_training_checkpoint(paths.best, **expected) if paths.best.is_file() else None
-            trainer.restore(latest, best)
-            logger.info(f"resumed from {paths.latest} at epoch {trainer.epoch}, step {trainer.step}")
+            _resume(trainer, config, parts, paths, logger)
         summary = trainer.fit(train)
-        recompute_batchnorm_statistics(model.transform, *_split(train, features))
-        model.eval()
-        test = conditional_report(
-            model.double(),
-            torch.from_numpy(dataset.test).double(),
-            torch.from_numpy(dataset.test_labels),
-            classes,
-            config.eval_batch_size,
-        )
-        logger.info(
-            f"test: log p(x|y) {test['log_p_x_given_y']:.2f} ± {test['log_p_x_given_y_2se']:.2f}, "
-            f"log p(x) {test['log_p_x']:.2f} ± {test['log_p_x_2se']:.2f}, accuracy {test['accuracy']:.4f}"
-        )
+        test = _test_report(trainer.model, dataset, train, config, logger)
     results = {
         "dataset": config.dataset,
         "model": config.model,
-        "model_config": model_config,
-        "parameters": parameters,
+        "model_config": parts["model_config"],
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
         "epochs_run": summary["epoch"],
         "best_epoch": summary["best_epoch"],
         "test": test,
@@ -189,6 +109,118 @@ def _train_conditional(config, dataset, paths, echo: bool, resume: bool) -> dict
     }
     write_json(paths.root / "results.json", results)
     return results
+
+
+def _conditional_trainer(config, dataset, train, val, paths, logger):
+    """The model, its optimiser and checkpoints in the generic Trainer; logs what it trains."""
+    from dataclasses import asdict
+
+    from maflow.models.registry import build_model
+    from maflow.run.checkpoint import data_fingerprint, make_checkpoint
+    from maflow.train.flow import make_optimizer
+    from maflow.train.loop import Trainer
+
+    features, classes = dataset.features, dataset.num_classes
+    parts = {
+        "model_config": {"features": features, "context_features": classes, **config.model_options},
+        "fingerprint": data_fingerprint(dataset.train),
+        "training_config": asdict(config),
+    }
+    model = build_model(config.model, features, classes, **config.model_options)
+    optimizer = make_optimizer(model, config)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    def loss_fn(model, batch):
+        return -model.log_prob(*_split(batch, features)).mean()
+
+    def checkpoint_fn(**progress):
+        return make_checkpoint(
+            model,
+            config.model,
+            parts["model_config"],
+            config.dataset,
+            parts["fingerprint"],
+            optimizer,
+            generator=generator,
+            training_config=parts["training_config"],
+            **progress,
+        )
+
+    parameters = sum(p.numel() for p in model.parameters())
+    logger.info(
+        f"class-conditional {config.model} on {config.dataset} ({classes} classes, D = {features}), "
+        f"{parameters:,} parameters, options {config.model_options}, lr {config.lr}, batch "
+        f"{config.batch_size}, epochs {config.epochs}, seed {config.seed}"
+    )
+    trainer = Trainer(
+        model,
+        optimizer,
+        loss_fn,
+        _validator(train, val, features, config.eval_batch_size),
+        checkpoint_fn,
+        paths.checkpoints,
+        logger,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        patience=config.patience,
+        grad_clip=config.grad_clip,
+        generator=generator,
+        progress=config.progress,
+    )
+    return trainer, parts
+
+
+def _validator(train, val, features: int, batch_size: int):
+    """Validation of log p(x|y) with the true labels, after whole-training-set batch-norm statistics."""
+    from maflow.transforms.batchnorm import recompute_batchnorm_statistics
+    from maflow.utils.stats import mean_and_error
+
+    @torch.no_grad()
+    def validate(model):
+        recompute_batchnorm_statistics(model.transform, *_split(train, features))
+        model.eval()
+        ll = torch.cat([model.log_prob(*_split(b, features)) for b in val.split(batch_size)])
+        model.train()
+        ll = ll.double().numpy()
+        if not np.isfinite(ll).all():
+            return float("inf"), {"val_ll_given_y": float("-inf")}
+        mean, error = mean_and_error(ll)
+        return -mean, {"val_ll_given_y": mean, "val_ll_given_y_2se": error}
+
+    return validate
+
+
+def _resume(trainer, config, parts: dict, paths, logger) -> None:
+    from maflow.run.checkpoint import load_training_checkpoint
+    from maflow.train.flow import _check_same_trajectory
+
+    expected = dict(model_name=config.model, model_config=parts["model_config"], dataset=config.dataset)
+    latest = load_training_checkpoint(paths.latest, fingerprint=parts["fingerprint"], **expected)
+    _check_same_trajectory(latest.get("training_config", {}), parts["training_config"], paths.latest)
+    best = load_training_checkpoint(paths.best, **expected) if paths.best.is_file() else None
+    trainer.restore(latest, best)
+    logger.info(f"resumed from {paths.latest} at epoch {trainer.epoch}, step {trainer.step}")
+
+
+def _test_report(model, dataset, train, config, logger) -> dict:
+    """The MAF paper's conditional columns on the test set: log p(x|y), log p(x), accuracy."""
+    from maflow.run.conditional import conditional_report
+    from maflow.transforms.batchnorm import recompute_batchnorm_statistics
+
+    recompute_batchnorm_statistics(model.transform, *_split(train, dataset.features))
+    model.eval()
+    test = conditional_report(
+        model.double(),
+        torch.from_numpy(dataset.test).double(),
+        torch.from_numpy(dataset.test_labels),
+        dataset.num_classes,
+        config.eval_batch_size,
+    )
+    logger.info(
+        f"test: log p(x|y) {test['log_p_x_given_y']:.2f} ± {test['log_p_x_given_y_2se']:.2f}, "
+        f"log p(x) {test['log_p_x']:.2f} ± {test['log_p_x_2se']:.2f}, accuracy {test['accuracy']:.4f}"
+    )
+    return test
 
 
 def evaluate_conditional_checkpoint(
