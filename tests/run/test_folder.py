@@ -51,10 +51,25 @@ def test_the_lock_goes_with_its_process_even_after_sigkill(holder):
     folder, child = holder
     child.send_signal(signal.SIGKILL)
     child.wait()
-    with RunLock(folder, command="maflow train --resume") as lock:
+    with RunLock(folder, command="maflow train --resume") as lock:  # takes over the dead holder's file
         assert lock.held
         assert str(os.getpid()) in (folder / LOCK_NAME).read_text()
-    assert (folder / LOCK_NAME).is_file()  # never deleted: deleting it would let two writers in
+    assert not (folder / LOCK_NAME).exists()  # released: the folder is left as it was
+
+
+def test_a_writer_that_opened_the_lock_file_before_its_removal_takes_a_new_one(tmp_path):
+    import fcntl
+
+    from maflow.run.folder import _same_file
+
+    first = RunLock(tmp_path).acquire()
+    late = os.open(tmp_path / LOCK_NAME, os.O_RDWR)  # opened just before the holder releases
+    first.release()
+    fcntl.flock(late, fcntl.LOCK_EX | fcntl.LOCK_NB)  # it gets the lock of a file that is gone...
+    assert not _same_file(late, tmp_path / LOCK_NAME)  # ...which acquire() notices, and starts again
+    with RunLock(tmp_path) as second:
+        assert second.held and _same_file(second._fd, tmp_path / LOCK_NAME)
+    os.close(late)
 
 
 def test_the_lock_is_not_reentrant_and_is_released_on_exit(tmp_path):

@@ -150,8 +150,8 @@ def run_train(args) -> int:
     ).validated()
     if args.resume and args.overwrite:
         raise ConfigError(RESUME_AND_OVERWRITE)
+    out = ensure_writable_dir(args.out)  # a full disk fails here, before any work
     dataset = _load_dataset(args.dataset, args.data_dir)
-    out = ensure_writable_dir(args.out)
     with RunLock(out, command_line()):
         artefacts, own = made_run_files(out)
         prepare_run_folder(out, artefacts, own, args.resume, args.overwrite, out / "checkpoint.pt")

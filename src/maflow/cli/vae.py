@@ -165,6 +165,7 @@ def run_train(args) -> int:
         sizes = value if isinstance(value, list) else [value]
         if value is not None and any(not isinstance(v, int) or v < 1 for v in sizes):
             raise ConfigError(f"[model] {key} must be positive integers, got {value!r}")
+    out = ensure_writable_dir(args.out)  # a full disk fails here, before any work
     dataset = load(config["data"].get("dataset", "mnist_grey"), args.data_dir)
     if dataset.image_shape is None:
         raise DataError(f"{dataset.name} is not an image data set; the VAE needs binary or grey images")
@@ -180,7 +181,6 @@ def run_train(args) -> int:
         model = VAE(image_shape=dataset.image_shape, **config["model"]).to(args.device)
     except TypeError as error:
         raise ConfigError(f"[model]: {error}") from None
-    out = ensure_writable_dir(args.out)
     with RunLock(out, command_line()):
         # A checkpoint is resumed; other files of a run without one are refused unless --overwrite.
         artefacts, own = vae_run_files(out)

@@ -7,7 +7,8 @@ it intact:
   inside the folder for as long as a command writes there; the lock file records the process
   ID, host and command. A second writer (another training, a ``--resume``, an ``--overwrite``,
   an evaluation) is refused with one line naming that process. The kernel drops the lock when
-  its process dies, even by SIGKILL, so a killed run never leaves the folder locked.
+  its process dies, even by SIGKILL, so a killed run never leaves the folder locked; the lock
+  file goes when its holder releases it.
 * **Any artefact marks a run.** :func:`existing_artefacts` lists the checkpoints and results
   files that are there, not only ``latest.pth``.
 * **Refusal before deletion.** :func:`prepare_run_folder` refuses a folder that holds a run
@@ -69,8 +70,10 @@ class RunLock:
     """Exclusive advisory lock on a run folder, held from :meth:`acquire` to :meth:`release`.
 
     The lock is not re-entrant: a second :class:`RunLock` on the same folder is refused even in
-    the same process. The lock file itself is never deleted (deleting it would let two
-    writers lock two different files).
+    the same process. The lock file is removed on release (while still locked); a writer that
+    opened it just before checks, once it holds the lock, that the path still names the file it
+    locked, and otherwise starts again, so two writers never hold two different lock files. A
+    killed holder leaves the file behind, unlocked: the next writer takes it over.
 
     Example:
         >>> import tempfile
@@ -94,25 +97,30 @@ class RunLock:
             return self
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
-            raise StorageError(
-                f"cannot write to {self.folder}: {error.strerror or error}; choose another --out"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # EWOULDBLOCK: another open file holds the lock
-            holder = _read_holder(fd)
-            os.close(fd)
-            raise RunInUseError(_in_use_message(self.folder, holder)) from None
-        except OSError as error:  # a file system without flock (some network mounts): go on unlocked
-            os.close(fd)
-            print(
-                f"maflow: warning: cannot lock {self.folder} ({error.strerror or error}); "
-                "a second writer on this run would not be detected",
-                file=sys.stderr,
-            )
-            return self
+            raise _cannot_write(self.folder, error) from None
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as error:
+                raise _cannot_write(self.folder, error) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # EWOULDBLOCK: another process holds the lock
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise RunInUseError(_in_use_message(self.folder, holder)) from None
+            except OSError as error:  # a file system without flock (some network mounts): go on unlocked
+                os.close(fd)
+                print(
+                    f"maflow: warning: cannot lock {self.folder} ({error.strerror or error}); "
+                    "a second writer on this run would not be detected",
+                    file=sys.stderr,
+                )
+                return self
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # its holder removed it between our open and our lock: take the new one
         record = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -127,6 +135,10 @@ class RunLock:
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
+            try:
+                self.path.unlink()  # still locked: a waiting writer sees the inode change and retries
+            except OSError:
+                pass
             os.close(fd)  # closing the only descriptor of the open file drops the lock
 
     @property
@@ -138,6 +150,18 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _cannot_write(folder: Path, error: OSError) -> StorageError:
+    return StorageError(f"cannot write to {folder}: {error.strerror or error}; choose another --out")
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _read_holder(fd: int) -> dict:

@@ -29,7 +29,6 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "ensure_writable_dir",
-    "remove_stale_temporaries",
 ]
 
 
@@ -37,8 +36,9 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     """Calls ``write(file)`` on a temporary file beside ``path``, fsyncs it and renames it over ``path``.
 
     A reader sees the old file or the new one, never half of one, even if the process is killed.
-    The temporary file is locked while it is written, so that :func:`remove_stale_temporaries`
-    can tell the leftovers of a killed writer from a live one. A failing write (full disk,
+    The temporary file (``.<name>.<random>.tmp``) is locked while it is written, so that
+    :func:`maflow.run.folder.remove_own_temporaries` can tell the leftovers of a killed writer
+    from a live one. A failing write (full disk,
     read-only file system) raises :class:`~maflow.errors.StorageError` naming ``path``.
     """
     path = Path(path)
@@ -149,38 +149,3 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
         if probe is not None:
             Path(probe).unlink(missing_ok=True)
     return path
-
-
-def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
-    """Deletes the temporary files that killed :func:`atomic_write` calls left under ``directory``.
-
-    A temporary file still locked by a live writer (another process training or evaluating in
-    the same directory) is kept. Returns the deleted paths.
-
-    Example:
-        >>> import tempfile
-        >>> with tempfile.TemporaryDirectory() as d:
-        ...     _ = (Path(d) / ".latest.pth.abc123.tmp").write_bytes(b"half a checkpo")
-        ...     [p.name for p in remove_stale_temporaries(d)], list(Path(d).iterdir())
-        (['.latest.pth.abc123.tmp'], [])
-    """
-    removed = []
-    for candidate in sorted(Path(directory).rglob(".*.tmp")):
-        if not candidate.is_file():
-            continue
-        if fcntl is None:
-            continue
-        try:
-            fd = os.open(candidate, os.O_RDONLY)
-        except FileNotFoundError:
-            continue  # its writer just renamed it into place
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # a live writer holds it
-        else:
-            candidate.unlink(missing_ok=True)
-            removed.append(candidate)
-        finally:
-            os.close(fd)
-    return removed
