@@ -140,173 +140,210 @@ def train_classifier(
 
 
 def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, echo: bool) -> dict:
-    from maflow.models.mnf import build_classifier, num_parameters
+    run = _ClassifierRun(config, dataset, out)
+    if resume and run.checkpoint_path.exists():
+        run.restore()
+    run.logger = TrainingLogger(out / "train.log", out / "tensorboard", echo=echo)
+    try:
+        run.describe()
+        with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
+            while run.epoch < config.epochs:
+                run.train_epoch(stop)
+                run.end_epoch()
+                minutes = (time.time() - run.start_wall) / 60
+                if (
+                    config.max_minutes is not None
+                    and minutes > config.max_minutes
+                    and run.epoch < config.epochs
+                ):
+                    run.logger.info(
+                        f"stopping after epoch {run.epoch}: {minutes:.1f} min exceeds --max-minutes"
+                    )
+                    break
+        return run.finish()
+    finally:
+        run.logger.close()
 
-    torch.manual_seed(config.seed)
-    x_train, y_train = _tensors(dataset.train, dataset.train_labels)
-    if config.limit_train:
-        x_train, y_train = x_train[: config.limit_train], y_train[: config.limit_train]
-    x_val, y_val = _tensors(dataset.val, dataset.val_labels)
-    x_test, y_test = _tensors(dataset.test, dataset.test_labels)
-    num_train = len(x_train)
-    batches_per_epoch = num_train // config.batch_size  # drop_last, as seed 003
-    if batches_per_epoch == 0:
-        raise ConfigError(f"--batch-size {config.batch_size} exceeds the {num_train} training images")
 
-    model = build_classifier(config.model, **config.model_options())
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    generator = torch.Generator().manual_seed(config.seed)
-    fingerprint = data_fingerprint(x_train.numpy())
-    checkpoint_path = out / CHECKPOINT_NAME
-    epoch, step, history, elapsed = 0, 0, [], 0.0
-    first_batch, partial = 0, {"nll": 0.0, "kl": 0.0, "correct": 0}  # inside an interrupted epoch
-    if resume and checkpoint_path.exists():
+class _ClassifierRun:
+    """The state of one classifier run and the steps of its loop (see :func:`train_classifier`)."""
+
+    def __init__(self, config: MNFTrainConfig, dataset, out: Path):
+        from maflow.models.mnf import build_classifier
+
+        torch.manual_seed(config.seed)
+        self.config, self.out = config, out
+        x_train, y_train = _tensors(dataset.train, dataset.train_labels)
+        if config.limit_train:
+            x_train, y_train = x_train[: config.limit_train], y_train[: config.limit_train]
+        self.train = x_train, y_train
+        self.val = _tensors(dataset.val, dataset.val_labels)
+        self.test = _tensors(dataset.test, dataset.test_labels)
+        self.num_train = len(x_train)
+        self.batches_per_epoch = self.num_train // config.batch_size  # drop_last, as seed 003
+        if self.batches_per_epoch == 0:
+            raise ConfigError(
+                f"--batch-size {config.batch_size} exceeds the {self.num_train} training images"
+            )
+        self.model = build_classifier(config.model, **config.model_options())
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.fingerprint = data_fingerprint(x_train.numpy())
+        self.checkpoint_path = out / CHECKPOINT_NAME
+        self.epoch, self.step, self.history, self.elapsed = 0, 0, [], 0.0
+        self.first_batch, self.partial = 0, _zero_sums()  # inside an interrupted epoch
+        self.anneal_steps = config.kl_anneal_epochs * self.batches_per_epoch
+        self.logger = None
+        self.start_wall = self.start_cpu = 0.0
+
+    def restore(self) -> None:
+        config = self.config
         checkpoint = load_training_checkpoint(
-            checkpoint_path,
+            self.checkpoint_path,
             model_name=config.model,
             model_config=config.model_options(),
             dataset=DATASET,
-            fingerprint=fingerprint,
+            fingerprint=self.fingerprint,
         )
-        model.load_state_dict(checkpoint["model_state"])
-        optimizer.load_state_dict(checkpoint["optimizer_state"])
-        set_rng_states(checkpoint["rng_states"], generator)
+        self.model.load_state_dict(checkpoint["model_state"])
+        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
+        set_rng_states(checkpoint["rng_states"], self.generator)
         progress = checkpoint["progress"]
-        epoch, step, elapsed = progress["epoch"], progress["step"], progress["elapsed_seconds"]
-        history = list(checkpoint["training_config"].get("history", []))
-        first_batch = int(progress.get("batch_in_epoch", 0))
-        partial = {key: progress.get(f"epoch_{key}_sum", 0) for key in partial}
+        self.epoch, self.step, self.elapsed = progress["epoch"], progress["step"], progress["elapsed_seconds"]
+        self.history = list(checkpoint["training_config"].get("history", []))
+        self.first_batch = int(progress.get("batch_in_epoch", 0))
+        self.partial = {key: progress.get(f"epoch_{key}_sum", 0) for key in self.partial}
 
-    anneal_steps = config.kl_anneal_epochs * batches_per_epoch
-    logger = TrainingLogger(out / "train.log", out / "tensorboard", echo=echo)
-    logger.info(
-        f"{config.model}: {num_parameters(model):,} parameters, {num_train} training images, "
-        f"{batches_per_epoch} batches/epoch, config {asdict(config)}"
-    )
-    start_wall, start_cpu = time.time() - elapsed, time.process_time()
-    stop = StopSignals()  # SIGINT / SIGTERM: finish the step, save it, say how to resume
-    try:
-        stop.__enter__()
-        while epoch < config.epochs:
-            model.train()
-            epoch_generator = generator.get_state()  # an interrupt stores this: the resume replays the order
-            order = torch.randperm(num_train, generator=generator)
-            sums = dict(partial)
-            for b in range(first_batch, batches_per_epoch):
-                index = order[b * config.batch_size : (b + 1) * config.batch_size]
-                xb, yb = x_train[index], y_train[index]
-                log_probs = model(xb)
-                nll = F.nll_loss(log_probs, yb)
-                kl = model.kl_divergence()
-                beta = min(1.0, step / anneal_steps) if anneal_steps > 0 else 1.0
-                loss = nll + beta * config.kl_weight * kl / num_train
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"non-finite loss at step {step} (nll {nll.item()}, kl {kl.item()}); "
-                        "lower --lr or use --kl-anneal-epochs"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                correct = (log_probs.argmax(-1) == yb).sum().item()
-                sums["nll"] += nll.item()
-                sums["kl"] += kl.item()
-                sums["correct"] += correct
-                if step % config.log_every == 0:
-                    logger.scalars(
-                        {
-                            "loss/NLL": nll.item(),
-                            "loss/KL div": kl.item(),
-                            "loss/NLL + KL": loss.item(),
-                            "loss/KL weight": beta * config.kl_weight,
-                            "accuracy/training": correct / len(yb),
-                        },
-                        step,
-                    )
-                if stop.received is not None:
-                    position = generator.get_state()
-                    generator.set_state(epoch_generator)
-                    checkpoint = make_checkpoint(
-                        model,
-                        config.model,
-                        config.model_options(),
-                        DATASET,
-                        fingerprint,
-                        optimizer=optimizer,
-                        generator=generator,
-                        training_config={**asdict(config), "history": history},
-                        epoch=epoch,
-                        step=step,
-                        elapsed_seconds=time.time() - start_wall,
-                        batch_in_epoch=b + 1,
-                        **{f"epoch_{key}_sum": value for key, value in sums.items()},
-                    )
-                    generator.set_state(position)
-                    save_training_checkpoint(checkpoint_path, checkpoint)
-                    kept = f"epoch {epoch + 1} (batch {b + 1}), step {step} in {checkpoint_path}"
-                    message = interrupted_message(stop.received, kept, resume_command())
-                    logger.info(message, echo=False)
-                    raise TrainingInterrupted(message, stop.received)
-            first_batch, partial = 0, {"nll": 0.0, "kl": 0.0, "correct": 0}
-            epoch += 1
-            val = classification_error(model, x_val, y_val, config.val_samples)
-            record = {
-                "epoch": epoch,
-                "train_nll": sums["nll"] / batches_per_epoch,
-                "kl": sums["kl"] / batches_per_epoch,
-                "train_error_percent": 100 - 100 * sums["correct"] / (batches_per_epoch * config.batch_size),
-                "val_error_percent": val["error_percent"],
-                "val_nll": val["nll"],
-                "wall_seconds": time.time() - start_wall,
-            }
-            history.append(record)
-            logger.scalars(
-                {"accuracy/validation": 1 - val["error_percent"] / 100, "loss/validation NLL": val["nll"]},
-                step,
-            )
-            logger.info(
-                f"epoch {epoch}/{config.epochs}: train NLL {record['train_nll']:.4f}, KL {record['kl']:.1f}, "
-                f"train error {record['train_error_percent']:.2f}%, val error {val['error_percent']:.2f}% "
-                f"({val['num_samples']} sample(s)), val NLL {val['nll']:.4f}, {record['wall_seconds']:.0f} s"
-            )
-            training = {**asdict(config), "history": history}
-            checkpoint = make_checkpoint(
-                model,
-                config.model,
-                config.model_options(),
-                DATASET,
-                fingerprint,
-                optimizer=optimizer,
-                generator=generator,
-                training_config=training,
-                epoch=epoch,
-                step=step,
-                elapsed_seconds=time.time() - start_wall,
-            )
-            save_training_checkpoint(checkpoint_path, checkpoint)
-            minutes = (time.time() - start_wall) / 60
-            if config.max_minutes is not None and minutes > config.max_minutes and epoch < config.epochs:
-                logger.info(f"stopping after epoch {epoch}: {minutes:.1f} min exceeds --max-minutes")
-                break
-        test = classification_error(model, x_test, y_test, config.test_samples)
-        metrics = {
-            "model": config.model,
-            "parameters": num_parameters(model),
-            "epochs_completed": epoch,
-            "test": test,
-            "val_error_percent": history[-1]["val_error_percent"] if history else math.nan,
-            "wall_seconds": time.time() - start_wall,
-            "cpu_seconds_this_process": time.process_time() - start_cpu,
-            "config": asdict(config),
-            "history": history,
-        }
-        write_json(out / METRICS_NAME, metrics)
-        logger.info(
-            f"test error {test['error_percent']:.2f}% (NLL {test['nll']:.4f}, {test['num_samples']} sample(s)) "
-            f"after {epoch} epochs, {metrics['wall_seconds'] / 60:.1f} min wall"
+    def describe(self) -> None:
+        from maflow.models.mnf import num_parameters
+
+        self.logger.info(
+            f"{self.config.model}: {num_parameters(self.model):,} parameters, {self.num_train} training "
+            f"images, {self.batches_per_epoch} batches/epoch, config {asdict(self.config)}"
         )
-    finally:
-        stop.__exit__(None, None, None)
-        logger.close()
-    return metrics
+        self.start_wall, self.start_cpu = time.time() - self.elapsed, time.process_time()
+
+    def train_epoch(self, stop: StopSignals) -> None:
+        self.model.train()
+        epoch_generator = self.generator.get_state()  # an interrupt stores this: the resume replays the order
+        order = torch.randperm(self.num_train, generator=self.generator)
+        self.sums = dict(self.partial)
+        for b in range(self.first_batch, self.batches_per_epoch):
+            self._step(order[b * self.config.batch_size : (b + 1) * self.config.batch_size])
+            if stop.received is not None:
+                self._interrupt(stop.received, b + 1, epoch_generator)
+        self.first_batch, self.partial = 0, _zero_sums()
+
+    def _step(self, index) -> None:
+        config = self.config
+        xb, yb = self.train[0][index], self.train[1][index]
+        log_probs = self.model(xb)
+        nll = F.nll_loss(log_probs, yb)
+        kl = self.model.kl_divergence()
+        beta = min(1.0, self.step / self.anneal_steps) if self.anneal_steps > 0 else 1.0
+        loss = nll + beta * config.kl_weight * kl / self.num_train
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite loss at step {self.step} (nll {nll.item()}, kl {kl.item()}); "
+                "lower --lr or use --kl-anneal-epochs"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        correct = (log_probs.argmax(-1) == yb).sum().item()
+        self.sums["nll"] += nll.item()
+        self.sums["kl"] += kl.item()
+        self.sums["correct"] += correct
+        if self.step % config.log_every == 0:
+            self.logger.scalars(
+                {
+                    "loss/NLL": nll.item(),
+                    "loss/KL div": kl.item(),
+                    "loss/NLL + KL": loss.item(),
+                    "loss/KL weight": beta * config.kl_weight,
+                    "accuracy/training": correct / len(yb),
+                },
+                self.step,
+            )
+
+    def _checkpoint(self, **progress) -> dict:
+        return make_checkpoint(
+            self.model,
+            self.config.model,
+            self.config.model_options(),
+            DATASET,
+            self.fingerprint,
+            optimizer=self.optimizer,
+            generator=self.generator,
+            training_config={**asdict(self.config), "history": self.history},
+            epoch=self.epoch,
+            step=self.step,
+            elapsed_seconds=time.time() - self.start_wall,
+            **progress,
+        )
+
+    def _interrupt(self, signum: int, batch_in_epoch: int, epoch_generator) -> None:
+        position = self.generator.get_state()
+        self.generator.set_state(epoch_generator)
+        sums = {f"epoch_{key}_sum": value for key, value in self.sums.items()}
+        checkpoint = self._checkpoint(batch_in_epoch=batch_in_epoch, **sums)
+        self.generator.set_state(position)
+        save_training_checkpoint(self.checkpoint_path, checkpoint)
+        kept = f"epoch {self.epoch + 1} (batch {batch_in_epoch}), step {self.step} in {self.checkpoint_path}"
+        message = interrupted_message(signum, kept, resume_command())
+        self.logger.info(message, echo=False)
+        raise TrainingInterrupted(message, signum)
+
+    def end_epoch(self) -> None:
+        """Validation, the epoch's record and log lines, and the checkpoint."""
+        config, sums = self.config, self.sums
+        self.epoch += 1
+        val = classification_error(self.model, *self.val, config.val_samples)
+        record = {
+            "epoch": self.epoch,
+            "train_nll": sums["nll"] / self.batches_per_epoch,
+            "kl": sums["kl"] / self.batches_per_epoch,
+            "train_error_percent": 100 - 100 * sums["correct"] / (self.batches_per_epoch * config.batch_size),
+            "val_error_percent": val["error_percent"],
+            "val_nll": val["nll"],
+            "wall_seconds": time.time() - self.start_wall,
+        }
+        self.history.append(record)
+        self.logger.scalars(
+            {"accuracy/validation": 1 - val["error_percent"] / 100, "loss/validation NLL": val["nll"]},
+            self.step,
+        )
+        self.logger.info(
+            f"epoch {self.epoch}/{config.epochs}: train NLL {record['train_nll']:.4f}, KL {record['kl']:.1f}, "
+            f"train error {record['train_error_percent']:.2f}%, val error {val['error_percent']:.2f}% "
+            f"({val['num_samples']} sample(s)), val NLL {val['nll']:.4f}, {record['wall_seconds']:.0f} s"
+        )
+        save_training_checkpoint(self.checkpoint_path, self._checkpoint())
+
+    def finish(self) -> dict:
+        """The test error with ``test_samples`` posterior samples, into ``metrics.json``."""
+        from maflow.models.mnf import num_parameters
+
+        test = classification_error(self.model, *self.test, self.config.test_samples)
+        metrics = {
+            "model": self.config.model,
+            "parameters": num_parameters(self.model),
+            "epochs_completed": self.epoch,
+            "test": test,
+            "val_error_percent": self.history[-1]["val_error_percent"] if self.history else math.nan,
+            "wall_seconds": time.time() - self.start_wall,
+            "cpu_seconds_this_process": time.process_time() - self.start_cpu,
+            "config": asdict(self.config),
+            "history": self.history,
+        }
+        write_json(self.out / METRICS_NAME, metrics)
+        self.logger.info(
+            f"test error {test['error_percent']:.2f}% (NLL {test['nll']:.4f}, {test['num_samples']} sample(s)) "
+            f"after {self.epoch} epochs, {metrics['wall_seconds'] / 60:.1f} min wall"
+        )
+        return metrics
+
+
+def _zero_sums() -> dict:
+    return {"nll": 0.0, "kl": 0.0, "correct": 0}
