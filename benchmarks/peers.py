@@ -9,6 +9,7 @@ machine. Peak memory is measured in a fresh subprocess per library and operation
     pip install -e '.[bench]'
     python benchmarks/peers.py                 # writes docs/benchmarks.md
     python benchmarks/peers.py --quick --output /tmp/bench.md
+    python benchmarks/peers.py --nsf-sampling  # NSF exact sampling, writes docs/benchmarks_nsf_sampling.md
 """
 
 from __future__ import annotations
@@ -304,6 +305,27 @@ def render(args, speed, memory, libraries, started, load_before, load_after, ela
     )
 
 
+def nsf_sampling_study(args) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import nsf_sampling  # the sibling benchmarks/nsf_sampling.py
+
+    from maflow.utils.io import atomic_write_text
+
+    libraries = [lib for lib in available(nsf_sampling.NSF_LIBRARIES)]
+    shapes = ["D64"] if args.quick else list(nsf_sampling.NSF_SHAPES)
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    context = dict(started=started, commit=git_commit(), machine=machine(), versions=versions(libraries))
+    text = nsf_sampling.render(nsf_sampling.measure(shapes, libraries), libraries, context)
+    output = (
+        args.output
+        if args.output != ROOT / "docs" / "benchmarks.md"
+        else ROOT / "docs" / "benchmarks_nsf_sampling.md"
+    )
+    atomic_write_text(output, text)
+    print(text)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
@@ -318,6 +340,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="POWER only, one repeat, short timings")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument(
+        "--nsf-sampling", action="store_true", help="only the NSF exact-sampling study (nsf_sampling.py)"
+    )
+    parser.add_argument(
         "--probe-memory", nargs=3, metavar=("LIBRARY", "SHAPE", "OPERATION"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -325,6 +350,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(1)
         print(json.dumps(probe_memory(*args.probe_memory, args.layers)))
         return 0
+    if args.nsf_sampling:
+        return nsf_sampling_study(args)
     if args.quick:
         args.shapes, args.repeats, args.min_time, args.threads = ["POWER"], 1, 0.2, [1]
         args.thread_study = [1, 2]

@@ -6,6 +6,12 @@ TARGETS = {"train": 1.5, "density": 1.5, "sample": 30.0}
 NAMES = {"train": "training", "density": "density", "sample": "exact sampling"}
 
 
+NSF_SAMPLING_NOTE = (
+    "Exact sampling from an autoregressive neural spline flow against nflows and zuko: "
+    "[benchmarks_nsf_sampling.md](benchmarks_nsf_sampling.md) (`python benchmarks/peers.py --nsf-sampling`)."
+)
+
+
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
@@ -117,5 +123,5 @@ def report(args, speed, memory, study, libraries, shapes, threads, operations, c
     for shape in shapes:
         cells = [_fmt(study[shape, n, "maflow", op]["wall"]) for op in ("train", "density") for n in counts]
         lines.append(f"| {shape} | " + " | ".join(cells) + " |")
-    lines.append("")
+    lines += ["", NSF_SAMPLING_NOTE, ""]
     return "\n".join(lines)
