@@ -174,146 +174,173 @@ def train_vae(
     """
     out = ensure_writable_dir(out)
     remove_own_temporaries(out, vae_run_files(out)[1][out])  # left by a killed run
-    log = _logger(out)
-    data_rng = torch.Generator().manual_seed(config.seed)
-    binarize = (
-        (lambda x: torch.bernoulli(x, generator=data_rng)) if config.dynamic_binarization else (lambda x: x)
-    )
-    val_binary = None
-    if val_data is not None and len(val_data):
-        val_binary = (
-            torch.bernoulli(val_data, generator=torch.Generator().manual_seed(config.seed + 1))
-            if config.dynamic_binarization
-            else val_data
-        )
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    history: list[dict] = []
-    start_epoch = 0
-    interrupted = None
-    checkpoint_path = out / CHECKPOINT
-    if checkpoint_path.exists():
-        checkpoint = load_checkpoint(checkpoint_path)
-        if checkpoint.get("hparams") != model.hparams:
-            raise CheckpointError(
-                f"{checkpoint_path} holds a different model ({checkpoint.get('hparams')}); "
-                "use another --out or the same model settings"
-            )
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        torch.set_rng_state(checkpoint["rng_state"])
-        data_rng.set_state(checkpoint["data_rng_state"])
-        history = list(checkpoint["history"])
-        start_epoch = int(checkpoint["epoch"])
-        interrupted = checkpoint.get("interrupted")  # the position inside the epoch a signal stopped
-        log.info(f"resumed from {checkpoint_path} after epoch {start_epoch}")
-    else:
-        log.info(f"model: {json.dumps(model.hparams)}")
-        log.info(f"training: {json.dumps(asdict(config))}")
-        log.info(f"parameters: {sum(p.numel() for p in model.parameters())}")
-
+    run = _VAERun(model, train_data, val_data, config, out, extra)
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(out / "tensorboard"), purge_step=start_epoch)
+    run.writer = SummaryWriter(str(out / "tensorboard"), purge_step=run.start_epoch)
+    try:
+        with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
+            for epoch in range(run.start_epoch, config.epochs):
+                started = time.time()
+                totals, seen = run.train_epoch(epoch, stop)
+                run.end_epoch(epoch, totals, seen, started)
+    finally:
+        run.writer.close()
+    pictures(model, run.picture_data(), out)
+    return run.history
 
-    def save(epoch: int, data_rng_state=None, **more) -> None:
+
+class _VAERun:
+    """The state of one VAE run and the steps of its loop (see :func:`train_vae`)."""
+
+    def __init__(
+        self, model, train_data: Tensor, val_data: Tensor | None, config: VAETrainConfig, out: Path, extra
+    ):
+        self.model, self.train_data, self.config, self.out, self.extra = model, train_data, config, out, extra
+        self.log = _logger(out)
+        self.data_rng = torch.Generator().manual_seed(config.seed)
+        self.val_binary = None
+        if val_data is not None and len(val_data):
+            self.val_binary = (
+                torch.bernoulli(val_data, generator=torch.Generator().manual_seed(config.seed + 1))
+                if config.dynamic_binarization
+                else val_data
+            )
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        self.history: list[dict] = []
+        self.start_epoch = 0
+        self.interrupted = None  # the position inside the epoch a signal stopped
+        self.checkpoint_path = out / CHECKPOINT
+        self.device = next(model.parameters()).device  # data stay on the CPU; batches move
+        self.writer = None
+        if self.checkpoint_path.exists():
+            self.restore()
+        else:
+            self.log.info(f"model: {json.dumps(model.hparams)}")
+            self.log.info(f"training: {json.dumps(asdict(config))}")
+            self.log.info(f"parameters: {sum(p.numel() for p in model.parameters())}")
+
+    def binarize(self, x: Tensor) -> Tensor:
+        return torch.bernoulli(x, generator=self.data_rng) if self.config.dynamic_binarization else x
+
+    def restore(self) -> None:
+        checkpoint = load_checkpoint(self.checkpoint_path)
+        if checkpoint.get("hparams") != self.model.hparams:
+            raise CheckpointError(
+                f"{self.checkpoint_path} holds a different model ({checkpoint.get('hparams')}); "
+                "use another --out or the same model settings"
+            )
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        torch.set_rng_state(checkpoint["rng_state"])
+        self.data_rng.set_state(checkpoint["data_rng_state"])
+        self.history = list(checkpoint["history"])
+        self.start_epoch = int(checkpoint["epoch"])
+        self.interrupted = checkpoint.get("interrupted")
+        self.log.info(f"resumed from {self.checkpoint_path} after epoch {self.start_epoch}")
+
+    def save(self, epoch: int, data_rng_state=None, **more) -> None:
         save_checkpoint(
-            checkpoint_path,
+            self.checkpoint_path,
             {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
                 "epoch": epoch,
-                "hparams": model.hparams,
-                "config": asdict(config),
+                "hparams": self.model.hparams,
+                "config": asdict(self.config),
                 "rng_state": torch.get_rng_state(),
-                "data_rng_state": data_rng.get_state() if data_rng_state is None else data_rng_state,
-                "history": history,
-                "extra": extra or {},
+                "data_rng_state": self.data_rng.get_state() if data_rng_state is None else data_rng_state,
+                "history": self.history,
+                "extra": self.extra or {},
                 **more,
             },
         )
 
-    num_examples = train_data.shape[0]
-    device = next(model.parameters()).device  # data stay on the CPU; batches move
-    with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
-        for epoch in range(start_epoch, config.epochs):
-            started = time.time()
-            beta = kl_warmup_scale(epoch, config.warmup_epochs)
-            lr = learning_rate(epoch, config.lr, config.lr_decay_epochs, config.lr_decay_factor)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            model.train()
-            epoch_rng = data_rng.get_state()  # an interrupt stores this: the resume replays the epoch's draws
-            permutation = torch.randperm(num_examples, generator=data_rng)
-            totals = torch.zeros(3, dtype=torch.float64)
-            seen, first = 0, 0
-            if interrupted is not None:  # continue the interrupted epoch after its last step
-                totals = torch.tensor(interrupted["totals"], dtype=torch.float64)
-                seen, first, interrupted = int(interrupted["seen"]), int(interrupted["batch_in_epoch"]), None
-            for index, batch in enumerate(permutation.split(config.batch_size)):
-                if config.max_train_batches is not None and index >= config.max_train_batches:
-                    break
-                if index < first:
-                    binarize(train_data[batch])  # done before the interrupt: replays its draws of data_rng
-                    continue
-                x = binarize(train_data[batch]).to(device)
-                terms = model(x)
-                loss = -(terms.log_likelihood - beta * terms.kl).mean()
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"non-finite loss at epoch {epoch + 1}, batch {index + 1}; "
-                        "lower --lr or set grad_clip, and resume from the last checkpoint"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                with torch.no_grad():
-                    totals += torch.stack(
-                        [terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]
-                    ).double()
-                seen += x.shape[0]
-                if stop.received is not None:
-                    position = {"batch_in_epoch": index + 1, "totals": totals.tolist(), "seen": seen}
-                    save(epoch, data_rng_state=epoch_rng, interrupted=position)
-                    kept = f"epoch {epoch + 1} (batch {index + 1}) in {checkpoint_path}"
-                    message = interrupted_message(stop.received, kept, resume_command(None))
-                    writer.close()
-                    raise TrainingInterrupted(message, stop.received)
-            elbo, reconstruction, kl = (totals / max(seen, 1)).tolist()
-            record = {
-                "epoch": epoch + 1,
-                "train_elbo": elbo,
-                "train_reconstruction": reconstruction,
-                "train_kl": kl,
-                "warmup_scale": beta,
-                "learning_rate": lr,
-                "seconds": time.time() - started,
-            }
-            last = epoch + 1 == config.epochs
-            if (
-                val_binary is not None
-                and config.eval_every
-                and ((epoch + 1) % config.eval_every == 0 or last)
-            ):
-                record.update({f"val_{k}": v for k, v in _evaluate_elbo(model, val_binary).items()})
-            history.append(record)
-            for key in ("elbo", "reconstruction", "kl"):
-                for split in ("train", "val"):
-                    if f"{split}_{key}" in record:
-                        writer.add_scalar(f"{key}/{split}", record[f"{split}_{key}"], epoch + 1)
-            writer.add_scalar("warmup_scale", beta, epoch + 1)
-            writer.add_scalar("learning_rate", lr, epoch + 1)
-            writer.flush()
-            log.info(
-                " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
-            )
-            if last or (config.checkpoint_every and (epoch + 1) % config.checkpoint_every == 0):
-                save(epoch + 1)
-                write_json(out / "history.json", history)
-    writer.close()
-    pictures(model, (val_binary if val_binary is not None else binarize(train_data[:100])).to(device), out)
-    return history
+    def train_epoch(self, epoch: int, stop: StopSignals) -> tuple[Tensor, int]:
+        """One pass (from the interrupted batch on, when resuming one); returns the ELBO sums and count."""
+        config, model = self.config, self.model
+        beta = kl_warmup_scale(epoch, config.warmup_epochs)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(epoch, config.lr, config.lr_decay_epochs, config.lr_decay_factor)
+        model.train()
+        epoch_rng = (
+            self.data_rng.get_state()
+        )  # an interrupt stores this: the resume replays the epoch's draws
+        permutation = torch.randperm(self.train_data.shape[0], generator=self.data_rng)
+        totals = torch.zeros(3, dtype=torch.float64)
+        seen, first = 0, 0
+        if self.interrupted is not None:  # continue the interrupted epoch after its last step
+            totals = torch.tensor(self.interrupted["totals"], dtype=torch.float64)
+            seen, first = int(self.interrupted["seen"]), int(self.interrupted["batch_in_epoch"])
+            self.interrupted = None
+        for index, batch in enumerate(permutation.split(config.batch_size)):
+            if config.max_train_batches is not None and index >= config.max_train_batches:
+                break
+            if index < first:
+                self.binarize(self.train_data[batch])  # done before the interrupt: replays its draws
+                continue
+            x = self.binarize(self.train_data[batch]).to(self.device)
+            terms = model(x)
+            loss = -(terms.log_likelihood - beta * terms.kl).mean()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"non-finite loss at epoch {epoch + 1}, batch {index + 1}; "
+                    "lower --lr or set grad_clip, and resume from the last checkpoint"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            self.optimizer.step()
+            with torch.no_grad():
+                totals += torch.stack([terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]).double()
+            seen += x.shape[0]
+            if stop.received is not None:
+                position = {"batch_in_epoch": index + 1, "totals": totals.tolist(), "seen": seen}
+                self.save(epoch, data_rng_state=epoch_rng, interrupted=position)
+                kept = f"epoch {epoch + 1} (batch {index + 1}) in {self.checkpoint_path}"
+                message = interrupted_message(stop.received, kept, resume_command(None))
+                raise TrainingInterrupted(message, stop.received)
+        return totals, seen
+
+    def end_epoch(self, epoch: int, totals: Tensor, seen: int, started: float) -> None:
+        """The epoch's record (validation ELBO when due), TensorBoard, the log and the checkpoint."""
+        config = self.config
+        elbo, reconstruction, kl = (totals / max(seen, 1)).tolist()
+        record = {
+            "epoch": epoch + 1,
+            "train_elbo": elbo,
+            "train_reconstruction": reconstruction,
+            "train_kl": kl,
+            "warmup_scale": kl_warmup_scale(epoch, config.warmup_epochs),
+            "learning_rate": learning_rate(epoch, config.lr, config.lr_decay_epochs, config.lr_decay_factor),
+            "seconds": time.time() - started,
+        }
+        last = epoch + 1 == config.epochs
+        if (
+            self.val_binary is not None
+            and config.eval_every
+            and ((epoch + 1) % config.eval_every == 0 or last)
+        ):
+            record.update({f"val_{k}": v for k, v in _evaluate_elbo(self.model, self.val_binary).items()})
+        self.history.append(record)
+        for key in ("elbo", "reconstruction", "kl"):
+            for split in ("train", "val"):
+                if f"{split}_{key}" in record:
+                    self.writer.add_scalar(f"{key}/{split}", record[f"{split}_{key}"], epoch + 1)
+        self.writer.add_scalar("warmup_scale", record["warmup_scale"], epoch + 1)
+        self.writer.add_scalar("learning_rate", record["learning_rate"], epoch + 1)
+        self.writer.flush()
+        self.log.info(
+            " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+        )
+        if last or (config.checkpoint_every and (epoch + 1) % config.checkpoint_every == 0):
+            self.save(epoch + 1)
+            write_json(self.out / "history.json", self.history)
+
+    def picture_data(self) -> Tensor:
+        data = self.val_binary if self.val_binary is not None else self.binarize(self.train_data[:100])
+        return data.to(self.device)
 
 
 @torch.no_grad()
