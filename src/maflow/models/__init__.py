@@ -7,5 +7,6 @@ from maflow.models.mog import MADEMoGFlow, MAFMoG
 from maflow.models.naf import NAF
 from maflow.models.nsf import NSF
 from maflow.models.realnvp import NICE, RealNVP
+from maflow.models.variational import VariationalFlow
 
-__all__ = ["IAF", "MAF", "NAF", "NICE", "NSF", "Glow", "MADEMoGFlow", "MAFMoG", "RealNVP"]
+__all__ = ["IAF", "MAF", "NAF", "NICE", "NSF", "Glow", "MADEMoGFlow", "MAFMoG", "RealNVP", "VariationalFlow"]

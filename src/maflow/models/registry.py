@@ -86,6 +86,20 @@ def _naf(features, context_features=None, **options):
     return NAF(features, context_features=context_features, **options)
 
 
+def _variational(step: str):
+    def build(features, context_features=None, **options):
+        # No closed-form inverse: exact densities of its own samples only (variational inference).
+        from maflow.models.variational import VariationalFlow
+
+        return VariationalFlow(features, step, context_features=context_features, **options)
+
+    return build
+
+
+for _step in ("planar", "radial", "sylvester-orthogonal", "sylvester-householder", "sylvester-triangular"):
+    register(_step)(_variational(_step))
+
+
 @register("nsf-ar")
 def _nsf_ar(features, context_features=None, **options):
     from maflow.models.nsf import NSF

@@ -18,10 +18,15 @@ from maflow.transforms.linear import InvertibleLinear, LULinear
 from maflow.transforms.naf import DeepSigmoid, MaskedNAF
 from maflow.transforms.nsf import MaskedRQSAutoregressive, RQSCoupling
 from maflow.transforms.permutation import Permutation, RandomPermutation, ReversePermutation
+from maflow.transforms.residual import Planar, Radial
+from maflow.transforms.sylvester import Sylvester
 
 __all__ = [
     "ActNorm",
     "Affine",
+    "Planar",
+    "Radial",
+    "Sylvester",
     "DeepSigmoid",
     "MaskedNAF",
     "ElementwiseMap",
