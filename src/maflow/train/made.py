@@ -207,147 +207,175 @@ def train_made(
     val = check_binary("validation", val, train.shape[1])
     out_dir = ensure_writable_dir(out_dir)
     remove_own_temporaries(out_dir, made_run_files(out_dir)[1][out_dir])  # left by a killed run
-    model = build_bernoulli_made(train.shape[1], config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    generator = torch.Generator().manual_seed(config.seed)
-    state = {"epoch": 0, "step": 0, "best_val_nll": math.inf, "best_epoch": 0, "bad_epochs": 0}
-    history: list[dict] = []
-    best_state = copy.deepcopy(model.state_dict())
-    meta = {
-        "config": dataclasses.asdict(config),
-        "features": train.shape[1],
-        "train_fingerprint": fingerprint(train),
-        **(extra or {}),
-    }
-    elapsed_before = 0.0
-    partial = {"batch_in_epoch": 0, "loss_sum": 0.0, "count": 0}  # inside an interrupted epoch
-    if resume and (out_dir / CHECKPOINT_NAME).is_file():
-        checkpoint = load_checkpoint(out_dir / CHECKPOINT_NAME)
+    run = _MadeRun(train, val, config, out_dir, extra, log)
+    if resume and run.checkpoint_path.is_file():
+        run.restore()
+    with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
+        while run.state["epoch"] < config.epochs and run.state["bad_epochs"] < config.patience:
+            epoch_start = time.perf_counter()
+            train_nll = run.train_epoch(stop)
+            run.end_epoch(train_nll, epoch_start)
+    return run.finish()
+
+
+class _MadeRun:
+    """The state of one binary-MADE run and the steps of its loop (see :func:`train_made`)."""
+
+    def __init__(self, train, val, config: MadeTrainConfig, out_dir: Path, extra, log):
+        self.val, self.config, self.out_dir, self.log = val, config, out_dir, log
+        self.checkpoint_path = out_dir / CHECKPOINT_NAME
+        self.model = build_bernoulli_made(train.shape[1], config)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.state = {"epoch": 0, "step": 0, "best_val_nll": math.inf, "best_epoch": 0, "bad_epochs": 0}
+        self.history: list[dict] = []
+        self.best_state = copy.deepcopy(self.model.state_dict())
+        self.meta = {
+            "config": dataclasses.asdict(config),
+            "features": train.shape[1],
+            "train_fingerprint": fingerprint(train),
+            **(extra or {}),
+        }
+        self.elapsed_before = 0.0
+        self.partial = _no_partial_epoch()  # inside an interrupted epoch
+        self.x_train = torch.from_numpy(train)
+        self.start = time.perf_counter()
+
+    def restore(self) -> None:
+        checkpoint = load_checkpoint(self.checkpoint_path)
         if (
-            checkpoint.get("config") != meta["config"]
-            or checkpoint.get("train_fingerprint") != meta["train_fingerprint"]
+            checkpoint.get("config") != self.meta["config"]
+            or checkpoint.get("train_fingerprint") != self.meta["train_fingerprint"]
         ):
             raise CheckpointError(
-                f"{out_dir / CHECKPOINT_NAME} was written with other options or data; "
+                f"{self.checkpoint_path} was written with other options or data; "
                 "use the same flags to resume, or another --out"
             )
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        generator.set_state(checkpoint["generator"])
-        state.update(checkpoint["state"])
-        history = list(checkpoint["history"])
-        best_state = checkpoint["best_model"]
-        elapsed_before = float(checkpoint["elapsed_seconds"])
-        partial.update(checkpoint.get("interrupted", {}))
-        log(f"resumed from epoch {state['epoch']} (step {state['step']})")
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.generator.set_state(checkpoint["generator"])
+        self.state.update(checkpoint["state"])
+        self.history = list(checkpoint["history"])
+        self.best_state = checkpoint["best_model"]
+        self.elapsed_before = float(checkpoint["elapsed_seconds"])
+        self.partial.update(checkpoint.get("interrupted", {}))
+        self.log(f"resumed from epoch {self.state['epoch']} (step {self.state['step']})")
 
-    x_train = torch.from_numpy(train)
-    start = time.perf_counter()
-    with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
-        return _epochs(model, optimizer, generator, x_train, val, config, out_dir, state, history,
-                       best_state, meta, elapsed_before, partial, start, log, stop)  # fmt: skip
+    def _elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.start
 
+    def _save_latest(self, generator_state, **more) -> None:
+        save_checkpoint(
+            self.checkpoint_path,
+            {
+                **self.meta,
+                "state": dict(self.state),
+                "history": self.history,
+                "elapsed_seconds": self._elapsed(),
+                "model": self.model.state_dict(),
+                "best_model": self.best_state,
+                "optimizer": self.optimizer.state_dict(),
+                "generator": generator_state,
+                **more,
+            },
+        )
 
-def _epochs(model, optimizer, generator, x_train, val, config, out_dir, state, history, best_state, meta,
-            elapsed_before, partial, start, log, stop) -> tuple[BernoulliMADE, dict]:  # fmt: skip
-    while state["epoch"] < config.epochs and state["bad_epochs"] < config.patience:
-        epoch_start = time.perf_counter()
-        for group in optimizer.param_groups:
+    def train_epoch(self, stop: StopSignals) -> float:
+        """One pass (from the interrupted batch on, when resuming one); returns the mean training NLL."""
+        config, model, state = self.config, self.model, self.state
+        for group in self.optimizer.param_groups:
             group["lr"] = _learning_rate(config, state["epoch"])
         model.train()
-        epoch_generator = generator.get_state()  # an interrupt stores this: the resume replays the order
-        batches = torch.randperm(len(x_train), generator=generator).split(config.batch_size)
-        total, count = partial["loss_sum"], partial["count"]
-        for index in range(partial["batch_in_epoch"], len(batches)):
-            indices = batches[index]
+        epoch_generator = self.generator.get_state()  # an interrupt stores this: the resume replays the order
+        batches = torch.randperm(len(self.x_train), generator=self.generator).split(config.batch_size)
+        total, count = self.partial["loss_sum"], self.partial["count"]
+        for index in range(self.partial["batch_in_epoch"], len(batches)):
             if config.num_masks > 1:
                 model.set_mask_index(
                     mask_index_at_step(state["step"], config.num_masks, config.resample_every)
                 )
-            batch = x_train[indices]
+            batch = self.x_train[batches[index]]
             loss = -model.log_prob(batch).mean()
             if not torch.isfinite(loss):
                 raise MaflowError(
                     f"the training loss became {loss.item()} at step {state['step']}; lower --lr "
-                    f"(the last good checkpoint is {out_dir / CHECKPOINT_NAME})"
+                    f"(the last good checkpoint is {self.checkpoint_path})"
                 )
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            self.optimizer.step()
             state["step"] += 1
             total += loss.item() * len(batch)
             count += len(batch)
             if stop.received is not None:
-                elapsed = elapsed_before + time.perf_counter() - start
-                save_checkpoint(
-                    out_dir / CHECKPOINT_NAME,
-                    {
-                        **meta,
-                        "state": dict(state),
-                        "history": history,
-                        "elapsed_seconds": elapsed,
-                        "model": model.state_dict(),
-                        "best_model": best_state,
-                        "optimizer": optimizer.state_dict(),
-                        "generator": epoch_generator,
-                        "interrupted": {"batch_in_epoch": index + 1, "loss_sum": total, "count": count},
-                    },
-                )
+                position = {"batch_in_epoch": index + 1, "loss_sum": total, "count": count}
+                self._save_latest(epoch_generator, interrupted=position)
                 kept = f"epoch {state['epoch'] + 1} (batch {index + 1}), step {state['step']}"
                 message = interrupted_message(
-                    stop.received, f"{kept} in {out_dir / CHECKPOINT_NAME}", resume_command()
+                    stop.received, f"{kept} in {self.checkpoint_path}", resume_command()
                 )
                 raise TrainingInterrupted(message, stop.received)
-        partial = {"batch_in_epoch": 0, "loss_sum": 0.0, "count": 0}
+        self.partial = _no_partial_epoch()
+        return total / count
+
+    def end_epoch(self, train_nll: float, epoch_start: float) -> None:
+        """Validation (mixture of ``val_ensemble_masks``), early stopping, the log and the checkpoints."""
+        config, state = self.config, self.state
         state["epoch"] += 1
         val_nll = -float(
-            evaluate_log_likelihood(model, val, config.val_ensemble_masks, config.eval_batch_size).mean()
+            evaluate_log_likelihood(
+                self.model, self.val, config.val_ensemble_masks, config.eval_batch_size
+            ).mean()
         )
         improved = val_nll < state["best_val_nll"]
         if improved:
             state.update(best_val_nll=val_nll, best_epoch=state["epoch"], bad_epochs=0)
-            best_state = copy.deepcopy(model.state_dict())
+            self.best_state = copy.deepcopy(self.model.state_dict())
         else:
             state["bad_epochs"] += 1
         record = {
             "epoch": state["epoch"],
-            "train_nll": total / count,
+            "train_nll": train_nll,
             "val_nll": val_nll,
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": self.optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - epoch_start,
         }
-        history.append(record)
-        log(
+        self.history.append(record)
+        self.log(
             f"epoch {record['epoch']:4d}  train NLL {record['train_nll']:.3f}  "
             f"val NLL (S={config.val_ensemble_masks}) {val_nll:.3f}{'  *' if improved else ''}  "
             f"{record['seconds']:.1f}s"
         )
-        elapsed = elapsed_before + time.perf_counter() - start
-        common = {**meta, "state": dict(state), "history": history, "elapsed_seconds": elapsed}
         if improved:
-            save_checkpoint(out_dir / BEST_NAME, {**common, "model": best_state})
-        save_checkpoint(
-            out_dir / CHECKPOINT_NAME,
-            {
-                **common,
-                "model": model.state_dict(),
-                "best_model": best_state,
-                "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(),
-            },
-        )
-    stopped = "early stopping" if state["bad_epochs"] >= config.patience else "epoch limit"
-    model.load_state_dict(best_state)
-    model.set_mask_index(0)
-    summary = {
-        "epochs_run": state["epoch"],
-        "best_epoch": state["best_epoch"],
-        "best_val_nll": state["best_val_nll"],
-        "stopped_by": stopped,
-        "train_seconds": elapsed_before + time.perf_counter() - start,
-        "history": history,
-    }
-    return model, summary
+            common = {
+                **self.meta,
+                "state": dict(state),
+                "history": self.history,
+                "elapsed_seconds": self._elapsed(),
+            }
+            save_checkpoint(self.out_dir / BEST_NAME, {**common, "model": self.best_state})
+        self._save_latest(self.generator.get_state())
+
+    def finish(self) -> tuple[BernoulliMADE, dict]:
+        state = self.state
+        stopped = "early stopping" if state["bad_epochs"] >= self.config.patience else "epoch limit"
+        self.model.load_state_dict(self.best_state)
+        self.model.set_mask_index(0)
+        summary = {
+            "epochs_run": state["epoch"],
+            "best_epoch": state["best_epoch"],
+            "best_val_nll": state["best_val_nll"],
+            "stopped_by": stopped,
+            "train_seconds": self._elapsed(),
+            "history": self.history,
+        }
+        return self.model, summary
+
+
+def _no_partial_epoch() -> dict:
+    return {"batch_in_epoch": 0, "loss_sum": 0.0, "count": 0}
 
 
 def load_trained_made(path: str | Path) -> tuple[BernoulliMADE, dict]:
