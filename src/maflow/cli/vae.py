@@ -208,8 +208,6 @@ def run_evaluate(args) -> int:
 def _evaluate_locked(args, checkpoint) -> int:
     import torch
 
-    from maflow.evaluate.hais import hais_log_likelihood
-    from maflow.evaluate.importance import importance_log_likelihood
     from maflow.models.vae import VAE
     from maflow.train.flow import git_commit
     from maflow.utils.io import write_json
@@ -236,64 +234,76 @@ def _evaluate_locked(args, checkpoint) -> int:
         "command": sys.argv,
         "binarization_seed": args.seed,
     }
-    if args.is_samples > 0:
-        started = time.time()
-
-        def progress(done, total):
-            if done == total or done % (20 * args.batch_size) == 0:
-                print(
-                    f"  IS: {done}/{total} examples, {time.time() - started:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-
-        result = importance_log_likelihood(model, binary, args.is_samples, args.batch_size, progress=progress)
-        report["importance_sampling"] = {
-            **result.summary(),
-            "seconds": time.time() - started,
-            "epochs_trained": report["epochs_trained"],
-            "command": sys.argv,
-        }
-        summary = report["importance_sampling"]
-        print(
-            f"{args.split} -log p(x) (IS, k={args.is_samples}, {summary['num_examples']} examples): "
-            f"{summary['nll']:.2f} ± {summary['nll_error_2se']:.2f}; "
-            f"-ELBO {summary['neg_elbo']:.2f} ± {summary['neg_elbo_error_2se']:.2f}"
-        )
+    result = _importance_sampling(args, model, binary, report) if args.is_samples > 0 else None
     if args.hais:
-        started = time.time()
-        hais = hais_log_likelihood(
-            model,
-            binary[: args.hais_examples],
-            num_steps=args.hais_steps,
-            num_chains=args.hais_chains,
-            leapfrog_steps=args.hais_leapfrog,
-            step_size=args.hais_step_size,
-            start=args.hais_start,
-            target_acceptance=args.hais_target_acceptance,
-            batch_size=args.batch_size,
-        )
-        report["hais"] = {
-            **hais.summary(),
-            "steps": args.hais_steps,
-            "leapfrog_steps": args.hais_leapfrog,
-            "start": args.hais_start,
-            "seconds": time.time() - started,
-            "epochs_trained": report["epochs_trained"],
-            "command": sys.argv,
-        }
-        if args.is_samples > 0:  # IS on the same examples, for a like-for-like comparison
-            report["hais"]["is_nll_same_examples"] = float(
-                -result.log_likelihood[: args.hais_examples].mean()
-            )
-        print(
-            f"{args.split} -log p(x) (HAIS, {args.hais_steps} steps, {args.hais_chains} chains, "
-            f"{report['hais']['num_examples']} examples): {report['hais']['nll']:.2f} ± "
-            f"{report['hais']['nll_error_2se']:.2f} (acceptance {hais.acceptance_rate:.2f})"
-        )
+        _hais(args, model, binary, report, result)
     path = Path(args.out) / f"evaluation_{args.split}.json"
     if path.is_file():  # keep the sections of earlier evaluations (an IS run, then a HAIS run)
         previous = json.loads(path.read_text())
         report = {**previous, **report}
     write_json(path, report)
     return 0
+
+
+def _importance_sampling(args, model, binary, report: dict):
+    """-log p(x) by importance sampling with k = ``--is-samples``; fills ``report`` and prints it."""
+    from maflow.evaluate.importance import importance_log_likelihood
+
+    started = time.time()
+
+    def progress(done, total):
+        if done == total or done % (20 * args.batch_size) == 0:
+            print(
+                f"  IS: {done}/{total} examples, {time.time() - started:.0f} s", file=sys.stderr, flush=True
+            )
+
+    result = importance_log_likelihood(model, binary, args.is_samples, args.batch_size, progress=progress)
+    report["importance_sampling"] = {
+        **result.summary(),
+        "seconds": time.time() - started,
+        "epochs_trained": report["epochs_trained"],
+        "command": sys.argv,
+    }
+    summary = report["importance_sampling"]
+    print(
+        f"{args.split} -log p(x) (IS, k={args.is_samples}, {summary['num_examples']} examples): "
+        f"{summary['nll']:.2f} ± {summary['nll_error_2se']:.2f}; "
+        f"-ELBO {summary['neg_elbo']:.2f} ± {summary['neg_elbo_error_2se']:.2f}"
+    )
+    return result
+
+
+def _hais(args, model, binary, report: dict, importance) -> None:
+    """-log p(x) by HAIS on the first ``--hais-examples``; fills ``report`` and prints it."""
+    from maflow.evaluate.hais import hais_log_likelihood
+
+    started = time.time()
+    hais = hais_log_likelihood(
+        model,
+        binary[: args.hais_examples],
+        num_steps=args.hais_steps,
+        num_chains=args.hais_chains,
+        leapfrog_steps=args.hais_leapfrog,
+        step_size=args.hais_step_size,
+        start=args.hais_start,
+        target_acceptance=args.hais_target_acceptance,
+        batch_size=args.batch_size,
+    )
+    report["hais"] = {
+        **hais.summary(),
+        "steps": args.hais_steps,
+        "leapfrog_steps": args.hais_leapfrog,
+        "start": args.hais_start,
+        "seconds": time.time() - started,
+        "epochs_trained": report["epochs_trained"],
+        "command": sys.argv,
+    }
+    if importance is not None:  # IS on the same examples, for a like-for-like comparison
+        report["hais"]["is_nll_same_examples"] = float(
+            -importance.log_likelihood[: args.hais_examples].mean()
+        )
+    print(
+        f"{args.split} -log p(x) (HAIS, {args.hais_steps} steps, {args.hais_chains} chains, "
+        f"{report['hais']['num_examples']} examples): {report['hais']['nll']:.2f} ± "
+        f"{report['hais']['nll_error_2se']:.2f} (acceptance {hais.acceptance_rate:.2f})"
+    )
