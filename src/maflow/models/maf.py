@@ -5,11 +5,14 @@ from __future__ import annotations
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
 from maflow.models.config import constructor_config
-from maflow.transforms.autoregressive import MaskedAffineAutoregressive
+from maflow.transforms.autoregressive import MaskedAffineAutoregressive, MaskedAutoregressive
 from maflow.transforms.base import CompositeTransform
 from maflow.transforms.batchnorm import BatchNorm
+from maflow.transforms.elementwise import SigmoidAffine, SoftplusAffine
 
-__all__ = ["MAF"]
+__all__ = ["MAF", "SCALES"]
+
+SCALES = ("exp", "softplus", "sigmoid")
 
 
 class MAF(Flow):
@@ -35,7 +38,11 @@ class MAF(Flow):
         batch_norm: Whether to use batch-norm layers.
         batch_norm_placement: ``"every"`` (after every MADE, the last included, as the MAF
             authors' code) or ``"between"`` (only between MADEs, as the seed spec).
-        scale_bound, max_log_scale: Bound on each layer's log-scale.
+        scale: How each layer's MADE output becomes the scale: ``"exp"`` (the MAF paper's
+            :math:`e^{-\alpha}`, :class:`maflow.transforms.elementwise.Affine`), ``"softplus"``
+            (:class:`~maflow.transforms.elementwise.SoftplusAffine`) or ``"sigmoid"``
+            (:class:`~maflow.transforms.elementwise.SigmoidAffine`, nflows' form).
+        scale_bound, max_log_scale: Bound on each layer's log-scale (``scale="exp"`` only).
         seed: Seed of random orders and degrees.
         **made_options: Any other argument of :class:`maflow.nn.MADE` (``residual``,
             ``dropout``, ``normalization``, ``identity_start``, ...), for every layer.
@@ -62,9 +69,12 @@ class MAF(Flow):
         scale_bound: str = "clamp",
         max_log_scale: float = 10.0,
         seed: int = 0,
+        scale: str = "exp",
         **made_options,
     ):
         config = constructor_config(locals())
+        if scale not in SCALES:
+            raise ValueError(f"unknown scale {scale!r}: use {', '.join(SCALES)}")
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if order not in ("alternate", "random"):
@@ -82,8 +92,8 @@ class MAF(Flow):
         transforms = []
         for layer in range(num_layers):
             layer_order = order if order == "random" else ("natural", "reversed")[layer % 2]
-            transforms.append(
-                MaskedAffineAutoregressive(
+            if scale == "exp":
+                layer_transform = MaskedAffineAutoregressive(
                     features,
                     scale_bound=scale_bound,
                     max_log_scale=max_log_scale,
@@ -91,7 +101,12 @@ class MAF(Flow):
                     seed=seed + layer,
                     **made,
                 )
-            )
+            else:
+                map = SoftplusAffine() if scale == "softplus" else SigmoidAffine()
+                layer_transform = MaskedAutoregressive(
+                    features, map, order=layer_order, seed=seed + layer, **made
+                )
+            transforms.append(layer_transform)
             if batch_norm and (batch_norm_placement == "every" or layer < num_layers - 1):
                 transforms.append(BatchNorm(features))
         super().__init__(CompositeTransform(transforms), StandardNormal(features), features, context_features)

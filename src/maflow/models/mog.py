@@ -13,7 +13,7 @@ from maflow.transforms.base import CompositeTransform
 
 __all__ = ["MADEMoGFlow", "MAFMoG"]
 
-_FLOW_ONLY = ("num_layers", "order", "batch_norm", "batch_norm_placement")
+_FLOW_ONLY = ("num_layers", "order", "batch_norm", "batch_norm_placement", "scale")
 
 
 class MADEMoGFlow(Flow):

@@ -29,6 +29,8 @@ __all__ = [
     "RationalQuadraticSpline",
     "Inverted",
     "bound_log_scale",
+    "SoftplusAffine",
+    "SigmoidAffine",
 ]
 
 
@@ -259,3 +261,92 @@ class Inverted(ElementwiseMap):
 
     def identity_parameters(self) -> Tensor | None:
         return self.base.identity_parameters()
+
+
+class SoftplusAffine(ElementwiseMap):
+    r"""An affine map whose scale is a softplus: :math:`y = (x - m)\,(\mathrm{softplus}(a) + \epsilon)`.
+
+    The scale grows linearly, not exponentially, in :math:`a`, so one large output cannot
+    blow the map up, and :math:`\epsilon` keeps it invertible. Parameters per dimension:
+    :math:`(m, a)`; the identity is :math:`a = \log(e^{1 - \epsilon} - 1)`.
+
+    Arguments:
+        eps: The scale's floor :math:`\epsilon`.
+
+    Example:
+        >>> g = SoftplusAffine()
+        >>> params = g.identity_parameters().expand(1, -1)
+        >>> torch.allclose(g(torch.tensor([2.0]), params)[0], torch.tensor([2.0]))
+        True
+    """
+
+    params_per_dim = 2
+
+    def __init__(self, eps: float = 1e-3):
+        super().__init__()
+        if not 0 < eps < 1:
+            raise ValueError(f"eps must be in (0, 1), got {eps}")
+        self.eps = float(eps)
+
+    def _split(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        return params[..., 0], F.softplus(params[..., 1]) + self.eps
+
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        shift, scale = self._split(params)
+        return (x - shift) * scale, torch.log(scale)
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        shift, scale = self._split(params)
+        return y / scale + shift, -torch.log(scale)
+
+    def identity_parameters(self) -> Tensor:
+        return torch.tensor(
+            [0.0, float(torch.log(torch.expm1(torch.tensor(1.0 - self.eps, dtype=torch.float64))))]
+        )
+
+
+class SigmoidAffine(ElementwiseMap):
+    r"""An affine map with a bounded scale: :math:`y = (x - m)\,(s_{max}\,\sigma(a + o) + \epsilon)`.
+
+    With ``max_scale=1`` and ``offset=2`` it is nflows' (and normflows') masked affine layer,
+    whose density-direction scale lies in :math:`(\epsilon, 1 + \epsilon)`. Parameters per
+    dimension: :math:`(m, a)`; the identity is :math:`a = \mathrm{logit}((1 - \epsilon)/s_{max}) - o`.
+
+    Arguments:
+        max_scale: :math:`s_{max}` (> 1 - eps, so that the identity is reachable).
+        offset: :math:`o`, added to :math:`a`.
+        eps: The scale's floor :math:`\epsilon`.
+
+    Example:
+        >>> g = SigmoidAffine(max_scale=2.0, offset=0.0)
+        >>> params = g.identity_parameters().expand(1, -1)
+        >>> torch.allclose(g(torch.tensor([2.0]), params)[0], torch.tensor([2.0]))
+        True
+    """
+
+    params_per_dim = 2
+
+    def __init__(self, max_scale: float = 1.0, offset: float = 2.0, eps: float = 1e-3):
+        super().__init__()
+        if not 0 < eps < 1:
+            raise ValueError(f"eps must be in (0, 1), got {eps}")
+        if not max_scale > 1 - eps:
+            raise ValueError(f"max_scale must exceed 1 - eps = {1 - eps}, got {max_scale}")
+        self.max_scale = float(max_scale)
+        self.offset = float(offset)
+        self.eps = float(eps)
+
+    def _split(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        return params[..., 0], self.max_scale * torch.sigmoid(params[..., 1] + self.offset) + self.eps
+
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        shift, scale = self._split(params)
+        return (x - shift) * scale, torch.log(scale)
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        shift, scale = self._split(params)
+        return y / scale + shift, -torch.log(scale)
+
+    def identity_parameters(self) -> Tensor:
+        p = torch.tensor((1.0 - self.eps) / self.max_scale, dtype=torch.float64)
+        return torch.tensor([0.0, float(torch.logit(p)) - self.offset])

@@ -1,0 +1,397 @@
+"""Held-out log-likelihood of the same MAF in maflow, nflows, zuko and normflows, and maflow's ablations.
+
+Every library builds K MADE layers of the same hidden sizes, orders reversed between
+layers, affine element-wise maps, a standard normal base, and batch norm after every MADE
+when the data set asks for it (nflows' ``BatchNorm`` for nflows; zuko has no batch-norm
+layer and normflows' uses the batch's own statistics at test time, which is not a
+density, so those two run without). Each library keeps its own defaults (initialisation,
+scale parameterisation): that is what a user comparing libraries gets. Every run trains
+with plain ``torch.optim.Adam`` (no weight decay, no clipping) for the same number of
+epochs, from ``torch.manual_seed(seed)``, on the same seeded minibatch order, and reports
+the test log-likelihood (float64, evaluation mode) with ± 2 standard errors over the test
+points. maflow runs are recipes: model options plus how its batch-norm statistics are set
+for evaluation (``dataset``: whole-training-set statistics, what ``maflow train`` does;
+``running``: running averages).
+
+    OMP_NUM_THREADS=1 python benchmarks/quality.py run --data digits --runs maflow nflows zuko normflows
+    OMP_NUM_THREADS=1 python benchmarks/quality.py run --data mnist-3k --runs maflow ablation
+    python benchmarks/quality.py report            # writes docs/quality.md from the results file
+    OMP_NUM_THREADS=1 python benchmarks/quality.py time --data mnist-3k --runs maf-paper maflow
+
+Results are appended, one JSON line per run, to ``benchmarks/quality_results.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "quality_results.jsonl"
+PEERS = ["nflows", "zuko", "normflows", "normflows-native"]
+
+
+# ---------------------------------------------------------------- data sets
+
+# K layers, hidden units x hidden layers, batch norm, epochs, lr, batch size.
+SETUPS = {
+    "mnist-3k": dict(layers=5, hidden=512, depth=2, bn=True, epochs=20, lr=1e-4, batch=100),
+    "mnist-50k": dict(layers=5, hidden=512, depth=2, bn=True, epochs=3, lr=1e-4, batch=100),
+    "digits": dict(layers=5, hidden=256, depth=2, bn=True, epochs=30, lr=1e-4, batch=100),
+    "miniboone": dict(layers=5, hidden=512, depth=2, bn=True, epochs=30, lr=1e-4, batch=100),
+    "moons": dict(layers=5, hidden=64, depth=2, bn=False, epochs=10, lr=1e-3, batch=100),
+    "pinwheel": dict(layers=5, hidden=64, depth=2, bn=False, epochs=10, lr=1e-3, batch=100),
+}
+
+DESCRIPTIONS = {
+    "mnist-3k": "real MNIST (maflow's MAF preprocessing, logit space, D 784): the first 3,000 training images; test 10,000",
+    "mnist-50k": "real MNIST: all 50,000 training images; test 10,000",
+    "digits": "scikit-learn 8x8 digits (D 64, logit space): 1,457 training, 179 test",
+    "miniboone": "MINIBOONE (D 43, MAF preprocessing): the public validation split (3,284) to train, the test split (3,648) to test",
+    "moons": "two moons (maflow.data.toy, D 2): 10,000 training, 2,000 test",
+    "pinwheel": "pinwheel (maflow.data.toy, D 2): 10,000 training, 2,000 test",
+}
+
+
+def load_data(name: str, data_dir: str) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) float32 arrays."""
+    from maflow.data import load
+
+    if name.startswith("mnist"):
+        ds = load("mnist", data_dir)
+        count = {"mnist-3k": 3000, "mnist-50k": 50_000}[name]
+        return ds.train[:count], ds.test
+    if name == "miniboone":
+        folder = Path(data_dir) / "miniboone"
+        return (
+            np.load(folder / "val.npy").astype(np.float32),
+            np.load(folder / "test.npy").astype(np.float32),
+        )
+    ds = load(name, data_dir)
+    return ds.train, ds.test
+
+
+# ---------------------------------------------------------------- maflow recipes
+
+# The current MAF defaults, spelled out: the MAF paper's parameterisation.
+MAF_PAPER = dict(scale="exp", scale_bound="clamp", identity_start=False, weight_init="maf")
+
+# name -> (MAF options, batch-norm statistics, initialisation override: PyTorch's default
+# nn.Linear init for the MADEs' "output" layers, "hidden" layers or "all" of them)
+RECIPES: dict[str, tuple[dict, str, str | None]] = {
+    "maflow": ({}, "dataset", None),  # whatever MAF() defaults to now
+    "maf-paper": (MAF_PAPER, "dataset", None),
+    # one factor at a time around the MAF paper's parameterisation
+    "out-torch": (MAF_PAPER, "dataset", "output"),
+    "out-identity": ({**MAF_PAPER, "identity_start": True}, "dataset", None),
+    "scale-soft": ({**MAF_PAPER, "scale_bound": "soft"}, "dataset", None),
+    "scale-softplus": ({**MAF_PAPER, "scale": "softplus"}, "dataset", None),
+    "scale-sigmoid": ({**MAF_PAPER, "scale": "sigmoid"}, "dataset", None),
+    "bn-between": ({**MAF_PAPER, "batch_norm_placement": "between"}, "dataset", None),
+    "bn-none": ({**MAF_PAPER, "batch_norm": False}, "dataset", None),
+    "bn-running": (MAF_PAPER, "running", None),
+    "residual": ({**MAF_PAPER, "residual": True}, "dataset", None),
+    "hidden-xavier": ({**MAF_PAPER, "weight_init": "xavier"}, "dataset", None),
+    "hidden-torch": (MAF_PAPER, "dataset", "hidden"),
+    # around identity start
+    "id+running": ({**MAF_PAPER, "identity_start": True}, "running", None),
+    "id+soft": ({**MAF_PAPER, "identity_start": True, "scale_bound": "soft"}, "dataset", None),
+    "id+softplus": ({**MAF_PAPER, "identity_start": True, "scale": "softplus"}, "dataset", None),
+    "id+sigmoid": ({**MAF_PAPER, "identity_start": True, "scale": "sigmoid"}, "dataset", None),
+    "id+between": ({**MAF_PAPER, "identity_start": True, "batch_norm_placement": "between"}, "dataset", None),
+    "id+residual": ({**MAF_PAPER, "identity_start": True, "residual": True}, "dataset", None),
+    "id+xavier": ({**MAF_PAPER, "identity_start": True, "weight_init": "xavier"}, "dataset", None),
+    "id+bn-none": ({**MAF_PAPER, "identity_start": True, "batch_norm": False}, "dataset", None),
+    "id+hidden-torch": ({**MAF_PAPER, "identity_start": True}, "dataset", "hidden"),
+}
+ABLATION = [
+    "maf-paper", "out-torch", "out-identity", "scale-soft", "scale-softplus", "scale-sigmoid",
+    "bn-between", "bn-running", "residual", "hidden-xavier",
+]  # fmt: skip
+
+
+# ---------------------------------------------------------------- models
+
+
+def build(run: str, features: int, setup: dict):
+    """(module, log_prob, after_training) of run ``run``."""
+    hidden, layers, bn = setup["hidden"], setup["layers"], setup["bn"]
+    depth = setup["depth"]
+    if run in PEERS:
+        return globals()[f"_build_{run.replace('-', '_')}"](features, hidden, depth, layers, bn)
+    return _build_maflow(run, features, hidden, depth, layers, bn)
+
+
+def _build_maflow(run, features, hidden, depth, layers, bn):
+    from maflow import MAF
+    from maflow.transforms.autoregressive import MaskedAutoregressive
+    from maflow.transforms.batchnorm import recompute_batchnorm_statistics
+
+    options, bn_stats, torch_init = RECIPES[run]
+    options = dict(options)
+    if not bn:
+        options["batch_norm"] = False
+    flow = MAF(features, num_layers=layers, hidden_features=hidden, num_hidden_layers=depth, **options)
+    if torch_init:
+        with torch.no_grad():
+            for module in flow.modules():
+                if isinstance(module, MaskedAutoregressive):
+                    made = module.made
+                    layers = {"output": [made.output_layer], "hidden": list(made.hidden_layers)}
+                    for layer in layers.get(torch_init, [*made.hidden_layers, made.output_layer]):
+                        torch.nn.Linear.reset_parameters(layer)
+
+    def after_training(train: torch.Tensor) -> None:
+        if bn_stats == "dataset":
+            recompute_batchnorm_statistics(flow.transform, train)
+
+    return flow, flow.log_prob, after_training
+
+
+def _build_nflows(features, hidden, depth, layers, bn):
+    from nflows.distributions import StandardNormal
+    from nflows.flows import Flow
+    from nflows.transforms import (
+        BatchNorm,
+        CompositeTransform,
+        MaskedAffineAutoregressiveTransform,
+        ReversePermutation,
+    )
+
+    transforms = []
+    for layer in range(layers):
+        # num_blocks without residual blocks: the input layer + one layer per block.
+        transforms.append(
+            MaskedAffineAutoregressiveTransform(
+                features, hidden, num_blocks=depth - 1, use_residual_blocks=False
+            )
+        )
+        if bn:
+            transforms.append(BatchNorm(features))
+        if layer < layers - 1:
+            transforms.append(ReversePermutation(features))
+    flow = Flow(CompositeTransform(transforms), StandardNormal([features]))
+    return flow, flow.log_prob, lambda train: None
+
+
+def _build_zuko(features, hidden, depth, layers, bn):
+    import zuko
+
+    flow = zuko.flows.MAF(features, transforms=layers, hidden_features=[hidden] * depth)
+    return flow, lambda x: flow().log_prob(x), lambda train: None
+
+
+def _build_normflows(features, hidden, depth, layers, bn, native=False):
+    import normflows as nf
+
+    class MaskedAffineAutoregressiveMAF(nf.flows.MaskedAffineAutoregressive):
+        # normflows runs this layer's one-pass direction when sampling and the D-pass one
+        # for log_prob (an IAF); swapped here so that it is the same MAF as the others.
+        def forward(self, z, context=None):
+            return nf.flows.MaskedAffineAutoregressive.inverse(self, z, context)
+
+        def inverse(self, z, context=None):
+            return nf.flows.MaskedAffineAutoregressive.forward(self, z, context)
+
+    layer_class = nf.flows.MaskedAffineAutoregressive if native else MaskedAffineAutoregressiveMAF
+    flows = []
+    for layer in range(layers):
+        flows.append(layer_class(features, hidden, num_blocks=depth - 1, use_residual_blocks=False))
+        if layer < layers - 1:
+            permute = nf.flows.Permute(features, mode="shuffle")
+            permute.perm.copy_(torch.arange(features - 1, -1, -1))
+            permute.inv_perm.copy_(permute.perm)
+            flows.append(permute)
+    flow = nf.NormalizingFlow(nf.distributions.DiagGaussian(features, trainable=False), flows)
+    return flow, flow.log_prob, lambda train: None
+
+
+def _build_normflows_native(features, hidden, depth, layers, bn):
+    # normflows' own orientation: its one-pass direction samples, the density takes D passes
+    # per layer (affordable for the 2-D toys only). The scale sigmoid(a + 2) + 1e-3 then
+    # divides in the density direction, so a layer can expand; swapped, it can only contract.
+    if features > 8:
+        raise ValueError("normflows-native takes D MADE passes per layer for a density: toys only")
+    return _build_normflows(features, hidden, depth, layers, bn, native=True)
+
+
+# ---------------------------------------------------------------- train and evaluate
+
+
+def train_and_evaluate(run: str, data: str, train: np.ndarray, test: np.ndarray, seed: int) -> dict:
+    setup = SETUPS[data]
+    torch.manual_seed(seed)
+    module, log_prob, after_training = build(run, train.shape[1], setup)
+    optimiser = torch.optim.Adam(module.parameters(), lr=setup["lr"])
+    x_train = torch.from_numpy(train)
+    order = torch.Generator().manual_seed(seed)
+    steps, diverged, losses = 0, False, []
+    module.train()
+    start = time.perf_counter()
+    for _epoch in range(setup["epochs"]):
+        total = 0.0
+        for batch in torch.randperm(len(x_train), generator=order).split(setup["batch"]):
+            loss = -log_prob(x_train[batch]).mean()
+            if not torch.isfinite(loss):
+                diverged = True
+                break
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            steps += 1
+            total += float(loss.detach()) * len(batch)
+        if diverged:
+            break
+        losses.append(total / len(x_train))
+    train_seconds = time.perf_counter() - start
+    module.eval()
+    with torch.no_grad():
+        after_training(x_train)
+        module.double()
+        values = torch.cat([log_prob(chunk) for chunk in torch.from_numpy(test).double().split(1000)])
+    values = values.numpy()
+    finite = np.isfinite(values)
+    mean = float(values.mean()) if finite.all() else float("-inf")
+    se = float(values.std(ddof=1) / math.sqrt(len(values))) if finite.all() else float("nan")
+    return dict(
+        data=data,
+        run=run,
+        seed=seed,
+        test_ll=mean,
+        two_se=2 * se,
+        test_median=float(np.median(values[finite])) if finite.any() else float("nan"),
+        non_finite=int((~finite).sum()),
+        diverged=diverged,
+        steps=steps,
+        train_seconds=train_seconds,
+        seconds_per_step=train_seconds / max(steps, 1),
+        final_train_loss=losses[-1] if losses else None,
+        setup=setup,
+        options=None if run in PEERS else RECIPES[run][0],
+        bn_stats=None if run in PEERS else RECIPES[run][1],
+        torch_init=None if run in PEERS else RECIPES[run][2],
+        commit=git_commit(),
+        dirty=git_dirty(),
+        versions=versions(),
+        finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        load=os.getloadavg()[0],
+    )
+
+
+def time_steps(runs: list[str], data: str, train: np.ndarray, steps: int, seed: int) -> dict:
+    """Median seconds per training step of each run, steps interleaved between runs."""
+    setup = SETUPS[data]
+    models = {}
+    for run in runs:
+        torch.manual_seed(seed)
+        module, log_prob, _ = build(run, train.shape[1], setup)
+        models[run] = (module, log_prob, torch.optim.Adam(module.parameters(), lr=setup["lr"]))
+    x = torch.from_numpy(train[: setup["batch"]])
+    times = {run: [] for run in runs}
+    for step in range(steps + 2):
+        for run in runs if step % 2 == 0 else runs[::-1]:
+            module, log_prob, optimiser = models[run]
+            start = time.perf_counter()
+            loss = -log_prob(x).mean()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if step >= 2:  # warm-up
+                times[run].append(time.perf_counter() - start)
+    return {run: statistics.median(t) for run, t in times.items()}
+
+
+# ---------------------------------------------------------------- bookkeeping
+
+
+def git_commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def git_dirty() -> bool:
+    paths = ["src/maflow/models", "src/maflow/nn", "src/maflow/transforms", "benchmarks/quality.py"]
+    out = subprocess.run(["git", "status", "--porcelain", *paths], cwd=ROOT, capture_output=True, text=True)
+    return bool(out.stdout.strip())
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"torch": torch.__version__, "python": platform.python_version()}
+    for name in PEERS:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def read_results(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=["run", "time", "report"])
+    parser.add_argument("--data", nargs="+", default=list(SETUPS), choices=list(SETUPS))
+    parser.add_argument(
+        "--runs", nargs="+", default=["maflow", *PEERS],
+        help="maflow recipes (see RECIPES), peers, or 'ablation' for the one-factor ablation",
+    )  # fmt: skip
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("MAFLOW_DATA", str(ROOT.parent / "shared" / "data"))
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per run (time)")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "quality.md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    runs = [r for name in args.runs for r in (ABLATION if name == "ablation" else [name])]
+    for run in runs:
+        if run not in RECIPES and run not in PEERS:
+            parser.error(f"unknown run {run!r}: use one of {', '.join([*RECIPES, *PEERS])} or ablation")
+    if args.command == "report":
+        from quality_report import render  # the sibling benchmarks/quality_report.py
+
+        args.output.write_text(render(read_results(args.results), SETUPS, DESCRIPTIONS))
+        print(f"wrote {args.output}")
+        return
+    for data in args.data:
+        train, test = load_data(data, args.data_dir)
+        if args.command == "time":
+            result = time_steps(runs, data, train, args.steps, args.seeds[0])
+            print(json.dumps(dict(data=data, seconds_per_step=result, load=os.getloadavg()[0])), flush=True)
+            continue
+        for seed in args.seeds:
+            for run in runs:
+                result = train_and_evaluate(run, data, train, test, seed)
+                with args.results.open("a") as f:
+                    f.write(json.dumps(result) + "\n")
+                print(
+                    f"{data:10s} {run:16s} seed {seed}: {result['test_ll']:.2f} ± {result['two_se']:.2f}"
+                    f"  ({result['seconds_per_step'] * 1000:.0f} ms/step, {result['train_seconds']:.0f} s)",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
