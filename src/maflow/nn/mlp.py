@@ -30,7 +30,7 @@ class MLP(nn.Module):
         num_hidden_layers: Number of hidden layers when ``hidden_features`` is an int.
         context_features: Size of an optional context vector.
         activation: Hidden activation: one of :data:`maflow.nn.made.ACTIVATIONS` or
-            ``"leaky_relu"`` (slope 0.2, as seed 003).
+            ``"leaky_relu"`` (slope 0.2, as janosh/torch-mnf).
 
     Example:
         >>> net = MLP(3, 4, hidden_features=8, context_features=2)

@@ -4,7 +4,14 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
-from maflow.models.vae.posterior import IAFPosterior, IAFStep, WeightNormMaskedLinear
+from maflow.models.vae import VAE
+from maflow.models.vae.posterior import (
+    POSTERIORS,
+    FlowPosterior,
+    IAFPosterior,
+    IAFStep,
+    WeightNormMaskedLinear,
+)
 from tests.contract import check_transform
 
 BEFORE_ONE_MADE = Path(__file__).parent / "data" / "iaf_step_before_one_made.pt"
@@ -114,3 +121,51 @@ def test_checkpoints_from_before_the_one_made_load_and_agree(case):
     assert torch.allclose(y, stored["y"], atol=1e-12) and torch.allclose(
         logabsdet, stored["logabsdet"], atol=1e-12
     )
+
+
+@pytest.mark.parametrize("flow", [f for f in POSTERIORS if f != "diagonal"])
+def test_every_posterior_flow_gives_log_q_by_change_of_variables(flow):
+    torch.manual_seed(4)
+    q = FlowPosterior(
+        3, context_features=5, num_steps=2, hidden_features=[5], normalization="none", flow=flow
+    )
+    q = q.double().eval()
+    mean, log_std = torch.randn(1, 3, dtype=torch.float64), torch.randn(1, 3, dtype=torch.float64)
+    h = torch.randn(1, 5, dtype=torch.float64)
+    torch.manual_seed(5)
+    z, log_q = q.rsample_and_log_prob(mean, log_std, h, num_samples=3)
+    torch.manual_seed(5)
+    eps = torch.randn(3, 1, 3, dtype=torch.float64)
+    std = torch.exp(log_std - 3.0)
+
+    def sample(e):
+        v = (mean[0] + std[0] * e)[None]
+        for step in q.steps:
+            v = step.inverse(v, h)[0]
+        return v[0]
+
+    for j in range(3):
+        assert torch.allclose(sample(eps[j, 0]), z[j, 0])
+        jac = jacobian(sample, eps[j, 0])
+        base = torch.distributions.Normal(0.0, 1.0).log_prob(eps[j, 0]).sum()
+        assert torch.allclose(log_q[j, 0], base - torch.linalg.slogdet(jac)[1], atol=1e-10)
+
+
+def test_diagonal_posterior_has_no_steps_and_unknown_flows_are_refused():
+    assert len(FlowPosterior(3, context_features=4, flow="diagonal").steps) == 0
+    with pytest.raises(ValueError, match="sylvester-orthogonal"):
+        FlowPosterior(3, context_features=4, flow="maf")
+
+
+@pytest.mark.parametrize("flow", ["naf", "sylvester-householder", "planar"])
+def test_a_vae_trains_with_each_posterior(flow):
+    torch.manual_seed(0)
+    vae = VAE(
+        image_shape=(1, 2, 3), latent_features=2, encoder="dense", decoder="dense", hidden_features=[8],
+        context_features=8, flow_steps=2, flow_hidden_features=[8], posterior=flow,
+    )  # fmt: skip
+    x = torch.bernoulli(torch.full((6, 6), 0.5))
+    loss = -vae(x, num_samples=2).elbo.mean()
+    loss.backward()
+    assert torch.isfinite(loss) and vae.hparams["posterior"] == flow
+    assert all(p.grad is not None for p in vae.posterior.parameters())

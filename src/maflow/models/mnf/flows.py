@@ -24,7 +24,7 @@ class GatedMaskedCoupling(Transform):
 
     ``forward`` is the paper's update (used to sample q(z) and to evaluate r(z|W)); ``inverse``
     undoes it exactly when the mask is fixed. With ``mask="fresh"`` a new Bernoulli(1/2) mask is
-    drawn on every call, as in the paper's and seed 003's code; the step is then a random map and
+    drawn on every call, as in the paper's and janosh/torch-mnf's code; the step is then a random map and
     has no inverse.
 
     References:

@@ -47,7 +47,7 @@ class MNFLayer(nn.Module):
         self, weight_shape, bias_mean: bool, num_flows_q, num_flows_r, hidden_features, mask_mode
     ):
         out_features = weight_shape[0]
-        # He-normal means and z near 1 start the network at its deterministic counterpart; seed 003's
+        # He-normal means and z near 1 start the network at its deterministic counterpart; janosh/torch-mnf's
         # 0.1 N(0, 1) for both scales every weight by ~0.1 and learns visibly slower (docs/decisions.md).
         fan_in = math.prod(weight_shape[1:])
         self.weight_mean = nn.Parameter(math.sqrt(2 / fan_in) * torch.randn(weight_shape))
@@ -178,7 +178,7 @@ class MNFConv2d(MNFLayer):
 
     Each example gets its own :math:`z \sim q(z)`. The output is
     :math:`z \odot \mathrm{conv}(x, \mu) + \sqrt{\mathrm{conv}(x^2, \sigma^2) + \sigma_b^2}\,\epsilon`
-    (local reparameterisation). As in seed 003 the bias has a variance but a mean fixed at zero;
+    (local reparameterisation). As in janosh/torch-mnf the bias has a variance but a mean fixed at zero;
     the auxiliary model uses a linear projection :math:`a = c^\top W` over the output channels,
     bias included (no tanh, following the MNF authors' code).
 

@@ -1,4 +1,4 @@
-"""LeNet-5 classifiers for 28x28 images: the MNF Bayesian one and the plain one of seed 003."""
+"""LeNet-5 classifiers for 28x28 images: the MNF Bayesian one and the plain one of janosh/torch-mnf."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class MNFLeNet(_Classifier):
 
     References:
         Louizos and Welling, "Multiplicative Normalizing Flows for Variational Bayesian Neural
-        Networks", ICML 2017, arXiv:1703.01961 (the layout is seed 003's, janosh/torch-mnf).
+        Networks", ICML 2017, arXiv:1703.01961 (the layout is janosh/torch-mnf's).
 
     Arguments:
         num_classes: outputs (10).
@@ -92,7 +92,7 @@ class LeNet(_Classifier):
 
     References:
         LeCun et al., "Gradient-based learning applied to document recognition", 1998 (the layout
-        is seed 003's baseline, janosh/torch-mnf).
+        is janosh/torch-mnf's baseline).
 
     Arguments:
         num_classes: outputs (10).

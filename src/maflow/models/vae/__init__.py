@@ -1,6 +1,6 @@
-"""Variational autoencoders with an inverse autoregressive flow posterior (seed 004)."""
+"""Variational autoencoders with a flow posterior: IAF (karstenkreis/flow_vae), NAF, planar, radial, Sylvester."""
 
-from maflow.models.vae.posterior import IAFPosterior, IAFStep
+from maflow.models.vae.posterior import POSTERIORS, FlowPosterior, IAFPosterior, IAFStep
 from maflow.models.vae.vae import VAE, ELBOTerms
 
-__all__ = ["VAE", "ELBOTerms", "IAFPosterior", "IAFStep"]
+__all__ = ["VAE", "ELBOTerms", "FlowPosterior", "IAFPosterior", "IAFStep", "POSTERIORS"]

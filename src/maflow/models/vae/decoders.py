@@ -111,7 +111,7 @@ class DenseDecoder(nn.Module):
         latent_features: Latent size L.
         out_features: Number of pixels D.
         hidden_features: Widths of the hidden layers (may be empty: a linear decoder).
-        batch_norm: Batch norm after each hidden ELU (seed 004's NONCONV decoder).
+        batch_norm: Batch norm after each hidden ELU (karstenkreis/flow_vae's NONCONV decoder).
 
     Example:
         >>> DenseDecoder(2, 5, [4])(torch.randn(3, 2)).shape
@@ -132,7 +132,7 @@ class DenseDecoder(nn.Module):
             norms.append(_norm1d(units, batch_norm))
             previous = units
         self.layers, self.norms = nn.ModuleList(layers), nn.ModuleList(norms)
-        # Unlike seed 004 the output layer keeps a bias: it learns the pixel marginals directly.
+        # Unlike karstenkreis/flow_vae, the output layer keeps a bias: it learns the pixel marginals directly.
         self.out = nn.Linear(previous + latent_features, out_features)
         self.latent_features = latent_features
 

@@ -134,7 +134,7 @@ class ResNetBody(nn.Module):
         channels: Feature maps in every convolution.
         num_stages, blocks_per_stage: Depth.
         kernel_size: Convolution kernel size.
-        hidden_features: Size of the final fully connected layer (seed 004: 450).
+        hidden_features: Size of the final fully connected layer (karstenkreis/flow_vae: 450).
         batch_norm: Whether to use batch norm.
 
     Example:
@@ -155,7 +155,7 @@ class ResNetBody(nn.Module):
     ):
         super().__init__()
         self.image_shape = tuple(image_shape)
-        # A stem convolution instead of seed 004's broadcast of 1 channel onto 64.
+        # A stem convolution instead of karstenkreis/flow_vae's broadcast of 1 channel onto 64.
         self.stem = nn.Conv2d(self.image_shape[0], channels, kernel_size, 1, kernel_size // 2)
         blocks = []
         for stage in range(num_stages):
@@ -217,7 +217,7 @@ class DenseBody(nn.Module):
     r"""Fully connected layers, each of which also sees the raw input; the output is ``[h, x]``.
 
     Each layer is linear on the concatenation of the previous layer and the input, then
-    ELU, then batch norm (seed 004's NONCONV encoder).
+    ELU, then batch norm (karstenkreis/flow_vae's NONCONV encoder).
 
     Arguments:
         in_features: Input size.
@@ -255,7 +255,7 @@ class Encoder(nn.Module):
     r"""A body followed by Gaussian heads: ``x -> (mean, log_std, context)``.
 
     The mean/log-std head and the context head are linear maps of the body's output, each
-    without bias and followed by batch norm when ``batch_norm`` (seed 004); the context has
+    without bias and followed by batch norm when ``batch_norm`` (karstenkreis/flow_vae); the context has
     no activation. The posterior adds its offset to ``log_std``.
 
     Arguments:

@@ -10,10 +10,25 @@ from torch import Tensor, nn
 
 from maflow.nn.made import NORMALIZATIONS
 from maflow.nn.masked import WeightNormMaskedLinear
-from maflow.transforms.elementwise import Gated, Shift
+from maflow.transforms.base import Transform
+from maflow.transforms.elementwise import ElementwiseMap, Gated, Inverted, Shift
 from maflow.transforms.iaf import InverseAutoregressive
+from maflow.transforms.naf import DeepSigmoid
+from maflow.transforms.residual import Planar, Radial
+from maflow.transforms.sylvester import Sylvester
 
-__all__ = ["WeightNormMaskedLinear", "IAFStep", "IAFPosterior"]
+__all__ = ["WeightNormMaskedLinear", "IAFStep", "FlowPosterior", "IAFPosterior", "POSTERIORS"]
+
+POSTERIORS = (
+    "iaf",
+    "naf",
+    "planar",
+    "radial",
+    "sylvester-orthogonal",
+    "sylvester-householder",
+    "sylvester-triangular",
+    "diagonal",
+)
 
 
 class IAFStep(InverseAutoregressive):
@@ -46,6 +61,9 @@ class IAFStep(InverseAutoregressive):
         order: ``"natural"`` or ``"reversed"`` (or a permutation) of the autoregressive order.
         gate_bias: Initial bias of ``s``; ``None`` picks 3 with batch norm, 2 otherwise.
         shift_only: Use :math:`z' = z + m` (log-det 0) instead of the gated update.
+        map: Another element-wise map, read in the density direction (for example
+            ``Inverted(DeepSigmoid())``, whose sampling direction is the one-pass deep
+            sigmoidal map of the NAF paper's IAF-style posterior).
 
     Example:
         >>> step = IAFStep(3, [6], context_features=6, normalization="none").eval()
@@ -65,6 +83,7 @@ class IAFStep(InverseAutoregressive):
         order="natural",
         gate_bias: float | None = None,
         shift_only: bool = False,
+        map: ElementwiseMap | None = None,
     ):
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"unknown normalization {normalization!r}: use one of {NORMALIZATIONS}")
@@ -73,7 +92,8 @@ class IAFStep(InverseAutoregressive):
         hidden_features = [int(h) for h in hidden_features]
         if not hidden_features:
             raise ValueError("an IAF step's MADE needs at least one hidden layer")
-        map = Shift() if shift_only else Gated(gate_bias if normalization == "weight" else 0.0)
+        if map is None:
+            map = Shift() if shift_only else Gated(gate_bias if normalization == "weight" else 0.0)
         super().__init__(
             features,
             hidden_features,
@@ -88,7 +108,7 @@ class IAFStep(InverseAutoregressive):
         )
         self.shift_only = shift_only
         self.gate_bias = float(gate_bias)
-        if normalization == "batch" and not shift_only:
+        if normalization == "batch" and isinstance(map, Gated):
             with torch.no_grad():
                 self.made.output_norm.bias[features:] = self.gate_bias
         self._register_load_state_dict_pre_hook(_two_heads_to_one, with_module=True)
@@ -116,23 +136,34 @@ def _two_heads_to_one(module: IAFStep, state: dict, prefix: str, *args) -> None:
             state.setdefault(made + name, buffer.clone())
 
 
-class IAFPosterior(nn.Module):
-    r"""q(z|x): a diagonal Gaussian :math:`z_0 = \mu + e^{\log\sigma + c}\epsilon`, then ``num_steps`` IAF steps.
+class FlowPosterior(nn.Module):
+    r"""q(z|x): a diagonal Gaussian :math:`z_0 = \mu + e^{\log\sigma + c}\epsilon`, then ``num_steps`` flow steps.
 
-    The constant offset ``c`` (seed 004: -3) makes the initial posterior narrow. Orders
-    alternate between natural and reversed from one step to the next.
+    The constant offset ``c`` (karstenkreis/flow_vae: -3) makes the initial posterior
+    narrow. The steps are a choice (``flow``): gated IAF steps (orders alternating between
+    natural and reversed), IAF-style deep sigmoidal steps (``"naf"``), planar, radial, or
+    Sylvester steps (orthogonal, Householder, triangular), all amortised on the encoder's
+    context ``h``; ``"diagonal"`` has none.
 
     References:
         | Improving Variational Inference with Inverse Autoregressive Flow (Kingma et al., 2016)
         | https://arxiv.org/abs/1606.04934
+        | Neural Autoregressive Flows (Huang et al., 2018)
+        | https://arxiv.org/abs/1804.00779
+        | Variational Inference with Normalizing Flows (Rezende and Mohamed, 2015)
+        | https://arxiv.org/abs/1505.05770
+        | Sylvester Normalizing Flows for Variational Inference (van den Berg et al., 2018)
+        | https://arxiv.org/abs/1803.05649
 
     Arguments:
         features: Latent size L.
         context_features: Size of the encoder context ``h`` (ignored when ``num_steps=0``).
-        num_steps: Number of IAF steps (0 gives the plain diagonal Gaussian posterior).
-        hidden_features: Hidden widths of each cMADE.
+        num_steps: Number of flow steps (0 gives the plain diagonal Gaussian posterior).
+        hidden_features: Hidden widths of each step's MADE (``iaf``, ``naf``).
         normalization, context_mode, gate_bias, shift_only: Passed to :class:`IAFStep`.
         log_std_offset: The constant ``c`` added to the encoder's log-std.
+        flow: One of ``POSTERIORS``.
+        sigmoid_units: Of each ``naf`` step's deep sigmoidal map.
 
     Example:
         >>> q = IAFPosterior(4, context_features=8, num_steps=2, hidden_features=[8])
@@ -153,22 +184,26 @@ class IAFPosterior(nn.Module):
         gate_bias: float | None = None,
         shift_only: bool = False,
         log_std_offset: float = -3.0,
+        flow: str = "iaf",
+        sigmoid_units: int = 8,
     ):
         super().__init__()
+        if flow not in POSTERIORS:
+            raise ValueError(f"unknown posterior flow {flow!r}: use one of {', '.join(POSTERIORS)}")
         self.features = features
         self.log_std_offset = float(log_std_offset)
+        made = dict(
+            hidden_features=hidden_features,
+            context_features=context_features,
+            normalization=normalization,
+            context_mode=context_mode,
+            gate_bias=gate_bias,
+            shift_only=shift_only,
+        )
+        count = 0 if flow == "diagonal" else num_steps
         self.steps = nn.ModuleList(
-            IAFStep(
-                features,
-                hidden_features,
-                context_features,
-                normalization,
-                context_mode,
-                "natural" if index % 2 == 0 else "reversed",
-                gate_bias,
-                shift_only,
-            )
-            for index in range(num_steps)
+            _posterior_step(flow, index, features, context_features, made, sigmoid_units)
+            for index in range(count)
         )
 
     def base_parameters(self, mean: Tensor, log_std: Tensor) -> tuple[Tensor, Tensor]:
@@ -193,3 +228,23 @@ class IAFPosterior(nn.Module):
             flat, logabsdet = step.inverse(flat, flat_context)
             total = total + logabsdet
         return flat.reshape(shape), log_q - total.reshape(num_samples, -1)
+
+
+IAFPosterior = FlowPosterior  # the name before the posterior became a choice
+
+
+def _posterior_step(
+    flow: str, index: int, features: int, context_features: int, made: dict, units: int
+) -> Transform:
+    """Step ``index`` of a posterior flow; its ``inverse`` is the sampling direction."""
+    order = "natural" if index % 2 == 0 else "reversed"
+    if flow == "iaf":
+        return IAFStep(features, order=order, **made)
+    if flow == "naf":
+        return IAFStep(features, order=order, map=Inverted(DeepSigmoid(units)), **made)
+    if flow == "planar":
+        return Planar(features, context_features)
+    if flow == "radial":
+        return Radial(features, context_features)
+    kind = flow.removeprefix("sylvester-")
+    return Sylvester(features, kind, reverse=index % 2 == 1, context_features=context_features)

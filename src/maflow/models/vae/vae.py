@@ -52,20 +52,23 @@ class VAE(nn.Module):
 
     Arguments:
         image_shape: ``(channels, height, width)``; the data are flat vectors of their product.
-        latent_features: Latent size L (seed 004: 64; the IAF paper: 32).
+        latent_features: Latent size L (karstenkreis/flow_vae: 64; the IAF paper: 32).
         encoder, decoder: ``"resnet"``, ``"gated"`` or ``"dense"``.
         hidden_features: Widths of the dense encoder and decoder layers.
         channels: Feature maps of the ResNet encoder and decoder.
         resnet_hidden_features: Fully connected layer after the ResNet encoder (450).
         gated_hidden_features: Output of the gated encoder (256).
         batch_norm: Batch norm in the encoder and decoder.
-        context_features: Size of ``h`` (seed 004: 1920, the first cMADE width).
+        context_features: Size of ``h`` (karstenkreis/flow_vae: 1920, the first cMADE width).
         flow_steps: Number of IAF steps (0: diagonal Gaussian posterior).
         flow_hidden_features: Hidden widths of each cMADE.
         flow_normalization: ``"batch"``, ``"weight"`` or ``"none"`` inside the cMADE.
         context_mode: ``"snf"`` or ``"linear"`` (see :class:`maflow.models.vae.IAFStep`).
         shift_only: Shift-only IAF steps.
-        log_std_offset: Added to the encoder's log-std (seed 004: -3).
+        log_std_offset: Added to the encoder's log-std (karstenkreis/flow_vae: -3).
+        posterior: The posterior's flow steps: ``"iaf"``, ``"naf"``, ``"planar"``, ``"radial"``,
+            ``"sylvester-orthogonal"``, ``"sylvester-householder"``, ``"sylvester-triangular"``
+            or ``"diagonal"`` (see :class:`maflow.models.vae.posterior.FlowPosterior`).
 
     Example:
         >>> vae = VAE(image_shape=(1, 2, 3), latent_features=2, encoder="dense", decoder="dense",
@@ -93,6 +96,7 @@ class VAE(nn.Module):
         context_mode: str = "snf",
         shift_only: bool = False,
         log_std_offset: float = -3.0,
+        posterior: str = "iaf",
     ):
         super().__init__()
         for name, kind in (("encoder", encoder), ("decoder", decoder)):
@@ -116,6 +120,7 @@ class VAE(nn.Module):
             context_mode=context_mode,
             shift_only=shift_only,
             log_std_offset=log_std_offset,
+            posterior=posterior,
         )
         self.image_shape = image_shape
         self.data_features = math.prod(image_shape)
@@ -145,6 +150,7 @@ class VAE(nn.Module):
             context_mode,
             shift_only=shift_only,
             log_std_offset=log_std_offset,
+            flow=posterior,
         )
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
