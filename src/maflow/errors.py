@@ -1,6 +1,6 @@
 """User-facing errors: the CLI prints their message without a traceback."""
 
-__all__ = ["MaflowError", "DataError", "CheckpointError", "ConfigError", "StorageError"]
+__all__ = ["MaflowError", "DataError", "CheckpointError", "ConfigError", "NoDensityError", "StorageError"]
 
 
 class MaflowError(Exception):
@@ -17,6 +17,10 @@ class CheckpointError(MaflowError):
 
 class ConfigError(MaflowError, ValueError):
     """A nonsensical option or flag."""
+
+
+class NoDensityError(MaflowError, NotImplementedError):
+    """A flow without a closed-form inverse was asked for the density of a point it did not sample."""
 
 
 class StorageError(MaflowError, OSError):

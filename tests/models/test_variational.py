@@ -60,3 +60,13 @@ def test_amortised_flow_gives_one_density_per_context():
     flow = build_model("sylvester-householder", 3, context_features=5, num_layers=2, num_vectors=2)
     z, log_q = flow.rsample_and_log_prob((4,), torch.randn(6, 5))
     assert z.shape == (4, 6, 3) and log_q.shape == (4, 6) and torch.isfinite(log_q).all()
+
+
+@pytest.mark.parametrize("name", STEPS)
+def test_log_prob_of_an_outside_point_is_a_clear_user_error(name):
+    from maflow.errors import MaflowError
+
+    flow = build_model(name, 3, num_layers=2)
+    assert not flow.density_of_outside_points
+    with pytest.raises(MaflowError, match="no closed-form inverse"):
+        flow.log_prob(torch.randn(4, 3))

@@ -37,6 +37,10 @@ class Flow(nn.Module):
         torch.Size([3, 2])
     """
 
+    # False for flows without a closed-form inverse (planar, radial, Sylvester): their log_prob
+    # raises maflow.errors.NoDensityError; rsample_and_log_prob still gives exact densities.
+    density_of_outside_points = True
+
     def __init__(
         self, transform: Transform, base: nn.Module, features: int, context_features: int | None = None
     ):

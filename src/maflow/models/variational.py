@@ -69,3 +69,5 @@ class VariationalFlow(Flow):
             ]
         super().__init__(CompositeTransform(layers), StandardNormal(features), features, context_features)
         self.config = config
+
+    density_of_outside_points = False

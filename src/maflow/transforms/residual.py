@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from maflow.errors import NoDensityError
 from maflow.transforms.base import Transform
 
 __all__ = ["AmortisedParameters", "GenerativeOnly", "Planar", "Radial"]
@@ -50,9 +51,9 @@ class GenerativeOnly(Transform):
     """A transform with only the generative direction; ``forward`` (the density of a given point) raises."""
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError(
+        raise NoDensityError(
             f"{type(self).__name__} has no closed-form inverse: it gives exact densities of its own "
-            "samples (Flow.rsample_and_log_prob), not of outside points; for data, use an "
+            "samples (Flow.rsample_and_log_prob), not of outside points; to fit data, use an "
             "invertible flow (maf, nsf-ar, naf, realnvp, ...)"
         )
 
