@@ -62,8 +62,8 @@ class IAF(Flow):
         transforms = [
             InverseAutoregressive(
                 features,
-                hidden_features,
-                num_hidden_layers,
+                hidden_features=hidden_features,
+                num_hidden_layers=num_hidden_layers,
                 context_features=context_features,
                 order=order if order == "random" else ("natural", "reversed")[layer % 2],
                 activation=activation,

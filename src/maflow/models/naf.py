@@ -60,8 +60,8 @@ class NAF(Flow):
         layers = [
             MaskedNAF(
                 features,
-                hidden_features,
-                num_hidden_layers,
+                hidden_features=hidden_features,
+                num_hidden_layers=num_hidden_layers,
                 sigmoid_units=sigmoid_units,
                 num_blocks=num_blocks,
                 context_features=context_features,

@@ -99,8 +99,8 @@ class NSF(Flow):
                 transforms.append(
                     MaskedRQSAutoregressive(
                         features,
-                        hidden_features,
-                        num_hidden_layers,
+                        hidden_features=hidden_features,
+                        num_hidden_layers=num_hidden_layers,
                         context_features=context_features,
                         activation=activation,
                         seed=seed + layer,

@@ -44,7 +44,8 @@ class MaskedAutoregressive(Transform):
             identity parameters as output biases.
         inverse_method: ``"degree"`` (default) or ``"naive"``, see above.
         **made_options: Every other argument of :class:`maflow.nn.MADE` (``hidden_features``,
-            ``context_features``, ``order``, ``normalization``, ``residual``, ``seed``, ...).
+            ``context_features``, ``order``, ``normalization``, ``residual``, ``seed``, ...);
+            a subclass may give some of them other defaults (``made_defaults``).
 
     Example:
         >>> from maflow.transforms.elementwise import RationalQuadraticSpline
@@ -54,6 +55,8 @@ class MaskedAutoregressive(Transform):
         >>> torch.allclose(layer.inverse(y)[0], x, atol=1e-4)
         True
     """
+
+    made_defaults: dict = {}
 
     def __init__(
         self,
@@ -67,6 +70,7 @@ class MaskedAutoregressive(Transform):
         self.inverse_method = _check_inverse_method(inverse_method)
         self.features = features
         self.map = map
+        made_options = {**self.made_defaults, **made_options}
         self.made = MADE(features, output_multiplier=map.params_per_dim, **made_options)
         if identity_start:
             self._start_as_identity()
@@ -127,7 +131,6 @@ class MaskedAffineAutoregressive(MaskedAutoregressive):
 
     Arguments:
         features: Number of inputs D.
-        hidden_features, num_hidden_layers: The MADE's hidden layers.
         scale_bound: ``"clamp"`` (as the MAF-v1.0 spec), ``"soft"`` (smooth tanh bound) or ``"none"``.
         max_log_scale: The bound on :math:`|\alpha|`.
         identity_start, inverse_method: As :class:`MaskedAutoregressive`.
@@ -141,19 +144,8 @@ class MaskedAffineAutoregressive(MaskedAutoregressive):
         True
     """
 
-    def __init__(
-        self,
-        features: int,
-        hidden_features=512,
-        num_hidden_layers: int = 2,
-        *,
-        scale_bound: str = "clamp",
-        max_log_scale: float = 10.0,
-        **options,
-    ):
-        map = Affine(scale_bound, max_log_scale)
-        options.update(hidden_features=hidden_features, num_hidden_layers=num_hidden_layers)
-        super().__init__(features, map, **options)
+    def __init__(self, features: int, *, scale_bound: str = "clamp", max_log_scale: float = 10.0, **options):
+        super().__init__(features, Affine(scale_bound, max_log_scale), **options)
         self.scale_bound = scale_bound
         self.max_log_scale = max_log_scale
 

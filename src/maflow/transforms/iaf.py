@@ -32,13 +32,12 @@ class InverseAutoregressive(MaskedAutoregressive):
 
     Arguments:
         features: Number of inputs D.
-        hidden_features, num_hidden_layers: The MADE's hidden layers.
         gated: Use the gated update (default) or the plain affine one.
         gate_bias: Initial bias of ``s`` (gated) or of :math:`\alpha` (affine, default 0).
         scale_bound, max_log_scale: Bound on :math:`\alpha` when ``gated=False``.
         map: An element-wise map that replaces the gated or affine one.
-        **made_options: Passed to :class:`maflow.nn.MADE` (``hidden_features``, ``order``,
-            ``context_features``, ``normalization``, ``seed``, ...).
+        **made_options: Passed to :class:`maflow.nn.MADE` (``hidden_features``, 64 by default,
+            ``order``, ``context_features``, ``normalization``, ``seed``, ...).
 
     Example:
         >>> step = InverseAutoregressive(4, hidden_features=16)
@@ -48,11 +47,11 @@ class InverseAutoregressive(MaskedAutoregressive):
         True
     """
 
+    made_defaults = {"hidden_features": 64}
+
     def __init__(
         self,
         features: int,
-        hidden_features=64,
-        num_hidden_layers: int = 2,
         *,
         gated: bool = True,
         gate_bias: float | None = None,
@@ -63,7 +62,6 @@ class InverseAutoregressive(MaskedAutoregressive):
     ):
         if map is None:
             map = Gated() if gated else Affine(scale_bound, max_log_scale)
-        made_options.update(hidden_features=hidden_features, num_hidden_layers=num_hidden_layers)
         super().__init__(features, Inverted(map), **made_options)
         self.gated = gated
         self.scale_bound = scale_bound

@@ -142,9 +142,8 @@ class MaskedNAF(MaskedAutoregressive):
 
     Arguments:
         features: Number of inputs D.
-        hidden_features, num_hidden_layers: The MADE's hidden layers.
         sigmoid_units, num_blocks, tolerance: Of the :class:`DeepSigmoid` map.
-        **made_options: Passed to :class:`maflow.nn.MADE`.
+        **made_options: Passed to :class:`maflow.nn.MADE` (``hidden_features``, 64 by default, ...).
 
     Example:
         >>> layer = MaskedNAF(3, hidden_features=16, sigmoid_units=4)
@@ -154,16 +153,15 @@ class MaskedNAF(MaskedAutoregressive):
         True
     """
 
+    made_defaults = {"hidden_features": 64}
+
     def __init__(
         self,
         features: int,
-        hidden_features=64,
-        num_hidden_layers: int = 2,
         *,
         sigmoid_units: int = 8,
         num_blocks: int = 1,
         tolerance: float | None = None,
         **made_options,
     ):
-        made_options.update(hidden_features=hidden_features, num_hidden_layers=num_hidden_layers)
         super().__init__(features, DeepSigmoid(sigmoid_units, num_blocks, tolerance), **made_options)

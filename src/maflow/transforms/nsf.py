@@ -96,12 +96,11 @@ class MaskedRQSAutoregressive(MaskedAutoregressive):
 
     Arguments:
         features: Number of inputs D.
-        hidden_features, num_hidden_layers: The MADE's hidden layers.
         num_bins, tail_bound, min_bin_width, min_bin_height, min_derivative: The spline's
             (see :class:`RQSCoupling`).
         identity_init: Start as the identity map.
-        **made_options: Passed to :class:`maflow.nn.MADE` (``context_features``, ``order``,
-            ``activation``, ``seed``, ...).
+        **made_options: Passed to :class:`maflow.nn.MADE` (``hidden_features``, 64 by default,
+            ``context_features``, ``order``, ``activation``, ``seed``, ...).
 
     Example:
         >>> layer = MaskedRQSAutoregressive(3, hidden_features=16, num_bins=4, identity_init=False)
@@ -111,11 +110,11 @@ class MaskedRQSAutoregressive(MaskedAutoregressive):
         True
     """
 
+    made_defaults = {"hidden_features": 64}
+
     def __init__(
         self,
         features: int,
-        hidden_features=64,
-        num_hidden_layers: int = 2,
         *,
         num_bins: int = 8,
         tail_bound: float = 3.0,
@@ -126,7 +125,6 @@ class MaskedRQSAutoregressive(MaskedAutoregressive):
         **made_options,
     ):
         spline = RationalQuadraticSpline(num_bins, tail_bound, min_bin_width, min_bin_height, min_derivative)
-        made_options.update(hidden_features=hidden_features, num_hidden_layers=num_hidden_layers)
         super().__init__(features, spline, identity_start=identity_init, **made_options)
         self.num_bins = num_bins
         self.tail_bound = spline.tail_bound

@@ -96,7 +96,7 @@ class IAFStep(InverseAutoregressive):
             map = Shift() if shift_only else Gated(gate_bias if normalization == "weight" else 0.0)
         super().__init__(
             features,
-            hidden_features,
+            hidden_features=hidden_features,
             map=map,
             gate_bias=gate_bias,
             context_features=context_features,
