@@ -24,27 +24,24 @@ class NAF(Flow):
     Arguments:
         features: Number of dimensions D.
         num_layers: Number K of layers.
-        hidden_features, num_hidden_layers: Each layer's MADE.
         context_features: Size of the context vector of a conditional flow.
         sigmoid_units, num_blocks: Of each layer's deep sigmoidal map.
         order: ``"alternate"`` (natural, reversed, ...) or ``"random"`` (seeded per layer).
         seed: Seed of random orders and degrees.
-        **made_options: Any other argument of :class:`maflow.nn.MADE`, for every layer.
+        **made_options: Any argument of :class:`maflow.nn.MADE`, for every layer
+            (``hidden_features``: 64 by default).
 
     Example:
         >>> import torch
-        >>> flow = NAF(3, num_layers=2, hidden_features=16, sigmoid_units=4)
-        >>> x, log_prob = flow.rsample_and_log_prob((4,))
-        >>> torch.allclose(flow.log_prob(x), log_prob, atol=1e-4)
-        True
+        >>> flow = NAF(2, num_layers=3, hidden_features=[32, 32], sigmoid_units=4)
+        >>> flow.config["hidden_features"], flow.log_prob(torch.randn(6, 2)).shape
+        ([32, 32], torch.Size([6]))
     """
 
     def __init__(
         self,
         features: int,
         num_layers: int = 5,
-        hidden_features=64,
-        num_hidden_layers: int = 2,
         context_features: int | None = None,
         sigmoid_units: int = 8,
         num_blocks: int = 1,
@@ -52,6 +49,7 @@ class NAF(Flow):
         seed: int = 0,
         **made_options,
     ):
+        made_options.setdefault("hidden_features", 64)
         config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
@@ -60,8 +58,6 @@ class NAF(Flow):
         layers = [
             MaskedNAF(
                 features,
-                hidden_features=hidden_features,
-                num_hidden_layers=num_hidden_layers,
                 sigmoid_units=sigmoid_units,
                 num_blocks=num_blocks,
                 context_features=context_features,
