@@ -173,3 +173,13 @@ def test_an_interrupt_keeps_the_step_prints_the_resume_command_and_the_resume_is
         assert a["progress"]["step"] == b["progress"]["step"] == 90
         for key, value in a["model_state"].items():
             assert torch.equal(value, b["model_state"][key]), (name, key)
+
+
+def test_a_bad_model_option_with_overwrite_is_refused_before_the_run_is_deleted(tmp_path, capsys):
+    assert main(_argv(tmp_path, "--epochs", "1")) == 0
+    best = tmp_path / "digits" / "checkpoints" / "best.pth"
+    before = best.read_bytes()
+    capsys.readouterr()
+    assert main(_argv(tmp_path, "--epochs", "1", "--overwrite", "--model-option", "bogus=1")) == 2
+    assert "bogus" in capsys.readouterr().err
+    assert best.read_bytes() == before

@@ -47,6 +47,7 @@ def train_conditional_flow(
     ``resume``, replaced with ``overwrite``, and otherwise refused.
     """
     from maflow.errors import ConfigError
+    from maflow.models.registry import build_model
     from maflow.run.command import command_line
     from maflow.run.folder import RunLock, prepare_run_folder
     from maflow.train.flow import RESUME_AND_OVERWRITE
@@ -57,6 +58,7 @@ def train_conditional_flow(
         raise ConfigError(RESUME_AND_OVERWRITE)
     paths, artefacts, own = conditional_paths(out, config.dataset, config.model)
     dataset = _labelled_dataset(config, data_dir)
+    build_model(config.model, dataset.features, dataset.num_classes, **config.model_options)  # options check
     ensure_writable_dir(paths.root)
     with RunLock(paths.root, command_line()):
         prepare_run_folder(paths.root, artefacts, own, resume, overwrite, paths.latest)

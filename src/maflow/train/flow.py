@@ -260,6 +260,7 @@ def train_flow(
     distributed = init_from_env()  # torchrun: data-parallel, only rank 0 writes
     torch.set_num_threads(config.threads)
     dataset = load(config.dataset, data_dir)
+    _check_model_options(config, dataset)  # a bad --model-option fails before --overwrite deletes anything
     paths = RunPaths(out, config.dataset)
     ensure_writable_dir(paths.root)
     with run_lock(paths.root):
@@ -320,6 +321,13 @@ def _train_in_folder(config, dataset, paths: RunPaths, resume: bool, distributed
     if main:
         update_results(paths.results_json, paths.results_txt, "training", training)
     return training
+
+
+def _check_model_options(config: FlowTrainingConfig, dataset) -> None:
+    """Builds the model once, as a check of its options; the run reseeds every RNG before its own build."""
+    from maflow.models.registry import build_model
+
+    build_model(config.model, dataset.features, None, **config.model_options)
 
 
 def _build(config: FlowTrainingConfig, dataset) -> tuple[torch.nn.Module, dict]:
