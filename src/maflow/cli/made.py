@@ -73,7 +73,9 @@ def register(subparsers) -> None:
     )
     train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     train.add_argument(
-        "--overwrite", action="store_true", help="start over, replacing the run's files in --out"
+        "--overwrite",
+        action="store_true",
+        help="start over: remove this command's files in --out (never other files; not with --resume)",
     )
     train.set_defaults(run=run_train)
 
@@ -214,16 +216,22 @@ def _train_in_folder(args, config, dataset, out: Path, commit, wall_start: float
 
 
 def run_evaluate(args) -> int:
+    from maflow.run.command import command_line
+    from maflow.run.folder import existing_run_lock
+
+    with existing_run_lock(args.out, command_line()):  # it writes evaluate-*.json into the run folder
+        return _evaluate(args)
+
+
+def _evaluate(args) -> int:
     import torch
 
     from maflow.errors import CheckpointError
-    from maflow.run.command import command_line
-    from maflow.run.folder import RunLock
     from maflow.train.made import check_binary, fingerprint, load_trained_made
     from maflow.utils.io import write_json
 
     torch.set_num_threads(1)
-    model, checkpoint = load_trained_made(args.out)  # before the lock: no run, no lock file either
+    model, checkpoint = load_trained_made(args.out)
     samples = int(args.samples or checkpoint["config"]["ensemble_masks"])
     if not 1 <= samples <= model.num_masks:
         raise ConfigError(
@@ -236,15 +244,14 @@ def run_evaluate(args) -> int:
             "was trained on; check --data-dir"
         )
     data = check_binary(args.split, dataset.split(args.split), model.features)
-    with RunLock(args.out, command_line()):
-        result = {
-            "dataset": checkpoint["dataset"],
-            "split": args.split,
-            "samples": samples,
-            **_score(model, data, samples, 1000),
-            "commit": _git_commit(),
-        }
-        write_json(Path(args.out) / f"evaluate-{args.split}-s{samples}.json", result)
+    result = {
+        "dataset": checkpoint["dataset"],
+        "split": args.split,
+        "samples": samples,
+        **_score(model, data, samples, 1000),
+        "commit": _git_commit(),
+    }
+    write_json(Path(args.out) / f"evaluate-{args.split}-s{samples}.json", result)
     print(
         f"{checkpoint['dataset']} {args.split} NLL (S={samples}): "
         f"{result['nll']:.3f} ± {result['nll_2se']:.3f} nats over {result['count']} points"
@@ -253,14 +260,20 @@ def run_evaluate(args) -> int:
 
 
 def run_sample(args) -> int:
+    from maflow.run.command import command_line
+    from maflow.run.folder import existing_run_lock
+
+    with existing_run_lock(args.out, command_line()):  # it writes samples-*.npy into the run folder
+        return _sample(args)
+
+
+def _sample(args) -> int:
     import io
     import math
 
     import numpy as np
     import torch
 
-    from maflow.run.command import command_line
-    from maflow.run.folder import RunLock
     from maflow.train.made import load_trained_made
     from maflow.utils.io import atomic_write
 
@@ -282,8 +295,7 @@ def run_sample(args) -> int:
     path = Path(args.out) / f"samples-s{masks}-seed{args.seed}.npy"
     buffer = io.BytesIO()
     np.save(buffer, samples.numpy().astype(np.uint8))
-    with RunLock(args.out, command_line()):
-        atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    atomic_write(path, lambda f: f.write(buffer.getvalue()))
     print(f"{args.num_samples} samples from the mixture of {masks} masks in {path}")
     side = math.isqrt(model.features)
     if args.png:

@@ -41,7 +41,9 @@ def register(subparsers) -> None:
     train.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     train.add_argument(
-        "--overwrite", action="store_true", help="start over, replacing the run's files in --out"
+        "--overwrite",
+        action="store_true",
+        help="start over: remove this command's files in --out (never other files; not with --resume)",
     )
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(run=_train)

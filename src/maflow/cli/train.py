@@ -82,7 +82,10 @@ def register(subparsers) -> None:
         "--resume", action="store_true", help="continue from OUT/<dataset>/checkpoints/latest.pth"
     )
     files.add_argument(
-        "--overwrite", action="store_true", help="start over even if OUT/<dataset> holds a run"
+        "--overwrite",
+        action="store_true",
+        help="start over: remove the run's checkpoints, results, samples and figures in OUT/<dataset> "
+        "(never other files; not with --resume)",
     )
     parser.set_defaults(run=run)
 

@@ -196,12 +196,12 @@ def run_evaluate(args) -> int:
     import torch
 
     from maflow.run.command import command_line
-    from maflow.run.folder import RunLock
+    from maflow.run.folder import existing_run_lock
     from maflow.utils.io import load_checkpoint
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    checkpoint = load_checkpoint(Path(args.out) / "checkpoint.pt")  # before the lock: no run, no lock file
-    with RunLock(args.out, command_line()):
+    with existing_run_lock(args.out, command_line()):  # it writes evaluation_*.json into the run folder
+        checkpoint = load_checkpoint(Path(args.out) / "checkpoint.pt")
         return _evaluate_locked(args, checkpoint)
 
 

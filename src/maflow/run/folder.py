@@ -50,6 +50,7 @@ __all__ = [
     "remove_own_temporaries",
     "remove_own_files",
     "prepare_run_folder",
+    "existing_run_lock",
 ]
 
 LOCK_NAME = ".maflow.lock"
@@ -180,6 +181,18 @@ def _in_use_message(folder: Path, holder: dict) -> str:
     if command:
         who += f" ({command[:160]}{'...' if len(command) > 160 else ''})"
     return f"{folder} is in use by {who}; wait for it to finish (or stop it), or choose another --out"
+
+
+def existing_run_lock(folder: str | os.PathLike, command: str | None = None):
+    """:class:`RunLock` on ``folder`` if it exists; else a no-op (the caller then reports "no run").
+
+    For commands that read a run and write beside it (evaluations, samples): locking first
+    means that a live training is reported as such, not as a missing checkpoint, and that no
+    folder (nor lock file) is created where there is no run.
+    """
+    import contextlib
+
+    return RunLock(folder, command) if Path(folder).is_dir() else contextlib.nullcontext()
 
 
 def existing_artefacts(candidates: Iterable[str | os.PathLike]) -> list[Path]:
