@@ -34,17 +34,15 @@ class BernoulliMADE(nn.Module):
         hidden_features: Units per hidden layer (int, repeated ``num_hidden_layers`` times,
             or a sequence).
         num_hidden_layers: Number of hidden layers when ``hidden_features`` is an int.
-        context_features: Size of an optional context vector (a conditional model).
-        order: Input order of the first mask: ``"random"`` (default), ``"natural"``,
-            ``"reversed"`` or a permutation. With ``num_masks > 1`` use ``"random"``, else
-            every mask has the same order and only the connectivity changes.
-        hidden_degrees: ``"random"`` (the MADE paper) or ``"sequential"``.
-        activation: Hidden activation (ReLU in the MADE authors' best runs).
-        num_masks: Number of seeded mask draws cycled by ``update_masks()``.
         direct_input: Add a masked direct input-to-output linear connection (each logit
             sees the inputs that precede it), as the MADE authors' code does for its
             published runs.
-        seed: Seed of the orders and degrees; mask ``k`` uses ``seed + k``.
+        **made_options: Passed to :class:`maflow.nn.MADE`: ``context_features``, ``order``
+            (``"random"`` by default here; with ``num_masks > 1`` keep it, else every mask has
+            the same order and only the connectivity changes), ``hidden_degrees``
+            (``"random"`` here, as the MADE paper), ``activation`` (ReLU in the MADE authors'
+            best runs), ``num_masks`` (seeded mask draws cycled by ``update_masks()``),
+            ``seed`` (mask ``k`` uses ``seed + k``), ...
 
     Example:
         >>> model = BernoulliMADE(6, hidden_features=16, num_masks=3)
@@ -62,28 +60,14 @@ class BernoulliMADE(nn.Module):
         features: int,
         hidden_features: int | Sequence[int] = 500,
         num_hidden_layers: int = 1,
-        context_features: int | None = None,
-        order="random",
-        hidden_degrees: str = "random",
-        activation: str = "relu",
-        num_masks: int = 1,
         direct_input: bool = False,
-        seed: int = 0,
+        **made_options,
     ):
         super().__init__()
+        made_options.setdefault("order", "random")
+        made_options.setdefault("hidden_degrees", "random")
         self.features = features
-        self.made = MADE(
-            features,
-            hidden_features=hidden_features,
-            num_hidden_layers=num_hidden_layers,
-            output_multiplier=1,
-            context_features=context_features,
-            order=order,
-            hidden_degrees=hidden_degrees,
-            activation=activation,
-            num_masks=num_masks,
-            seed=seed,
-        )
+        self.made = MADE(features, hidden_features, num_hidden_layers, output_multiplier=1, **made_options)
         if direct_input:
             weight = torch.randn(features, features) / math.sqrt(features + 1)
             self.direct_weight = nn.Parameter(weight)

@@ -225,7 +225,7 @@ class _VAERun:
 
     def restore(self) -> None:
         checkpoint = load_checkpoint(self.checkpoint_path)
-        if checkpoint.get("hparams") != self.model.hparams:
+        if type(self.model).with_defaults(checkpoint.get("hparams") or {}) != self.model.hparams:
             raise CheckpointError(
                 f"{self.checkpoint_path} holds a different model ({checkpoint.get('hparams')}); "
                 "use another --out or the same model settings"

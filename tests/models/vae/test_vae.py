@@ -94,3 +94,13 @@ def test_checkpoint_rebuilds_the_model_from_hparams():
 def test_unknown_architecture_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown encoder"):
         VAE(encoder="pixelcnn")
+
+
+def test_hparams_stored_before_a_setting_existed_match_the_same_model():
+    vae = VAE(
+        image_shape=(1, 2, 3), latent_features=2, encoder="dense", decoder="dense", hidden_features=[8],
+        context_features=8, flow_steps=1, flow_hidden_features=[8],
+    )  # fmt: skip
+    stored = {k: v for k, v in vae.hparams.items() if k != "posterior"}  # a checkpoint from before the choice
+    assert VAE.with_defaults(stored) == vae.hparams
+    assert VAE.with_defaults(dict(stored, flow_steps=2)) != vae.hparams

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -10,6 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from maflow.models.config import constructor_config
 from maflow.models.vae.decoders import DenseDecoder, GatedConvDecoder, ResNetDecoder
 from maflow.models.vae.encoders import DenseBody, Encoder, GatedConvBody, ResNetBody
 from maflow.models.vae.posterior import IAFPosterior
@@ -98,30 +100,13 @@ class VAE(nn.Module):
         log_std_offset: float = -3.0,
         posterior: str = "iaf",
     ):
+        hparams = constructor_config(locals())
         super().__init__()
         for name, kind in (("encoder", encoder), ("decoder", decoder)):
             if kind not in ARCHITECTURES:
                 raise ValueError(f"unknown {name} {kind!r}: use one of {ARCHITECTURES}")
         image_shape = tuple(int(s) for s in image_shape)
-        self.hparams = dict(
-            image_shape=list(image_shape),
-            latent_features=latent_features,
-            encoder=encoder,
-            decoder=decoder,
-            hidden_features=list(hidden_features),
-            channels=channels,
-            resnet_hidden_features=resnet_hidden_features,
-            gated_hidden_features=gated_hidden_features,
-            batch_norm=batch_norm,
-            context_features=context_features,
-            flow_steps=flow_steps,
-            flow_hidden_features=list(flow_hidden_features),
-            flow_normalization=flow_normalization,
-            context_mode=context_mode,
-            shift_only=shift_only,
-            log_std_offset=log_std_offset,
-            posterior=posterior,
-        )
+        self.hparams = dict(hparams, image_shape=list(image_shape))
         self.image_shape = image_shape
         self.data_features = math.prod(image_shape)
         self.latent_features = latent_features
@@ -152,6 +137,16 @@ class VAE(nn.Module):
             log_std_offset=log_std_offset,
             flow=posterior,
         )
+
+    @classmethod
+    def with_defaults(cls, hparams: dict) -> dict:
+        """``hparams`` completed with the defaults of settings added since it was stored."""
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(cls.__init__).parameters.items()
+            if parameter.default is not inspect.Parameter.empty
+        }
+        return constructor_config({**defaults, **hparams})
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         """Mean, log-std (before the posterior's offset) and context, each ``(B, ...)``."""
