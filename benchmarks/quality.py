@@ -116,6 +116,19 @@ RECIPES: dict[str, tuple[dict, str, str | None]] = {
     "id+xavier": ({**MAF_PAPER, "identity_start": True, "weight_init": "xavier"}, "dataset", None),
     "id+bn-none": ({**MAF_PAPER, "identity_start": True, "batch_norm": False}, "dataset", None),
     "id+hidden-torch": ({**MAF_PAPER, "identity_start": True}, "dataset", "hidden"),
+    "id+softplus+hidden-torch": (
+        {**MAF_PAPER, "identity_start": True, "scale": "softplus"},
+        "dataset",
+        "hidden",
+    ),
+    "id+residual+hidden-torch": (
+        {**MAF_PAPER, "identity_start": True, "residual": True},
+        "dataset",
+        "hidden",
+    ),
+    # nflows' parameterisation inside maflow: softplus scale, PyTorch's init everywhere
+    "nflows-like": ({**MAF_PAPER, "scale": "softplus"}, "dataset", "all"),
+    "nflows-like+running": ({**MAF_PAPER, "scale": "softplus"}, "running", "all"),
 }
 ABLATION = [
     "maf-paper", "out-torch", "out-identity", "scale-soft", "scale-softplus", "scale-sigmoid",
@@ -318,11 +331,16 @@ def time_steps(runs: list[str], data: str, train: np.ndarray, steps: int, seed: 
 
 
 def git_commit() -> str:
+    # A run from an exported snapshot (git archive) names its commit in QUALITY_COMMIT.
+    if os.environ.get("QUALITY_COMMIT"):
+        return os.environ["QUALITY_COMMIT"]
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return out.stdout.strip() or "unknown"
 
 
 def git_dirty() -> bool:
+    if os.environ.get("QUALITY_COMMIT"):
+        return False
     paths = ["src/maflow/models", "src/maflow/nn", "src/maflow/transforms", "benchmarks/quality.py"]
     out = subprocess.run(["git", "status", "--porcelain", *paths], cwd=ROOT, capture_output=True, text=True)
     return bool(out.stdout.strip())
