@@ -104,6 +104,13 @@ def test_sigterm_between_epochs_keeps_the_epoch_and_exits_143(tmp_path):
     assert "stopped by SIGTERM" in (tmp_path / "training.log").read_text()
 
 
+def test_a_signal_in_the_last_validation_stops_before_the_final_steps(tmp_path):
+    with pytest.raises(TrainingInterrupted, match=f"kept epoch {EPOCHS}, step {5 * EPOCHS} in "):
+        _run(tmp_path, in_validation_of=EPOCHS)
+    resumed, summary = _run(tmp_path, resume=True)
+    assert summary["epoch"] == EPOCHS and resumed.step == 5 * EPOCHS
+
+
 def _signal_at_training_step(monkeypatch, module, builder, step, method="forward", signum=signal.SIGINT):
     """Wraps ``module.builder`` so that the model's ``step``-th training call of ``method`` sends ``signum``."""
     original = getattr(module, builder)

@@ -282,6 +282,8 @@ class Trainer:
             self._signals = signals
             try:
                 self._fit_epochs(data)
+                if signals.received is not None:  # during the last validation: stop before the final steps
+                    self._interrupt(0, (0.0, 0))
             finally:
                 self._signals = None
         if self.stopped_early:

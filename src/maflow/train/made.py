@@ -215,6 +215,11 @@ def train_made(
             epoch_start = time.perf_counter()
             train_nll = run.train_epoch(stop)
             run.end_epoch(train_nll, epoch_start)
+        if stop.received is not None:  # during the last validation: the checkpoint holds the last epoch
+            kept = f"epoch {run.state['epoch']}, step {run.state['step']} in {run.checkpoint_path}"
+            raise TrainingInterrupted(
+                interrupted_message(stop.received, kept, resume_command()), stop.received
+            )
     return run.finish()
 
 

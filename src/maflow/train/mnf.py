@@ -160,6 +160,11 @@ def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, e
                         f"stopping after epoch {run.epoch}: {minutes:.1f} min exceeds --max-minutes"
                     )
                     break
+            if stop.received is not None:  # during the last validation: the checkpoint holds the last epoch
+                kept = f"epoch {run.epoch}, step {run.step} in {run.checkpoint_path}"
+                raise TrainingInterrupted(
+                    interrupted_message(stop.received, kept, resume_command()), stop.received
+                )
         return run.finish()
     finally:
         run.logger.close()

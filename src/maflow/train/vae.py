@@ -184,6 +184,13 @@ def train_vae(
                 started = time.time()
                 totals, seen = run.train_epoch(epoch, stop)
                 run.end_epoch(epoch, totals, seen, started)
+                if stop.received is not None:  # during the validation: keep this epoch end and stop
+                    run.save(epoch + 1)
+                    write_json(out / "history.json", run.history)
+                    kept = f"epoch {epoch + 1} in {run.checkpoint_path}"
+                    raise TrainingInterrupted(
+                        interrupted_message(stop.received, kept, resume_command(None)), stop.received
+                    )
     finally:
         run.writer.close()
     pictures(model, run.picture_data(), out)
