@@ -100,6 +100,22 @@ for _step in ("planar", "radial", "sylvester-orthogonal", "sylvester-householder
     register(_step)(_variational(_step))
 
 
+@register("realnvp-ms")
+def _realnvp_ms(features, context_features=None, **options):
+    # Real NVP's multi-scale image architecture: checkerboard and channel couplings, factor-out.
+    from maflow.models.multiscale import MultiScaleFlow
+
+    return MultiScaleFlow(features, "realnvp", context_features=context_features, **options)
+
+
+@register("glow-ms")
+def _glow_ms(features, context_features=None, **options):
+    # Glow's multi-scale architecture: squeeze, [ActNorm, 1x1 convolution, coupling] x K, split.
+    from maflow.models.multiscale import MultiScaleFlow
+
+    return MultiScaleFlow(features, "glow", context_features=context_features, **options)
+
+
 @register("nsf-ar")
 def _nsf_ar(features, context_features=None, **options):
     from maflow.models.nsf import NSF
