@@ -134,3 +134,24 @@ def test_conditional_trainer_resumes_and_refuses_an_existing_run(tmp_path, capsy
     assert results["epochs_run"] == 2
     log = (tmp_path / "digits_conditional_maf" / "logs" / "training.log").read_text()
     assert "resumed from" in log
+
+
+def test_toy_stopped_by_a_signal_says_nothing_was_kept(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    import torch
+
+    step, calls = torch.optim.Adam.step, {"n": 0}
+
+    def signalling_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", signalling_step)
+    assert main(["toy", "--flow", "maf", "--steps", "50", "--out", str(tmp_path)]) == 143
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("maflow toy: stopped by SIGTERM at step 3 of 50; ") and "start over" in error
+    assert not list(tmp_path.iterdir())  # nothing written and no lock file left: the rerun needs no flag

@@ -59,8 +59,14 @@ def train_toy_flow(
     log_every: int = 500,
     echo=print,
 ):
-    """Adam with cosine decay to 0 on minibatches of ``train``; returns the model and a summary."""
+    """Adam with cosine decay to 0 on minibatches of ``train``; returns the model and a summary.
+
+    SIGINT or SIGTERM finishes the current step and raises
+    :class:`~maflow.run.interrupt.TrainingInterrupted`: a toy run keeps no checkpoint, so the
+    message says that nothing was kept and that the command starts over.
+    """
     from maflow.models.registry import build_model
+    from maflow.run.interrupt import StopSignals, TrainingInterrupted, signal_name
     from maflow.transforms.batchnorm import recompute_batchnorm_statistics
 
     torch.manual_seed(seed)
@@ -71,16 +77,23 @@ def train_toy_flow(
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     losses = []
-    for step in range(1, steps + 1):
-        batch = train[torch.randint(0, len(train), (batch_size,), generator=generator)]
-        loss = -model.log_prob(batch).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-        if echo and (step % log_every == 0 or step == steps):
-            echo(f"{flow}: step {step}/{steps} loss {np.mean(losses[-log_every:]):.4f}")
+    with StopSignals() as stop:
+        for step in range(1, steps + 1):
+            batch = train[torch.randint(0, len(train), (batch_size,), generator=generator)]
+            loss = -model.log_prob(batch).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            if echo and (step % log_every == 0 or step == steps):
+                echo(f"{flow}: step {step}/{steps} loss {np.mean(losses[-log_every:]):.4f}")
+            if stop.received is not None:
+                raise TrainingInterrupted(
+                    f"stopped by {signal_name(stop.received)} at step {step} of {steps}; a toy run keeps "
+                    "no checkpoint, so nothing was kept: run the same command again to start over",
+                    stop.received,
+                )
     recompute_batchnorm_statistics(model.transform, train)
     model.eval()
     with torch.no_grad():

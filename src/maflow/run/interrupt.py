@@ -15,7 +15,7 @@ import threading
 
 from maflow.errors import MaflowError
 
-__all__ = ["TrainingInterrupted", "StopSignals", "interrupted_message"]
+__all__ = ["TrainingInterrupted", "StopSignals", "interrupted_message", "signal_name"]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
