@@ -100,11 +100,17 @@ for _step in ("planar", "radial", "sylvester-orthogonal", "sylvester-householder
     register(_step)(_variational(_step))
 
 
+# A data set preset sizes vector flows (num_layers, MADE widths); image flows are sized by
+# levels, steps and hidden_channels instead, so those keys do not apply to them.
+_VECTOR_SIZES = ("num_layers", "hidden_features", "num_hidden_layers")
+
+
 @register("realnvp-ms")
 def _realnvp_ms(features, context_features=None, **options):
     # Real NVP's multi-scale image architecture: checkerboard and channel couplings, factor-out.
     from maflow.models.multiscale import MultiScaleFlow
 
+    options = {k: v for k, v in options.items() if k not in _VECTOR_SIZES}
     return MultiScaleFlow(features, "realnvp", context_features=context_features, **options)
 
 
@@ -113,6 +119,7 @@ def _glow_ms(features, context_features=None, **options):
     # Glow's multi-scale architecture: squeeze, [ActNorm, 1x1 convolution, coupling] x K, split.
     from maflow.models.multiscale import MultiScaleFlow
 
+    options = {k: v for k, v in options.items() if k not in _VECTOR_SIZES}
     return MultiScaleFlow(features, "glow", context_features=context_features, **options)
 
 
