@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["register", "run"]
 
-FLOWS = ["realnvp", "nice", "maf", "iaf", "nsf-ar", "nsf-cl", "glow", "made-mog", "maf-mog"]
+FLOWS = ["realnvp", "nice", "maf", "iaf", "nsf-ar", "nsf-cl", "naf", "glow", "made-mog", "maf-mog"]
 # What one run writes into --out (all of it marks the folder as holding a run).
 FILES = {
     "overview": "overview.png",

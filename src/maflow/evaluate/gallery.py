@@ -32,6 +32,7 @@ TOY_FLOWS = {
     "iaf": ("iaf", dict(num_layers=5, hidden_features=64)),
     "nsf-ar": ("nsf-ar", dict(num_layers=3, hidden_features=32, num_bins=8, tail_bound=4.0)),
     "nsf-cl": ("nsf-cl", dict(num_layers=4, hidden_features=32, num_bins=8, tail_bound=4.0)),
+    "naf": ("naf", dict(num_layers=3, hidden_features=32, sigmoid_units=8)),
     "glow": ("glow", dict(num_layers=6, hidden_features=64)),
     "made-mog": ("made-mog", dict(hidden_features=64, num_components=10)),
     "maf-mog": ("maf-mog", dict(num_layers=3, hidden_features=64, num_components=10)),
