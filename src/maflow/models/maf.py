@@ -44,8 +44,19 @@ class MAF(Flow):
             (:class:`~maflow.transforms.elementwise.SigmoidAffine`, nflows' form).
         scale_bound, max_log_scale: Bound on each layer's log-scale (``scale="exp"`` only).
         seed: Seed of random orders and degrees.
+        identity_start: Start every MADE layer as the identity map (zero output weights,
+            the map's identity parameters as output biases).
+        weight_init: The MADEs' weight initialisation: ``"torch"`` (``nn.Linear``'s
+            default), ``"maf"`` (the MAF code's :math:`\mathcal{N}(0, 1)/\sqrt{n_{in} + 1}`)
+            or ``"xavier"``.
         **made_options: Any other argument of :class:`maflow.nn.MADE` (``residual``,
-            ``dropout``, ``normalization``, ``identity_start``, ...), for every layer.
+            ``dropout``, ``normalization``, ...), for every layer.
+
+    The defaults (identity start, PyTorch's initialisation, whole-training-set batch-norm
+    statistics in the trainer) were chosen by measurement against nflows, zuko and normflows
+    (docs/quality.md). The MAF paper's exact parameterisation is
+    ``MAF(..., identity_start=False, weight_init="maf", scale="exp", scale_bound="clamp")``,
+    which the reproduction presets (``maflow train --dataset mnist`` ...) pin.
 
     Example:
         >>> flow = MAF(3, num_layers=2, hidden_features=16).eval()
@@ -70,6 +81,8 @@ class MAF(Flow):
         max_log_scale: float = 10.0,
         seed: int = 0,
         scale: str = "exp",
+        identity_start: bool = True,
+        weight_init: str = "torch",
         **made_options,
     ):
         config = constructor_config(locals())
@@ -87,6 +100,8 @@ class MAF(Flow):
             context_features=context_features,
             hidden_degrees=hidden_degrees,
             activation=activation,
+            weight_init=weight_init,
+            identity_start=identity_start,
             **made_options,
         )
         transforms = []

@@ -24,7 +24,7 @@ ACTIVATIONS = {
 
 NORMALIZATIONS = ("none", "batch", "weight")
 CONTEXT_MODES = ("linear", "snf")
-WEIGHT_INITS = ("maf", "xavier")
+WEIGHT_INITS = ("maf", "xavier", "torch")
 
 
 def input_degrees(features: int, order, rng: np.random.RandomState) -> np.ndarray:
@@ -103,8 +103,10 @@ class MADE(nn.Module):
         identity_start: Zero the output layer's weights and biases, so that the output is
             a constant at initialisation (a transform then picks the constant that makes
             it the identity map).
-        weight_init: ``"maf"`` (:math:`\mathcal{N}(0, 1)/\sqrt{n_{in} + 1}`, as the MAF code)
-            or ``"xavier"`` (Glorot uniform per output chunk, as karstenkreis/flow_vae).
+        weight_init: ``"maf"`` (:math:`\mathcal{N}(0, 1)/\sqrt{n_{in} + 1}`, as the MAF code),
+            ``"xavier"`` (Glorot uniform per output chunk, as karstenkreis/flow_vae) or
+            ``"torch"`` (``nn.Linear``'s default, :math:`U(\pm 1/\sqrt{n_{in}})` weights and
+            biases, as nflows and zuko).
         num_masks: Number of seeded order/connectivity draws that ``update_masks()``
             cycles through (connectivity-agnostic training).
         seed: Seed of the random orders and degrees.
@@ -184,6 +186,9 @@ class MADE(nn.Module):
                 nn.init.xavier_uniform_(layer.weight)
             for chunk in self.output_layer.weight.split(self.features):
                 nn.init.xavier_uniform_(chunk)
+        if weight_init == "torch" and self.normalization != "weight":
+            for layer in [*self.hidden_layers, self.output_layer]:
+                nn.Linear.reset_parameters(layer)
         if identity_start:
             self.output_layer.weight.zero_()
             if self.output_layer.bias is not None:
