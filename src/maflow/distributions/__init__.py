@@ -2,8 +2,18 @@
 
 from maflow.distributions.diagonal import DiagonalNormal
 from maflow.distributions.flow import Flow, FlowDistribution
+from maflow.distributions.interop import MaflowTransform, TorchTransform
 from maflow.distributions.made_mog import MADEMoG
 from maflow.distributions.mixture import MixtureOfGaussians
 from maflow.distributions.normal import StandardNormal
 
-__all__ = ["DiagonalNormal", "Flow", "FlowDistribution", "MADEMoG", "MixtureOfGaussians", "StandardNormal"]
+__all__ = [
+    "DiagonalNormal",
+    "Flow",
+    "FlowDistribution",
+    "MADEMoG",
+    "MaflowTransform",
+    "MixtureOfGaussians",
+    "StandardNormal",
+    "TorchTransform",
+]

@@ -143,23 +143,44 @@ def _check_tensor(flow: nn.Module, x, name: str) -> None:
 
 
 class FlowDistribution(Distribution):
-    """A :class:`Flow` (with its context, if any) as a ``torch.distributions`` object."""
+    """A :class:`Flow` (with its context, if any) as a ``torch.distributions`` object.
+
+    Its batch shape is the context's (one distribution per context row) or ``batch_shape``
+    for an unconditional flow (independent copies, as ``expand`` makes).
+
+    Example:
+        >>> from maflow.models import MAF
+        >>> d = MAF(2, num_layers=1, hidden_features=8).eval()().expand((3,))
+        >>> d.batch_shape, d.sample((5,)).shape, d.log_prob(torch.zeros(3, 2)).shape
+        (torch.Size([3]), torch.Size([5, 3, 2]), torch.Size([3]))
+    """
 
     arg_constraints = {}
     support = constraints.real_vector
     has_rsample = True
 
-    def __init__(self, flow: Flow, context: Tensor | None = None):
+    def __init__(self, flow: Flow, context: Tensor | None = None, batch_shape=None):
         self.flow = flow
         self.context = context
-        batch_shape = context.shape[:-1] if context is not None else torch.Size()
-        super().__init__(batch_shape, torch.Size([flow.features]), validate_args=False)
+        if batch_shape is None:
+            batch_shape = context.shape[:-1] if context is not None else torch.Size()
+        super().__init__(torch.Size(batch_shape), torch.Size([flow.features]), validate_args=False)
+
+    def expand(self, batch_shape, _instance=None) -> FlowDistribution:
+        batch_shape = torch.Size(batch_shape)
+        context = self.context
+        if context is not None:
+            context = context.expand(*batch_shape, context.shape[-1])
+        return FlowDistribution(self.flow, context, batch_shape)
+
+    def _unconditional_shape(self, sample_shape) -> torch.Size:
+        return torch.Size(sample_shape) + (self.batch_shape if self.context is None else torch.Size())
 
     def log_prob(self, value: Tensor) -> Tensor:
         return self.flow.log_prob(value, self.context)
 
     def rsample(self, sample_shape=torch.Size()) -> Tensor:
-        return self.flow.rsample(sample_shape, self.context)
+        return self.flow.rsample(self._unconditional_shape(sample_shape), self.context)
 
     def rsample_and_log_prob(self, sample_shape=torch.Size()) -> tuple[Tensor, Tensor]:
-        return self.flow.rsample_and_log_prob(sample_shape, self.context)
+        return self.flow.rsample_and_log_prob(self._unconditional_shape(sample_shape), self.context)
