@@ -13,4 +13,5 @@ fi
 python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 # torch first and pinned: a bare "torch" requirement would pull a multi-GB CUDA build.
 python -c "import torch" 2>/dev/null || python -m pip install -q "$TORCH_SPEC"
-python -m pip install -q -e ".[test]"
+# The package with every extra and the CI tools (tests, lint, types, docs, build): see pyproject.toml.
+python -m pip install -q -e ".[dev]"

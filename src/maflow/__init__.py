@@ -1,6 +1,6 @@
 """maflow: masked autoregressive models and normalising flows in PyTorch."""
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is defined (pyproject.toml reads it)
 
 __all__ = ["MADE", "MAF", "__version__"]
 

@@ -48,3 +48,28 @@ def test_rotation_by_90_degrees_turns_a_bar_upright():
     rotated = rotate_images(image, [90])[0]
     assert rotated[4:24, 14].mean() > 0.9 and rotated[14, 4:10].max() < 0.1
     assert rotated.min() >= 0 and rotated.max() <= 1
+
+
+def test_rotation_matches_scipy_on_a_digit_within_1e_6():
+    # The torch rotation (affine_grid + grid_sample, bilinear, zeros outside) is scipy's order-1
+    # rotation about the centre with mode="constant"; the digit is an 8x8 one scaled to 20x20.
+    ndimage = pytest.importorskip("scipy.ndimage")
+    datasets = pytest.importorskip("sklearn.datasets")
+    digit = datasets.load_digits().images[7] / 16.0
+    image = np.zeros((28, 28), dtype=np.float32)
+    image[4:24, 4:24] = np.kron(digit, np.ones((3, 3)))[2:22, 2:22]
+    angles = [0, 15, 45, 90, 137.5, 180, 250, 300]
+    expected = np.stack(
+        [ndimage.rotate(image, a, reshape=False, order=1, mode="constant", cval=0.0) for a in angles]
+    )
+    assert np.abs(rotate_images(image, angles) - np.clip(expected, 0, 1)).max() < 1e-6
+
+
+def test_auroc_matches_scikit_learn_with_ties():
+    from maflow.evaluate.mnf import auroc
+
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 500)
+    scores = np.round(rng.normal(size=500) + labels, 1)  # rounded: many ties
+    assert abs(auroc(labels, scores) - metrics.roc_auc_score(labels, scores)) < 1e-12

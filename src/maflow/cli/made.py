@@ -298,9 +298,11 @@ def _sample(args) -> int:
     atomic_write(path, lambda f: f.write(buffer.getvalue()))
     print(f"{args.num_samples} samples from the mixture of {masks} masks in {path}")
     side = math.isqrt(model.features)
-    if args.png:
-        if side * side != model.features:
-            raise ConfigError(f"--png needs square data; this model has {model.features} features")
+    from maflow.utils.optional import has_plotting
+
+    if args.png and side * side != model.features:
+        raise ConfigError(f"--png needs square data; this model has {model.features} features")
+    if args.png and has_plotting():
         import matplotlib
 
         matplotlib.use("Agg")

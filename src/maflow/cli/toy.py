@@ -77,7 +77,7 @@ def _train_and_draw(args, out) -> int:
 
     summary.update(
         data=args.data,
-        files={key: str(path) for key, path in files.items()},
+        files={key: str(path) for key, path in files.items() if path is not None},
         command="maflow " + " ".join(sys.argv[1:]),
         git_commit=git_commit(),
     )

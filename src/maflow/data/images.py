@@ -96,6 +96,9 @@ def prepare_digits(source: Source, seed: int = 42, lam: float = 1e-6) -> dict:
     """scikit-learn's 8x8 digits (values 0..16), MAF style: one RandomState(seed) first permutes the
     rows, the tail rule splits them, then x = (v + U(0,1)) / 17 is drawn train, val, test, and
     y = logit(lam + (1 - 2 lam) x)."""
+    from maflow.utils.optional import require
+
+    require("sklearn", "the 8x8 digits data set")
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

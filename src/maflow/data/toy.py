@@ -5,17 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from maflow.data.source import Source
+from maflow.utils.optional import require
 
 __all__ = ["TOY_SAMPLERS", "prepare_toy"]
 
 
 def _moons(n, rng):
+    require("sklearn", "the toy data set 'moons'")
     from sklearn.datasets import make_moons
 
     return make_moons(n, noise=0.05, random_state=rng)[0]
 
 
 def _circles(n, rng):
+    require("sklearn", "the toy data set 'circles'")
     from sklearn.datasets import make_circles
 
     return make_circles(n, noise=0.05, factor=0.5, random_state=rng)[0]

@@ -38,10 +38,11 @@ def save_u_figures(model, x, figures_dir: Path, name: str) -> list[Path]:
     """Marginal histograms and pairwise scatters of u = f(x) (seed 000's diagnostics)."""
     model.eval()
     u = model.transform(torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype))[0].double().numpy()
-    return [
+    figures = [
         save_u_marginals(u, figures_dir / f"{name}_u_marginals.png"),
         save_u_scatter(u, figures_dir / f"{name}_u_scatter.png"),
     ]
+    return [path for path in figures if path is not None]  # none without matplotlib
 
 
 def evaluate_flow(

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from maflow.utils.io import atomic_write
+from maflow.utils.optional import skip_without_matplotlib
 
 __all__ = [
     "TOY_FLOWS",
@@ -191,19 +192,22 @@ def _draw_x2z(axes, model, data: torch.Tensor, count: int, limit: float = 3.0):
     _square(axes, limit, "x → z: f(data) over base samples")
 
 
-def save_density(model, path, limit: float = 3.0) -> Path:
+@skip_without_matplotlib
+def save_density(model, path, limit: float = 3.0) -> Path | None:
     figure = _figure(3.2, 3.2)
     _draw_density(figure.add_subplot(), model, limit)
     return _save(figure, path)
 
 
-def save_samples_over_data(model, data: torch.Tensor, path, count: int = 2000) -> Path:
+@skip_without_matplotlib
+def save_samples_over_data(model, data: torch.Tensor, path, count: int = 2000) -> Path | None:
     figure = _figure(3.2, 3.2)
     _draw_samples(figure.add_subplot(), model, data, count)
     return _save(figure, path)
 
 
-def save_x2z_z2x(model, data: torch.Tensor, path, count: int = 2000) -> Path:
+@skip_without_matplotlib
+def save_x2z_z2x(model, data: torch.Tensor, path, count: int = 2000) -> Path | None:
     """Seed 003's pair of panels: data mapped to noise, and noise mapped to data."""
     figure = _figure(6.4, 3.2)
     _draw_x2z(figure.add_subplot(1, 2, 1), model, data, count)
@@ -211,7 +215,8 @@ def save_x2z_z2x(model, data: torch.Tensor, path, count: int = 2000) -> Path:
     return _save(figure, path)
 
 
-def save_point_flow(model, data: torch.Tensor, path, count: int = 1000, max_panels: int = 24) -> Path:
+@skip_without_matplotlib
+def save_point_flow(model, data: torch.Tensor, path, count: int = 1000, max_panels: int = 24) -> Path | None:
     """Data points after every layer, coloured by where they started (evenly thinned past ``max_panels``)."""
     outputs = layer_outputs(model, data[:count])
     if len(outputs) > max_panels:
@@ -229,7 +234,8 @@ def save_point_flow(model, data: torch.Tensor, path, count: int = 1000, max_pane
     return _save(figure, path)
 
 
-def save_overview(model, data: torch.Tensor, path, title: str = "", count: int = 2000) -> Path:
+@skip_without_matplotlib
+def save_overview(model, data: torch.Tensor, path, title: str = "", count: int = 2000) -> Path | None:
     """Density, x → z and z → x side by side: the gallery's one-line summary of a flow."""
     figure = _figure(9.6, 3.3)
     _draw_density(figure.add_subplot(1, 3, 1), model)

@@ -9,13 +9,17 @@ import torch
 
 from maflow.errors import ConfigError, DataError
 
-__all__ = ["rotate_images", "rotation_study", "plot_rotation", "fashion_test_images", "ood_study"]
+__all__ = ["rotate_images", "rotation_study", "plot_rotation", "fashion_test_images", "ood_study", "auroc"]
 
 
 def rotate_images(image: np.ndarray, angles) -> np.ndarray:
     """Rotates a 28x28 image (values in [0, 1]) by each angle in degrees, counter-clockwise.
 
-    Bilinear interpolation keeps the values in [0, 1]; the frame stays 28x28.
+    The rotation is about the image centre, with bilinear interpolation and zeros outside the
+    frame (``torch.nn.functional.affine_grid`` and ``grid_sample`` with ``align_corners=False``,
+    computed in float64); the frame stays 28x28 and the values stay in [0, 1]. This is the same
+    resampling as ``scipy.ndimage.rotate(image, angle, reshape=False, order=1, mode="constant")``:
+    the two agree to within 1e-6 per pixel (a test checks it on a digit).
 
     Example:
         >>> import numpy as np
@@ -24,13 +28,44 @@ def rotate_images(image: np.ndarray, angles) -> np.ndarray:
         >>> rotated.shape, bool(np.allclose(rotated[0], image)), bool(np.allclose(rotated[1], image[::-1, ::-1]))
         ((2, 28, 28), True, True)
     """
-    from scipy.ndimage import rotate
+    import torch.nn.functional as F
 
-    image = np.asarray(image, dtype=np.float32).reshape(28, 28)
-    rotated = [
-        rotate(image, float(angle), reshape=False, order=1, mode="constant", cval=0.0) for angle in angles
-    ]
-    return np.clip(np.stack(rotated), 0.0, 1.0).astype(np.float32)
+    radians = torch.as_tensor(np.radians(np.asarray(angles, dtype=np.float64)).reshape(-1))
+    cos, sin, zero = radians.cos(), radians.sin(), torch.zeros_like(radians)
+    # affine_grid maps output coordinates (x right, y down, in [-1, 1]) to input ones; on screen,
+    # where y points down, this matrix turns the picture counter-clockwise by the angle.
+    theta = torch.stack([torch.stack([cos, -sin, zero], -1), torch.stack([sin, cos, zero], -1)], 1)
+    image = torch.as_tensor(np.asarray(image, dtype=np.float32).reshape(28, 28), dtype=torch.float64)
+    batch = image.expand(len(radians), 1, 28, 28)
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    rotated = F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return np.clip(rotated[:, 0].numpy(), 0.0, 1.0).astype(np.float32)
+
+
+def auroc(labels, scores) -> float:
+    """Area under the ROC curve of ``scores`` as a detector of ``labels == 1`` (ties count one half).
+
+    The Mann-Whitney statistic from average ranks; the same number as scikit-learn's ``roc_auc_score``.
+
+    Example:
+        >>> auroc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]), auroc([0, 1], [0.5, 0.5])
+        (0.75, 0.5)
+    """
+    labels = np.asarray(labels).reshape(-1) == 1
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    positives, negatives = int(labels.sum()), int((~labels).sum())
+    if positives == 0 or negatives == 0:
+        raise ValueError("the AUROC needs both classes among the labels")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    # Tied scores share the mean of their ranks.
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    for start, count in zip(first[counts > 1], counts[counts > 1]):
+        ranks[order[start : start + count]] = start + (count + 1) / 2
+    statistic = ranks[labels].sum() - positives * (positives + 1) / 2
+    return float(statistic / (positives * negatives))
 
 
 def _load_pair(mnf_run, lenet_run):
@@ -94,7 +129,14 @@ def rotation_study(
 
 
 def plot_rotation(images, angles, mnf_probs, lenet_probs, out, columns: int = 5, dpi: int = 60) -> None:
-    """Violins of the MNF samples (S, A, 10) above bars of LeNet's softmax (A, 10), one panel per angle."""
+    """Violins of the MNF samples (S, A, 10) above bars of LeNet's softmax (A, 10), one panel per angle.
+
+    Draws nothing (after a one-line notice) when matplotlib is not installed.
+    """
+    from maflow.utils.optional import has_plotting
+
+    if not has_plotting():
+        return
     import matplotlib
 
     matplotlib.use("Agg")
@@ -180,8 +222,6 @@ def ood_study(
 ) -> dict:
     """Mean predictive entropy (and MNF's mutual information) of both models on the first ``limit``
     MNIST and Fashion-MNIST test images, and the AUROC of entropy as a Fashion-vs-MNIST detector."""
-    from sklearn.metrics import roc_auc_score
-
     from maflow.data import load
     from maflow.models.mnf import predict
     from maflow.utils.io import write_json
@@ -206,7 +246,7 @@ def ood_study(
                 "count": len(images),
             }
         labels = np.r_[np.zeros(len(entropies["mnist"])), np.ones(len(entropies["fashion"]))]
-        rows["auroc"] = float(roc_auc_score(labels, np.r_[entropies["mnist"], entropies["fashion"]]))
+        rows["auroc"] = auroc(labels, np.r_[entropies["mnist"], entropies["fashion"]])
         rows["num_samples"] = samples
         summary["models"][name] = rows
     if out is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from maflow.utils.io import atomic_write
+from maflow.utils.optional import skip_without_matplotlib
 
 __all__ = ["save_image_grid", "save_u_marginals", "save_u_scatter", "save_sample_scatter"]
 
@@ -27,7 +28,8 @@ def _save(figure, path: str | Path, dpi: int = 100) -> Path:
     return Path(path)
 
 
-def save_image_grid(images, image_shape, path: str | Path, columns: int | None = None) -> Path:
+@skip_without_matplotlib
+def save_image_grid(images, image_shape, path: str | Path, columns: int | None = None) -> Path | None:
     """Saves rows of ``images`` (values in [0, 1], planar ``(C, H, W)`` layout) as one grid.
 
     Example:
@@ -62,7 +64,8 @@ def _dimensions(features: int, count: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(features, size=min(count, features), replace=False))
 
 
-def save_u_marginals(u, path: str | Path, num_panels: int = 24, seed: int = 0) -> Path:
+@skip_without_matplotlib
+def save_u_marginals(u, path: str | Path, num_panels: int = 24, seed: int = 0) -> Path | None:
     """Histograms of randomly chosen dimensions of ``u = f(x)`` with the N(0, 1) density on top.
 
     A perfect data-to-noise map makes every panel a standard normal (seed 000's figure).
@@ -86,7 +89,8 @@ def save_u_marginals(u, path: str | Path, num_panels: int = 24, seed: int = 0) -
     return _save(figure, path)
 
 
-def save_u_scatter(u, path: str | Path, num_panels: int = 24, seed: int = 0) -> Path:
+@skip_without_matplotlib
+def save_u_scatter(u, path: str | Path, num_panels: int = 24, seed: int = 0) -> Path | None:
     """Scatter plots of random pairs of dimensions of ``u = f(x)``; N(0, I) would be a round blob."""
     u = np.asarray(u, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -108,7 +112,8 @@ def save_u_scatter(u, path: str | Path, num_panels: int = 24, seed: int = 0) -> 
     return _save(figure, path)
 
 
-def save_sample_scatter(samples, data, path: str | Path, max_dims: int = 4) -> Path:
+@skip_without_matplotlib
+def save_sample_scatter(samples, data, path: str | Path, max_dims: int = 4) -> Path | None:
     """Pairwise scatter of the first dimensions of model samples next to data (non-image sets)."""
     samples, data = np.asarray(samples), np.asarray(data)
     dims = min(max_dims, samples.shape[1])

@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from maflow.utils.optional import has_tensorboard
+
 __all__ = ["TrainingLogger"]
 
 
@@ -13,7 +15,8 @@ class TrainingLogger:
     """Appends timestamped lines to ``log_file`` (and echoes them) and writes TensorBoard scalars.
 
     The log file is opened in append mode so that a resumed run continues the same file.
-    TensorBoard is optional: pass ``tensorboard_dir=None`` to skip it.
+    TensorBoard is optional: pass ``tensorboard_dir=None`` to skip it; without the ``tensorboard``
+    package it is skipped after a one-line notice (``pip install 'maflow[tensorboard]'``).
 
     Arguments:
         log_file: Path of the text log (parents are created).
@@ -36,7 +39,7 @@ class TrainingLogger:
         self._file = open(self.log_file, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self.echo = echo
         self._writer = None
-        if tensorboard_dir is not None:
+        if tensorboard_dir is not None and has_tensorboard():  # optional: one line says what to install
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(log_dir=str(tensorboard_dir))

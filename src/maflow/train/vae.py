@@ -175,9 +175,14 @@ def train_vae(
     out = ensure_writable_dir(out)
     remove_own_temporaries(out, vae_run_files(out)[1][out])  # left by a killed run
     run = _VAERun(model, train_data, val_data, config, out, extra)
-    from torch.utils.tensorboard import SummaryWriter
+    from maflow.utils.optional import NullSummaryWriter, has_tensorboard
 
-    run.writer = SummaryWriter(str(out / "tensorboard"), purge_step=run.start_epoch)
+    if has_tensorboard():  # optional: without it one line says what to install
+        from torch.utils.tensorboard import SummaryWriter
+
+        run.writer = SummaryWriter(str(out / "tensorboard"), purge_step=run.start_epoch)
+    else:
+        run.writer = NullSummaryWriter()
     try:
         with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
             for epoch in range(run.start_epoch, config.epochs):
