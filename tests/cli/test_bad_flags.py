@@ -10,7 +10,7 @@ CASES = {
     "train": [
         (["--dataset", "digits", "--lr", "-1"], "--lr must be positive"),
         (["--dataset", "digits", "--lr", "0"], "--lr must be positive"),
-        (["--dataset", "digits", "--hidden-dim", "0"], "--hidden-dim must be a positive integer"),
+        (["--dataset", "digits", "--hidden-dim", "0"], "--hidden-features must be a positive integer"),
         (["--dataset", "digits", "--num-layers", "0"], "--num-layers must be a positive integer"),
         (["--dataset", "nosuchdata"], "unknown data set 'nosuchdata'"),
         (["--dataset", "digits", "--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),

@@ -132,7 +132,7 @@ def test_resume_with_another_learning_rate_names_the_mismatch(run, capsys):
         (["--dataset", "nosuchdata"], "unknown data set 'nosuchdata'"),
         (["--dataset", "digits", "--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
         (["--dataset", "digits", "--lr", "-1"], "--lr must be positive"),
-        (["--dataset", "digits", "--hidden-dim", "0"], "--hidden-dim must be a positive integer"),
+        (["--dataset", "digits", "--hidden-dim", "0"], "--hidden-features must be a positive integer"),
     ],
 )
 def test_bad_flags_give_one_clear_line_and_exit_code_2(tmp_path, capsys, argv, words):
@@ -178,7 +178,7 @@ def test_seed_spec_scripts_accept_underscore_flags(tmp_path):
         text=True,
         cwd=tmp_path,
     )
-    assert result.returncode == 2 and "--hidden-dim must be a positive integer" in result.stderr
+    assert result.returncode == 2 and "--hidden-features must be a positive integer" in result.stderr
     assert not (tmp_path / "maf_results" / "digits").exists()
 
 

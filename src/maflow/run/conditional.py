@@ -31,14 +31,15 @@ def class_conditional_log_probs(model, x: Tensor, num_classes: int = 10, batch_s
         >>> class_conditional_log_probs(model, torch.randn(5, 3), num_classes=4).shape
         torch.Size([5, 4])
     """
-    dtype = next(model.parameters()).dtype
+    parameter = next(model.parameters())
+    dtype, device = parameter.dtype, parameter.device
     columns = []
     for label in range(num_classes):
-        context = one_hot(torch.tensor([label]), num_classes, dtype)
+        context = one_hot(torch.tensor([label]), num_classes, dtype).to(device)
         columns.append(
             torch.cat(
                 [
-                    model.log_prob(chunk.to(dtype), context.expand(len(chunk), -1))
+                    model.log_prob(chunk.to(device, dtype), context.expand(len(chunk), -1)).cpu()
                     for chunk in x.split(batch_size)
                 ]
             )
@@ -72,7 +73,7 @@ def conditional_report(
         >>> sorted(report)
         ['accuracy', 'log_p_x', 'log_p_x_2se', 'log_p_x_given_y', 'log_p_x_given_y_2se', 'num_points']
     """
-    labels = torch.as_tensor(labels, dtype=torch.long)
+    labels = torch.as_tensor(labels, dtype=torch.long).cpu()
     if labels.shape != (len(x),):
         raise ValueError(f"need one label per point: {len(x)} points, labels of shape {tuple(labels.shape)}")
     table = class_conditional_log_probs(model, x, num_classes, batch_size).double()

@@ -30,10 +30,11 @@ def log_likelihoods(model, x, batch_size: int = 1000, dtype: torch.dtype = torch
     model.eval()
     parameter = next(model.parameters(), None)
     original = parameter.dtype if parameter is not None else torch.float32
+    device = parameter.device if parameter is not None else torch.device("cpu")
     model.to(dtype)
     try:
-        x = torch.as_tensor(np.asarray(x))
-        values = [model.log_prob(chunk.to(dtype)).double() for chunk in x.split(batch_size)]
+        x = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))
+        values = [model.log_prob(chunk.to(device, dtype)).double().cpu() for chunk in x.split(batch_size)]
     finally:
         model.to(original)
         model.train(was_training)

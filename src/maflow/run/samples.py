@@ -23,7 +23,7 @@ def draw_samples(model, num_samples: int, seed: int = 0) -> np.ndarray:
     model.eval()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return model.sample((num_samples,)).double().numpy()
+        return model.sample((num_samples,)).double().cpu().numpy()
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

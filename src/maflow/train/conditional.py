@@ -1,7 +1,7 @@
 """Class-conditional flow training on a labelled data set: the context is the one-hot label.
 
-Run as ``python -m maflow.train.conditional --dataset mnist --model maf ...`` (the model flags
-of ``maflow train``; ``--resume`` and ``--overwrite`` as there). The run goes to
+Run as ``maflow train --conditional --dataset mnist --model maf ...`` (every flag of ``maflow
+train``; ``python -m maflow.train.conditional`` takes the same flags). The run goes to
 ``OUT/<dataset>_conditional_<model>/``, locked while it runs. It reuses the generic training loop; validation and early stopping use
 log p(x|y) with the true labels, and the test set is reported as in the MAF paper's
 conditional columns: log p(x|y), log p(x) = logsumexp_y log p(x|y) - log C, and the accuracy
@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["train_conditional_flow", "conditional_paths", "evaluate_conditional_checkpoint", "main"]
+__all__ = [
+    "train_conditional_flow",
+    "conditional_paths",
+    "evaluate_conditional_checkpoint",
+    "print_test_line",
+    "main",
+]
 
 
 def _split(batch: torch.Tensor, features: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,20 +55,21 @@ def train_conditional_flow(
     from maflow.errors import ConfigError
     from maflow.models.registry import build_model
     from maflow.run.command import command_line
-    from maflow.run.folder import RunLock, prepare_run_folder
-    from maflow.train.flow import RESUME_AND_OVERWRITE
+    from maflow.run.device import resolve_device
+    from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
     from maflow.utils.io import ensure_writable_dir
 
     config.validate()
     if resume and overwrite:
         raise ConfigError(RESUME_AND_OVERWRITE)
+    device = resolve_device(config.device)
     paths, artefacts, own = conditional_paths(out, config.dataset, config.model)
     dataset = _labelled_dataset(config, data_dir)
     build_model(config.model, dataset.features, dataset.num_classes, **config.model_options)  # options check
     ensure_writable_dir(paths.root)
     with RunLock(paths.root, command_line()):
         prepare_run_folder(paths.root, artefacts, own, resume, overwrite, paths.latest)
-        return _train_conditional(config, dataset, paths, echo, resume)
+        return _train_conditional(config, dataset, paths, echo, resume, device)
 
 
 def _labelled_dataset(config, data_dir):
@@ -75,20 +82,21 @@ def _labelled_dataset(config, data_dir):
     return dataset
 
 
-def _train_conditional(config, dataset, paths, echo: bool, resume: bool) -> dict:
+def _train_conditional(config, dataset, paths, echo: bool, resume: bool, device) -> dict:
     from maflow.run.conditional import one_hot
-    from maflow.train.flow import git_commit
+    from maflow.run.device import set_threads
+    from maflow.train.flow import git_commit, training_rows
     from maflow.train.logger import TrainingLogger
     from maflow.utils.io import write_json
 
-    torch.set_num_threads(config.threads)
+    set_threads(config.threads)
     classes = dataset.num_classes
     torch.manual_seed(config.seed)
 
     def labelled(x, labels):
-        return torch.cat([torch.from_numpy(x), one_hot(torch.from_numpy(labels), classes)], dim=1)
+        return torch.cat([torch.from_numpy(x), one_hot(torch.from_numpy(labels), classes)], dim=1).to(device)
 
-    train = labelled(dataset.train, dataset.train_labels)
+    train = labelled(training_rows(config, dataset.train), training_rows(config, dataset.train_labels))
     val = labelled(dataset.val, dataset.val_labels)
     start = time.perf_counter()
     with TrainingLogger(paths.log_file, paths.tensorboard, echo=echo) as logger:
@@ -119,16 +127,16 @@ def _conditional_trainer(config, dataset, train, val, paths, logger):
 
     from maflow.models.registry import build_model
     from maflow.run.checkpoint import data_fingerprint, make_checkpoint
-    from maflow.train.flow import make_optimizer
+    from maflow.train.flow import make_optimizer, training_rows
     from maflow.train.loop import Trainer
 
     features, classes = dataset.features, dataset.num_classes
     parts = {
         "model_config": {"features": features, "context_features": classes, **config.model_options},
-        "fingerprint": data_fingerprint(dataset.train),
+        "fingerprint": data_fingerprint(training_rows(config, dataset.train)),
         "training_config": asdict(config),
     }
-    model = build_model(config.model, features, classes, **config.model_options)
+    model = build_model(config.model, features, classes, **config.model_options).to(train.device)
     optimizer = make_optimizer(model, config)
     generator = torch.Generator().manual_seed(config.seed)
 
@@ -183,7 +191,7 @@ def _validator(train, val, features: int, batch_size: int):
         model.eval()
         ll = torch.cat([model.log_prob(*_split(b, features)) for b in val.split(batch_size)])
         model.train()
-        ll = ll.double().numpy()
+        ll = ll.double().cpu().numpy()
         if not np.isfinite(ll).all():
             return float("inf"), {"val_ll_given_y": float("-inf")}
         mean, error = mean_and_error(ll)
@@ -275,6 +283,13 @@ def _evaluate_checkpoint(path: Path, dataset_name: str, data_dir, batch_size: in
 PROG = "python -m maflow.train.conditional"
 
 
+def print_test_line(test: dict) -> None:
+    print(
+        f"test log p(x|y) {test['log_p_x_given_y']:.2f}, log p(x) {test['log_p_x']:.2f}, "
+        f"accuracy {test['accuracy']:.4f}"
+    )
+
+
 def command_line_main(argv=None) -> int:
     """:func:`main` for the command line: an error or an interrupt is one line and an exit status."""
     from maflow.errors import MaflowError
@@ -291,64 +306,39 @@ def command_line_main(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    """Parses ``argv`` and trains (or evaluates a checkpoint); errors are raised."""
+    """Parses ``argv`` and trains (or evaluates a checkpoint); errors are raised.
+
+    The same flags as ``maflow train --conditional``, which is the command to use; this entry
+    point stays for the commands already published with it.
+    """
     from maflow.run.command import set_command
+    from maflow.train.flags import add_flow_training_arguments, check_run_arguments, print_config
+    from maflow.train.flow import flow_config_from_args
 
-    prog = PROG
     argv = list(sys.argv[1:] if argv is None else argv)
-    set_command(argv, prog=prog)
-    from maflow.configs import load_preset
-    from maflow.errors import ConfigError
-    from maflow.train.flags import TRAIN_FLAGS, add_model_arguments, model_options_from_args
-    from maflow.train.flow import RESUME_AND_OVERWRITE, FlowTrainingConfig
-
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    set_command(argv, prog=PROG)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     parser.add_argument("--dataset", required=True)
-    add_model_arguments(parser)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--weight-decay", type=float)
-    parser.add_argument("--grad-clip", type=float)
-    parser.add_argument("--patience", type=int)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default="out")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--resume", action="store_true", help="continue the run in the folder")
-    parser.add_argument("--overwrite", action="store_true", help="start over, replacing the run's files")
+    add_flow_training_arguments(parser)
     parser.add_argument(
         "--evaluate-checkpoint", metavar="PATH", help="only report the test set of a saved model"
     )
     args = parser.parse_args(argv)
-    if args.resume and args.overwrite:
-        raise ConfigError(RESUME_AND_OVERWRITE)
+    check_run_arguments(args)
     if args.evaluate_checkpoint:
-        test = evaluate_conditional_checkpoint(args.evaluate_checkpoint, args.dataset, args.data_dir)["test"]
-        print(
-            f"test log p(x|y) {test['log_p_x_given_y']:.2f}, log p(x) {test['log_p_x']:.2f}, accuracy {test['accuracy']:.4f}"
+        print_test_line(
+            evaluate_conditional_checkpoint(args.evaluate_checkpoint, args.dataset, args.data_dir)["test"]
         )
         return 0
-    train, options, _ = load_preset(args.dataset, args.model)
-    for flag in TRAIN_FLAGS:
-        if getattr(args, flag, None) is not None:
-            train[flag] = getattr(args, flag)
-    config = FlowTrainingConfig(
-        dataset=args.dataset,
-        model=train.pop("model"),
-        model_options=model_options_from_args(args, options),
-        seed=args.seed,
-        threads=args.threads,
-        progress=False,
-        **train,
-    )
+    config = flow_config_from_args(args, args.dataset)
+    if args.print_config:
+        from dataclasses import asdict
+
+        return print_config({**asdict(config), "conditional": True})
     results = train_conditional_flow(
-        config, args.out, args.data_dir, resume=args.resume, overwrite=args.overwrite
+        config, args.out, args.data_dir, echo=not args.quiet, resume=args.resume, overwrite=args.overwrite
     )
-    test = results["test"]
-    print(
-        f"test log p(x|y) {test['log_p_x_given_y']:.2f}, log p(x) {test['log_p_x']:.2f}, accuracy {test['accuracy']:.4f}"
-    )
+    print_test_line(results["test"])
     return 0
 
 

@@ -1,22 +1,39 @@
-"""Model and training flags shared by the commands that train a flow (``maflow train``, the
-class-conditional trainer): their names, and how they become model-builder keywords.
+"""Flags shared by every training command, and the model flags of the commands that train a flow.
 
-They live with training, below the command line, so that a trainer with its own entry point
-never imports :mod:`maflow.cli`.
+Every training command (``maflow train``, ``made train``, ``vae train``, ``mnf train``, ``toy``,
+``maflow train --conditional``) takes the same run flags with the same meaning
+(:func:`add_run_arguments`): ``--out``, ``--device``, ``--threads``, ``--seed``, ``--epochs``,
+``--batch-size``, ``--lr``, ``--patience``, ``--resume``, ``--overwrite``, ``--limit-train``,
+``--print-config``, ``--quiet`` and ``--set KEY=VALUE``, the one generic override. They live with
+training, below the command line, so that a trainer with its own entry point never imports
+:mod:`maflow.cli`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-__all__ = ["MODEL_FLAGS", "TRAIN_FLAGS", "add_model_arguments", "model_options_from_args"]
+from maflow.errors import ConfigError
+from maflow.run.device import DEVICE_HELP, THREADS_HELP
+
+__all__ = [
+    "MODEL_FLAGS",
+    "TRAIN_FLAGS",
+    "add_model_arguments",
+    "add_run_arguments",
+    "apply_settings",
+    "model_options_from_args",
+    "parse_setting",
+    "print_config",
+]
 
 
 # Flag -> model-builder keyword; only flags the user sets are passed on.
 MODEL_FLAGS = {
     "num_layers": "num_layers",
-    "hidden_dim": "hidden_features",
+    "hidden_features": "hidden_features",
     "hidden_layers": "num_hidden_layers",
     "activation": "activation",
     "hidden_degrees": "hidden_degrees",
@@ -37,12 +54,147 @@ def _key_value(text: str) -> tuple[str, object]:
     return key.strip().replace("-", "_"), parsed
 
 
+def parse_setting(text: str) -> tuple[str, object]:
+    """``[section.]key=value`` of ``--set``; the value in TOML syntax, a bare word being a string.
+
+    Example:
+        >>> parse_setting("model.flow_steps=4"), parse_setting("lr=1e-3"), parse_setting("activation=tanh")
+        (('model.flow_steps', 4), ('lr', 0.001), ('activation', 'tanh'))
+    """
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key or key.startswith(".") or key.endswith("."):
+        raise argparse.ArgumentTypeError(f"--set expects [section.]key=value, got {text!r}")
+    try:
+        return key, tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value.strip()  # a bare word: a string
+
+
+def apply_settings(config: dict, settings, open_sections=()) -> dict:
+    """Applies ``--set`` pairs to ``config`` (``{section: {key: value}}``, changed in place).
+
+    ``section.key`` names its section; a bare ``key`` must belong to exactly one section. Keys a
+    section does not hold are refused, except in ``open_sections`` (such as a model builder's
+    keywords, which the builder itself checks).
+
+    Example:
+        >>> apply_settings({"train": {"lr": 0.1}, "model": {}}, [("lr", 0.5), ("model.depth", 2)], ["model"])
+        {'train': {'lr': 0.5}, 'model': {'depth': 2}}
+    """
+    for key, value in settings:
+        section, dot, name = key.rpartition(".")
+        if dot:
+            if section not in config:
+                raise ConfigError(
+                    f"--set {key}: no section {section!r}; use one of {', '.join(config)} (or a bare key)"
+                )
+        else:
+            holders = [s for s, values in config.items() if name in values]
+            if len(holders) != 1:
+                known = sorted({k for values in config.values() for k in values})
+                what = "is in several sections" if holders else "is not a setting of this command"
+                raise ConfigError(f"--set {key}: {what}; write section.key, or use one of {', '.join(known)}")
+            section = holders[0]
+        if name not in config[section] and section not in open_sections:
+            raise ConfigError(
+                f"--set {key}: {section} has no setting {name!r}; use one of {', '.join(sorted(config[section]))}"
+            )
+        config[section][name] = value
+    return config
+
+
+def print_config(config: dict) -> int:
+    """``--print-config``: the resolved configuration as JSON on stdout; returns the exit status 0."""
+    json.dump(config, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+    return 0
+
+
+def add_run_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    out: dict,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    patience: int | None = None,
+    seed: int | None = 0,
+    epochs_help: str = "last epoch (early stopping may end sooner)",
+    set_help: str = "any other setting, repeatable (TOML values)",
+) -> argparse._ArgumentGroup:
+    """The run flags every training command shares (see the module's docstring).
+
+    ``out`` holds the keywords of ``--out`` (its default or ``required``, and its help); the others
+    are this command's defaults (``None``: its preset decides).
+    """
+    group = parser.add_argument_group("run (the same on every training command)")
+    group.add_argument("--out", **out)
+    group.add_argument("--device", default="auto", help=DEVICE_HELP)
+    group.add_argument("--threads", type=int, help=THREADS_HELP)
+    group.add_argument("--seed", type=int, default=seed, help="seeds the weights and the data order")
+    group.add_argument("--epochs", type=int, default=epochs, help=epochs_help)
+    group.add_argument("--batch-size", "--batch_size", type=int, default=batch_size)
+    group.add_argument("--lr", type=float, default=lr, help="Adam learning rate")
+    group.add_argument(
+        "--patience", type=int, default=patience, help="validations without improvement before stopping"
+    )
+    group.add_argument("--resume", action="store_true", help="continue the run in the run folder, exactly")
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over: remove this command's files in the run folder (never other files; not with --resume)",
+    )
+    group.add_argument(
+        "--limit-train", type=int, metavar="N", help="train on the first N training examples (smoke runs)"
+    )
+    group.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved configuration (preset plus flags) and exit",
+    )
+    group.add_argument(
+        "--quiet", action="store_true", help="no progress bars and no per-epoch lines on the terminal"
+    )
+    group.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        type=parse_setting,
+        metavar="KEY=VALUE",
+        help=set_help,
+    )
+    return group
+
+
+def check_run_arguments(args) -> None:
+    """The checks every training command makes before any work (one line each)."""
+    from maflow.run.folder import RESUME_AND_OVERWRITE
+
+    if args.resume and args.overwrite:
+        raise ConfigError(RESUME_AND_OVERWRITE)
+    if args.limit_train is not None and args.limit_train < 1:
+        raise ConfigError(f"--limit-train must be at least 1, got {args.limit_train}")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Model flags shared by commands that build a model (also accepted with underscores)."""
+    """Model flags shared by commands that build a flow (also accepted with underscores)."""
     group = parser.add_argument_group("model (defaults from the data set's preset)")
     group.add_argument("--model", help="registered model name (maf, made, ...)")
     group.add_argument("--num-layers", "--num_layers", type=int, help="flow layers K (MADEs in a MAF)")
-    group.add_argument("--hidden-dim", "--hidden_dim", type=int, help="hidden units per layer of each MADE")
+    group.add_argument(
+        "--hidden-features",
+        "--hidden-dim",
+        "--hidden_dim",
+        dest="hidden_features",
+        type=int,
+        help="hidden units per layer of each MADE (--hidden-dim: the same)",
+    )
     group.add_argument("--hidden-layers", "--hidden_layers", type=int, help="hidden layers per MADE")
     group.add_argument("--activation", help="hidden activation (relu, tanh, ...)")
     group.add_argument("--hidden-degrees", choices=["sequential", "random"], help="MADE hidden degrees")
@@ -56,7 +208,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=_key_value,
         metavar="KEY=VALUE",
-        help="any other keyword of the model builder (JSON values), repeatable",
+        help="any other keyword of the model builder (JSON values), repeatable; the same as --set model.KEY=VALUE",
     )
 
 
@@ -69,3 +221,45 @@ def model_options_from_args(args, preset_options: dict) -> dict:
             options[key] = value
     options.update(dict(args.model_option))
     return options
+
+
+def add_flow_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every flag of a flow training (``maflow train``, with or without ``--conditional``) but the data set."""
+    add_model_arguments(parser)
+    group = parser.add_argument_group("flow training (defaults from the data set's preset)")
+    group.add_argument("--weight-decay", "--weight_decay", type=float, help="L2 coefficient")
+    group.add_argument(
+        "--weight-decay-mode",
+        choices=["l2", "decoupled"],
+        default="l2",
+        help="l2: Adam's coupled decay (= the MAF code's loss term); decoupled: AdamW",
+    )
+    group.add_argument("--grad-clip", "--grad_clip", type=float, help="max gradient norm, 0 = off")
+    group.add_argument(
+        "--bn-stats",
+        choices=["dataset", "running"],
+        default="dataset",
+        help="batch-norm statistics at validation: whole training set (MAF code) or running averages",
+    )
+    group.add_argument(
+        "--num-samples", "--num_samples", type=int, default=64, help="samples drawn at the end"
+    )
+    group.add_argument("--no-progress", action="store_true", help="no progress bar (--quiet also drops them)")
+    group.add_argument(
+        "--nan-policy",
+        choices=["rollback", "stop"],
+        default="rollback",
+        help="on NaN/Inf in the loss, gradients or weights: roll back to the epoch's start, or stop",
+    )
+    group.add_argument(
+        "--nan-lr-factor", type=float, default=0.5, help="learning-rate factor at each rollback"
+    )
+    group.add_argument("--max-rollbacks", type=int, default=3, help="rollbacks before stopping")
+    add_run_arguments(
+        parser,
+        out={"default": "out", "help": "output root; the run goes to OUT/<dataset>/"},
+        set_help="any setting: train.KEY (lr, grad_clip, ...) or model.KEY (a model-builder keyword), TOML values",
+    )
+    parser.add_argument(
+        "--data-dir", "--data_dir", help="data directory (default: $MAFLOW_DATA or ~/.cache/maflow)"
+    )

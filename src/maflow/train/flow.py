@@ -18,6 +18,7 @@ import maflow
 from maflow.errors import ConfigError
 from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint
 from maflow.run.command import command_line
+from maflow.run.device import resolve_device, set_threads
 from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
 from maflow.run.paths import RunPaths
 from maflow.train.distributed import (
@@ -36,6 +37,8 @@ from maflow.utils.stats import mean_and_error
 
 __all__ = [
     "FlowTrainingConfig",
+    "flow_config_from_args",
+    "training_rows",
     "flow_loss",
     "make_optimizer",
     "train_flow",
@@ -67,7 +70,11 @@ class FlowTrainingConfig:
         seed: Seeds initialisation, masks' random draws and the data order.
         bn_stats: ``"dataset"``: recompute batch-norm statistics on the whole training set before
             each validation (MAF code); ``"running"``: use running averages.
-        threads: torch intra-op threads.
+        threads: torch intra-op threads (``None``: torch's default).
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; the
+            model and the data move there.
+        limit_train: Train on the first N training examples only (smoke runs; the data
+            fingerprint covers exactly what is trained on).
         num_samples: Samples drawn for the picture at the end.
         progress: Progress bar (``None``: only on a terminal).
         nan_policy, nan_lr_factor, max_rollbacks: On NaN or Inf, roll back to the epoch's start
@@ -87,7 +94,9 @@ class FlowTrainingConfig:
     patience: int = 30
     seed: int = 0
     bn_stats: str = "dataset"
-    threads: int = 1
+    threads: int | None = 1
+    device: str = "auto"
+    limit_train: int | None = None
     num_samples: int = 64
     eval_batch_size: int = 1000
     progress: bool | None = None
@@ -106,7 +115,11 @@ class FlowTrainingConfig:
                 self.grad_clip is None or self.grad_clip >= 0,
                 f"--grad-clip must be >= 0, got {self.grad_clip}",
             ),
-            (self.threads >= 1, f"--threads must be at least 1, got {self.threads}"),
+            (self.threads is None or self.threads >= 1, f"--threads must be at least 1, got {self.threads}"),
+            (
+                self.limit_train is None or self.limit_train >= 1,
+                f"--limit-train must be at least 1, got {self.limit_train}",
+            ),
             (self.num_samples >= 0, f"--num-samples must be >= 0, got {self.num_samples}"),
             (
                 self.bn_stats in ("dataset", "running"),
@@ -125,7 +138,7 @@ class FlowTrainingConfig:
             value = self.model_options.get(key)
             values = value if isinstance(value, list) else [value]
             if value is not None and any(not isinstance(v, int) or v < 1 for v in values):
-                flag = {"hidden_features": "--hidden-dim", "num_layers": "--num-layers"}.get(
+                flag = {"hidden_features": "--hidden-features", "num_layers": "--num-layers"}.get(
                     key, "--hidden-layers"
                 )
                 raise ConfigError(f"{flag} must be a positive integer, got {value!r}")
@@ -133,6 +146,45 @@ class FlowTrainingConfig:
 
     def nan_guard(self) -> NonFiniteGuard:
         return NonFiniteGuard(self.nan_policy, self.nan_lr_factor, self.max_rollbacks)
+
+
+def flow_config_from_args(args, dataset: str) -> FlowTrainingConfig:
+    """The resolved configuration of ``maflow train``: the data set's preset, the flags, then ``--set``."""
+    from maflow.configs import load_preset
+    from maflow.train.flags import TRAIN_FLAGS, apply_settings, model_options_from_args
+
+    train, options, _ = load_preset(dataset, args.model)
+    for flag in TRAIN_FLAGS:
+        value = getattr(args, flag, None)
+        if value is not None:
+            train[flag] = value
+    config = FlowTrainingConfig(
+        dataset=dataset,
+        model=train.pop("model"),
+        model_options=model_options_from_args(args, options),
+        weight_decay_mode=args.weight_decay_mode,
+        seed=args.seed,
+        bn_stats=args.bn_stats,
+        device=args.device,
+        limit_train=args.limit_train,
+        num_samples=args.num_samples,
+        progress=False if (args.no_progress or args.quiet) else None,
+        nan_policy=args.nan_policy,
+        nan_lr_factor=args.nan_lr_factor,
+        max_rollbacks=args.max_rollbacks,
+        **train,
+    )
+    if args.threads is not None:
+        config.threads = args.threads
+    if args.settings:
+        values = asdict(config)
+        sections = {"model": values.pop("model_options"), "train": values}
+        apply_settings(sections, args.settings, open_sections=("model",))
+        try:
+            config = FlowTrainingConfig(**sections["train"], model_options=sections["model"])
+        except TypeError as error:
+            raise ConfigError(f"--set: {error}") from None
+    return config.validate()
 
 
 def flow_loss(model, batch: torch.Tensor) -> torch.Tensor:
@@ -257,8 +309,11 @@ def train_flow(
     config.validate()
     if resume and overwrite:
         raise ConfigError(RESUME_AND_OVERWRITE)
+    device = resolve_device(config.device)  # an absent GPU is one line, before any work
     distributed = init_from_env()  # torchrun: data-parallel, only rank 0 writes
-    torch.set_num_threads(config.threads)
+    if distributed and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    set_threads(config.threads)
     dataset = load(config.dataset, data_dir)
     _check_model_options(config, dataset)  # a bad --model-option fails before --overwrite deletes anything
     paths = RunPaths(out, config.dataset)
@@ -267,17 +322,24 @@ def train_flow(
         if is_main_process():
             prepare_flow_folder(paths, resume, overwrite)
         barrier()
-        return _train_in_folder(config, dataset, paths, resume, distributed, echo)
+        return _train_in_folder(config, dataset, paths, resume, distributed, echo, device)
 
 
-def _train_in_folder(config, dataset, paths: RunPaths, resume: bool, distributed: bool, echo: bool) -> dict:
+def training_rows(config, rows):
+    """The training examples a run uses: all of them, or the first ``config.limit_train``."""
+    return rows[: config.limit_train] if config.limit_train else rows
+
+
+def _train_in_folder(
+    config, dataset, paths: RunPaths, resume: bool, distributed: bool, echo: bool, device
+) -> dict:
     from maflow.run.results import update_results
     from maflow.run.samples import save_samples
 
     _seed_everything(config.seed)
-    train = torch.from_numpy(dataset.train)
-    val = torch.from_numpy(dataset.val)
-    model, trainer_parts = _build(config, dataset)
+    train = torch.from_numpy(training_rows(config, dataset.train)).to(device)
+    val = torch.from_numpy(dataset.val).to(device)
+    model, trainer_parts = _build(config, dataset, device)
     start = time.perf_counter()
     commit = git_commit()  # the code this run starts with, not whatever is checked out when it ends
     main = is_main_process()
@@ -330,14 +392,14 @@ def _check_model_options(config: FlowTrainingConfig, dataset) -> None:
     build_model(config.model, dataset.features, None, **config.model_options)
 
 
-def _build(config: FlowTrainingConfig, dataset) -> tuple[torch.nn.Module, dict]:
-    """The model, and what the trainer and its checkpoints need besides it."""
+def _build(config: FlowTrainingConfig, dataset, device=None) -> tuple[torch.nn.Module, dict]:
+    """The model (on ``device``), and what the trainer and its checkpoints need besides it."""
     from maflow.models.registry import build_model
 
-    model = build_model(config.model, dataset.features, None, **config.model_options)
+    model = build_model(config.model, dataset.features, None, **config.model_options).to(device)
     parts = {
         "model_config": {"features": dataset.features, "context_features": None, **config.model_options},
-        "fingerprint": data_fingerprint(dataset.train),
+        "fingerprint": data_fingerprint(training_rows(config, dataset.train)),
         "optimizer": make_optimizer(model, config),
         "generator": torch.Generator().manual_seed(config.seed),
         "training_config": asdict(config),
@@ -402,5 +464,6 @@ def _describe(config, dataset, model, num_train: int, num_val: int) -> str:
         f"{dataset.features}), {parameters:,} parameters, options {config.model_options}, "
         f"lr {config.lr}, batch {config.batch_size}, weight decay {config.weight_decay} "
         f"({config.weight_decay_mode}), grad clip {config.grad_clip}, patience {config.patience}, "
-        f"bn stats {config.bn_stats}, {config.threads} thread(s), seed {config.seed}"
+        f"bn stats {config.bn_stats}, {torch.get_num_threads()} thread(s), device "
+        f"{next(model.parameters()).device}, seed {config.seed}"
     )

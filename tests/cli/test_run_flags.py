@@ -1,0 +1,85 @@
+"""The run flags every training command shares: --print-config, --device, --set, --limit-train."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from maflow.cli import main
+
+# Each training command, with what it needs besides the shared flags.
+COMMANDS = {
+    "train": ["train", "--dataset", "digits"],
+    "conditional": ["train", "--conditional", "--dataset", "digits"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_print_config_prints_the_resolved_settings_and_exits_0(name, tmp_path, capsys):
+    argv = [
+        *COMMANDS[name],
+        "--out",
+        str(tmp_path / "run"),
+        "--lr",
+        "0.0123",
+        "--seed",
+        "7",
+        "--print-config",
+    ]
+    assert main(argv) == 0
+    text = json.dumps(json.loads(capsys.readouterr().out))
+    assert "0.0123" in text and '"seed": 7' in text
+    assert not any(tmp_path.iterdir())  # nothing was written
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_an_unavailable_device_is_one_line_and_exit_2(name, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is here")
+    assert main([*COMMANDS[name], "--out", str(tmp_path), "--device", "cuda", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--device cuda" in err and "--device cpu" in err
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_set_overrides_and_an_unknown_key_is_refused(name, tmp_path, capsys):
+    assert main([*COMMANDS[name], "--out", str(tmp_path), "--set", "lr=0.5", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["lr"] == 0.5
+    assert main([*COMMANDS[name], "--out", str(tmp_path), "--set", "no_such_setting=1"]) == 2
+    assert "no_such_setting" in capsys.readouterr().err
+
+
+def test_hidden_features_and_its_published_alias_are_one_setting(tmp_path, capsys):
+    for flag in ("--hidden-features", "--hidden-dim"):
+        assert main(["train", "--dataset", "digits", flag, "24", "--print-config"]) == 0
+        assert json.loads(capsys.readouterr().out)["model_options"]["hidden_features"] == 24
+
+
+def test_conditional_training_from_maflow_train(tmp_path, capsys):
+    argv = [
+        "train",
+        "--conditional",
+        "--dataset",
+        "digits",
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--hidden-features",
+        "16",
+        "--num-layers",
+        "1",
+        "--limit-train",
+        "200",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    assert "accuracy" in capsys.readouterr().out
+    run = tmp_path / "digits_conditional_maf"
+    assert (run / "checkpoints" / "best.pth").is_file() and (run / "results.json").is_file()
