@@ -148,3 +148,22 @@ def test_nan_in_a_data_split_is_a_data_error_naming_split_and_row():
     splits = {"train": train, "val": np.zeros((2, 2), np.float32), "test": np.zeros((2, 2), np.float32)}
     with pytest.raises(DataError, match=r"train split contains NaN or Inf in 1 row\(s\) \(first at row 3\)"):
         Dataset("toy", "toy", 2, **splits).validate()
+
+
+def test_value_validation_can_be_switched_off_and_compiled_log_prob_is_one_graph():
+    import torch._dynamo as dynamo
+
+    from maflow.distributions.flow import set_value_validation
+
+    model = build_model("nsf-ar", 3, num_layers=2, hidden_features=8, identity_init=False).eval()
+    bad = torch.full((2, 3), float("nan"))
+    set_value_validation(False)
+    try:
+        assert torch.isnan(model.log_prob(bad)).all()  # no check, no host synchronisation
+    finally:
+        set_value_validation(True)
+    with pytest.raises(ValueError, match="NaN"):
+        model.log_prob(bad)
+    dynamo.reset()
+    explanation = dynamo.explain(model.log_prob)(torch.randn(4, 3))
+    assert explanation.graph_break_count == 0, [r.reason for r in explanation.break_reasons]

@@ -10,7 +10,7 @@ from torch.distributions import Distribution, constraints
 
 from maflow.transforms.base import Transform
 
-__all__ = ["Flow", "FlowDistribution"]
+__all__ = ["Flow", "FlowDistribution", "set_value_validation"]
 
 
 class Flow(nn.Module):
@@ -118,6 +118,24 @@ class Flow(nn.Module):
         return FlowDistribution(self, context)
 
 
+_VALIDATE_VALUES = True
+
+
+def set_value_validation(enabled: bool) -> None:
+    """Switches the NaN/Inf check of every flow's inputs on or off (on by default).
+
+    The check reads one boolean back from the device on every call: a host
+    synchronisation on a GPU. Shapes, dtypes and devices are always checked (they cost
+    nothing); under ``torch.compile`` the value check is skipped, so a compiled ``log_prob``
+    is one graph. A trainer that validated its data once can switch it off.
+
+    Example:
+        >>> set_value_validation(False); set_value_validation(True)
+    """
+    global _VALIDATE_VALUES
+    _VALIDATE_VALUES = bool(enabled)
+
+
 def _check_tensor(flow: nn.Module, x, name: str) -> None:
     """A floating-point tensor of the flow's dtype and device, without NaN or Inf."""
     if not isinstance(x, Tensor) or not x.is_floating_point():
@@ -133,7 +151,9 @@ def _check_tensor(flow: nn.Module, x, name: str) -> None:
         )
     if reference is not None and x.device != reference.device:
         raise ValueError(f"{name} are on {x.device} but the flow is on {reference.device}: move one of them")
-    if x.device.type != "meta" and not bool(torch.isfinite(x).all()):
+    if not _VALIDATE_VALUES or x.device.type == "meta" or torch.compiler.is_compiling():
+        return
+    if not bool(torch.isfinite(x).all()):
         bad = ~torch.isfinite(x.reshape(-1, x.shape[-1]) if x.dim() else x.reshape(1, 1))
         rows = bad.any(-1).nonzero().flatten()
         raise ValueError(

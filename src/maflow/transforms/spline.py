@@ -86,7 +86,9 @@ def rational_quadratic_spline(
     ``inputs`` has shape ``S``; the widths and heights have shape ``S + (K,)`` and the
     derivatives ``S + (K + 1,)`` (all K + 1 knot derivatives, unconstrained). Returns the
     outputs and the elementwise ``log |dy/dx|`` of the map applied (for ``inverse=True``,
-    that of the inverse map). Inputs must lie inside the interval.
+    that of the inverse map). Inputs outside the interval are refused (``ValueError``, as
+    nflows does): the formula would extrapolate the end bins into a wrong value with a NaN
+    log-derivative. :func:`unconstrained_rational_quadratic_spline` has identity tails.
 
     References:
         | Neural Spline Flows (Durkan et al., 2019), equations (4)-(8) and appendix A
@@ -100,6 +102,19 @@ def rational_quadratic_spline(
         >>> torch.allclose(x_back, x, atol=1e-5)
         True
     """
+    low, high = (bottom, top) if inverse else (left, right)
+    if not torch.compiler.is_compiling() and bool(((inputs < low) | (inputs > high)).any()):
+        raise ValueError(f"spline inputs must lie in [{low}, {high}]: use identity tails outside it")
+    return _spline(
+        inputs, unnormalized_widths, unnormalized_heights, unnormalized_derivatives, inverse,
+        left, right, bottom, top, min_bin_width, min_bin_height, min_derivative,
+    )  # fmt: skip
+
+
+def _spline(
+    inputs, unnormalized_widths, unnormalized_heights, unnormalized_derivatives, inverse,
+    left, right, bottom, top, min_bin_width, min_bin_height, min_derivative,
+) -> tuple[Tensor, Tensor]:  # fmt: skip
     widths, cumwidths = _knots(unnormalized_widths, left, right, min_bin_width)
     heights, cumheights = _knots(unnormalized_heights, bottom, top, min_bin_height)
     derivatives = min_derivative + F.softplus(unnormalized_derivatives)
@@ -161,21 +176,14 @@ def unconstrained_rational_quadratic_spline(
     )
     derivatives = torch.cat([boundary, unnormalized_derivatives, boundary], dim=-1)
     inside = (inputs >= -tail_bound) & (inputs <= tail_bound)
-    outputs = inputs.clone()
-    logabsdet = torch.zeros_like(inputs)
-    if inside.any():
-        outputs[inside], logabsdet[inside] = rational_quadratic_spline(
-            inputs[inside],
-            unnormalized_widths[inside],
-            unnormalized_heights[inside],
-            derivatives[inside],
-            inverse=inverse,
-            left=-tail_bound,
-            right=tail_bound,
-            bottom=-tail_bound,
-            top=tail_bound,
-            min_bin_width=min_bin_width,
-            min_bin_height=min_bin_height,
-            min_derivative=min_derivative,
-        )
+    # Every element goes through the spline (outside ones clamped to the interval) and the
+    # tails are selected afterwards: no data-dependent branch or boolean indexing, so
+    # torch.compile traces one graph; the values inside are the same.
+    bound = float(tail_bound)
+    spline_outputs, spline_logabsdet = _spline(
+        inputs.clamp(-bound, bound), unnormalized_widths, unnormalized_heights, derivatives, inverse,
+        -bound, bound, -bound, bound, min_bin_width, min_bin_height, min_derivative,
+    )  # fmt: skip
+    outputs = torch.where(inside, spline_outputs, inputs)
+    logabsdet = torch.where(inside, spline_logabsdet, torch.zeros_like(spline_logabsdet))
     return outputs, logabsdet
