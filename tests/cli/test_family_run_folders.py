@@ -93,7 +93,8 @@ def test_vae_resumes_its_checkpoint_and_refuses_a_run_that_lost_it(tmp_path, mon
     train += ["--set", "model.latent_features=2", "--set", "model.flow_steps=1"]
     assert main(train) == 0
     assert not ours.exists() and all(path.read_text() == "mine" for path in user)
-    assert main(train) == 0  # a VAE run in --out is resumed (here: nothing left to train)
+    assert main(train) == 2 and "--resume" in _error(capsys)  # a run is there: continue or overwrite
+    assert main([*train, "--resume"]) == 0  # resumed (here: nothing left to train)
     (tmp_path / "checkpoint.pt").unlink()
     assert main(train) == 2 and "--overwrite" in _error(capsys)  # history.json marks the run
     assert main([*train, "--overwrite"]) == 0

@@ -17,8 +17,12 @@ def test_packaged_configurations_load_and_unknown_names_are_clear():
 
 
 def test_bad_override_is_a_clear_error(tmp_path, capsys):
-    code = main(["vae", "train", "--out", str(tmp_path), "--set", "flow_steps=3"])
-    assert code == 2 and "section.key=value" in capsys.readouterr().err
+    code = main(["vae", "train", "--out", str(tmp_path), "--set", "no_such_setting=3"])
+    assert code == 2 and "no_such_setting" in capsys.readouterr().err
+    code = main(["vae", "train", "--out", str(tmp_path), "--set", "train.no_such_setting=3"])
+    assert code == 2 and "no_such_setting" in capsys.readouterr().err
+    assert main(["vae", "train", "--out", str(tmp_path), "--set", "flow_steps=3", "--print-config"]) == 0
+    assert '"flow_steps": 3' in capsys.readouterr().out
 
 
 @pytest.mark.shared_data

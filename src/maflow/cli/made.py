@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from maflow.errors import ConfigError
+from maflow.train.flags import add_run_arguments
 
 __all__ = ["register"]
 
@@ -38,44 +39,48 @@ def register(subparsers) -> None:
     train.add_argument(
         "--data-dir", help="folder holding the data (default: $MAFLOW_DATA or ~/.cache/maflow)"
     )
-    train.add_argument("--out", required=True, help="run folder: checkpoints, log and results.json")
-    train.add_argument(
-        "-q", "--hiddens", type=_hidden_sizes, default=[500], help="hidden sizes, e.g. 500 or 8000,8000"
+    model = train.add_argument_group("model (the MADE authors' short flags kept)")
+    model.add_argument(
+        "--hidden-features",
+        "--hiddens",
+        "-q",
+        dest="hidden_features",
+        type=_hidden_sizes,
+        default=[500],
+        help="hidden sizes, e.g. 500 or 8000,8000",
     )
-    train.add_argument(
+    model.add_argument(
         "-n", "--num-masks", type=int, default=1, help="order/connectivity draws cycled in training"
     )
-    train.add_argument(
+    model.add_argument(
         "-r", "--resample-every", type=int, default=20, help="optimiser steps between mask changes"
     )
-    train.add_argument(
+    model.add_argument(
         "-s", "--samples", type=int, default=1, help="masks averaged (as probabilities) at val/test"
     )
-    train.add_argument(
+    model.add_argument(
         "--val-samples", type=int, help="masks averaged for early stopping (default: --samples)"
     )
-    train.add_argument("--epochs", type=int, default=100)
-    train.add_argument(
-        "--patience", type=int, default=30, help="epochs without validation improvement before stopping"
-    )
-    train.add_argument("--lr", type=float, default=1e-3, help="Adam step size")
-    train.add_argument("--weight-decay", type=float, default=0.0, help="Adam L2 coefficient (seed 002: 1e-4)")
-    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
-    train.add_argument("--batch-size", type=int, default=100)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--order", choices=("random", "natural", "reversed"), default="random")
-    train.add_argument("--hidden-degrees", choices=("random", "sequential"), default="random")
-    train.add_argument("--activation", default="relu")
-    train.add_argument(
+    model.add_argument("--order", choices=("random", "natural", "reversed"), default="random")
+    model.add_argument("--hidden-degrees", choices=("random", "sequential"), default="random")
+    model.add_argument("--activation", default="relu")
+    model.add_argument(
         "--direct-input",
         action="store_true",
         help="masked direct input-to-output connection (MADE authors' code)",
     )
-    train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
-    train.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start over: remove this command's files in --out (never other files; not with --resume)",
+    model.add_argument(
+        "--weight-decay", type=float, default=0.0, help="Adam L2 coefficient (the MADE authors': 1e-4)"
+    )
+    model.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
+    add_run_arguments(
+        train,
+        out={"required": True, "help": "run folder: checkpoints, log and results.json"},
+        epochs=100,
+        batch_size=100,
+        lr=1e-3,
+        patience=30,
+        set_help="any setting: model.KEY (hidden_features, num_masks, ...) or train.KEY (lr, ...), TOML values",
     )
     train.set_defaults(run=run_train)
 
@@ -121,19 +126,19 @@ def _score(model, data, samples: int, batch_size: int) -> dict:
     return summarize(evaluate_log_likelihood(model, data, samples, batch_size))
 
 
-def run_train(args) -> int:
-    import torch
+# MadeTrainConfig fields that describe the model (the others describe its training).
+MODEL_KEYS = ("hidden_features", "num_masks", "order", "hidden_degrees", "activation", "direct_input")
 
-    from maflow.run.command import command_line
-    from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
-    from maflow.train.made import MadeTrainConfig, made_run_files
-    from maflow.utils.io import ensure_writable_dir
 
-    torch.set_num_threads(1)
-    wall_start = time.perf_counter()
-    commit = _git_commit()  # the code this run imported, not HEAD when it ends
+def _made_config(args):
+    """The resolved configuration: flags, then ``--set``."""
+    from dataclasses import asdict
+
+    from maflow.train.flags import apply_settings
+    from maflow.train.made import MadeTrainConfig
+
     config = MadeTrainConfig(
-        hidden_features=args.hiddens,
+        hidden_features=args.hidden_features,
         num_masks=args.num_masks,
         resample_every=args.resample_every,
         ensemble_masks=args.samples,
@@ -149,46 +154,72 @@ def run_train(args) -> int:
         lr_schedule=args.lr_schedule,
         batch_size=args.batch_size,
         seed=args.seed,
-    ).validated()
-    if args.resume and args.overwrite:
-        raise ConfigError(RESUME_AND_OVERWRITE)
+    )
+    if args.settings:
+        values = asdict(config)
+        sections = {"model": {k: values.pop(k) for k in MODEL_KEYS}, "train": values}
+        apply_settings(sections, args.settings)
+        config = MadeTrainConfig(**sections["model"], **sections["train"])
+    return config.validated()
+
+
+def run_train(args) -> int:
+    from maflow.run.command import command_line
+    from maflow.run.device import resolve_device, set_threads
+    from maflow.run.folder import RunLock, prepare_run_folder
+    from maflow.train.flags import check_run_arguments, print_config
+    from maflow.train.made import made_run_files
+    from maflow.utils.io import ensure_writable_dir
+
+    wall_start = time.perf_counter()
+    commit = _git_commit()  # the code this run imported, not HEAD when it ends
+    check_run_arguments(args)
+    config = _made_config(args)
+    if args.print_config:
+        return print_config({"dataset": args.dataset, **vars(config), "limit_train": args.limit_train})
+    device = resolve_device(args.device)
+    set_threads(args.threads)
     out = ensure_writable_dir(args.out)  # a full disk fails here, before any work
     dataset = _load_dataset(args.dataset, args.data_dir)
     with RunLock(out, command_line()):
         artefacts, own = made_run_files(out)
         prepare_run_folder(out, artefacts, own, args.resume, args.overwrite, out / "checkpoint.pt")
-        return _train_in_folder(args, config, dataset, out, commit, wall_start)
+        return _train_in_folder(args, config, dataset, out, commit, wall_start, device)
 
 
-def _train_in_folder(args, config, dataset, out: Path, commit, wall_start: float) -> int:
+def _train_in_folder(args, config, dataset, out: Path, commit, wall_start: float, device) -> int:
     from maflow.train.made import train_made
     from maflow.utils.io import write_json
 
     log_file = open(out / "train.log", "a", encoding="utf-8")  # noqa: SIM115  (closed below)
+    train_rows = dataset.train[: args.limit_train] if args.limit_train else dataset.train
 
-    def log(message: str) -> None:
-        print(message, flush=True)
+    def log(message: str, echo: bool = not args.quiet) -> None:
+        if echo:
+            print(message, flush=True)
         log_file.write(message + "\n")
         log_file.flush()
 
     try:
         log(
-            f"maflow made train: {args.dataset} {dataset.train.shape[0]}/{dataset.val.shape[0]}/"
-            f"{dataset.test.shape[0]} x {dataset.train.shape[1]}; {config}"
+            f"maflow made train: {args.dataset} {train_rows.shape[0]}/{dataset.val.shape[0]}/"
+            f"{dataset.test.shape[0]} x {dataset.train.shape[1]}; {config}; device {device}"
         )
         model, summary = train_made(
-            dataset.train,
+            train_rows,
             dataset.val,
             config,
             out,
             extra={"dataset": args.dataset},
             log=log,
             resume=args.resume,
+            device=device,
+            progress=False if args.quiet else None,
         )
         test = _score(model, dataset.test, config.ensemble_masks, config.eval_batch_size)
         results = {
             "dataset": args.dataset,
-            "split_sizes": [len(dataset.train), len(dataset.val), len(dataset.test)],
+            "split_sizes": [len(train_rows), len(dataset.val), len(dataset.test)],
             "config": vars(config),
             "num_parameters": sum(p.numel() for p in model.parameters()),
             "test": test,
@@ -208,7 +239,8 @@ def _train_in_folder(args, config, dataset, out: Path, commit, wall_start: float
             f"TEST NLL (S={config.ensemble_masks} masks averaged as probabilities): "
             f"{test['nll']:.3f} ± {test['nll_2se']:.3f} nats over {test['count']} points; "
             f"single mask {results['test_single_mask']['nll']:.3f}; best epoch {summary['best_epoch']}"
-            f" of {summary['epochs_run']} ({summary['stopped_by']}); results in {out / 'results.json'}"
+            f" of {summary['epochs_run']} ({summary['stopped_by']}); results in {out / 'results.json'}",
+            echo=True,
         )
     finally:
         log_file.close()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from maflow.errors import CheckpointError, ConfigError, DataError
+from maflow.run.device import DEVICE_HELP, THREADS_HELP
+from maflow.train.flags import add_run_arguments
 
 __all__ = ["register", "load_vae_config"]
 
@@ -54,53 +56,27 @@ def load_vae_config(name_or_path: str) -> dict:
     return {section: dict(config.get(section, {})) for section in SECTIONS}
 
 
-def _parse_value(text: str):
-    import tomllib
-
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text  # a bare word: a string
-
-
-def _overrides(pairs: list[str]) -> dict:
-    """``section.key=value`` pairs, values in TOML syntax (``model.flow_steps=4``)."""
-    result: dict = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        section, dot, name = key.partition(".")
-        if not sep or not dot or section not in SECTIONS:
-            raise ConfigError(f"--set expects section.key=value with section in {SECTIONS}, got {pair!r}")
-        result.setdefault(section, {})[name] = _parse_value(value)
-    return result
-
-
 def register(subparsers) -> None:
     parser = subparsers.add_parser("vae", help="VAE with an IAF posterior on binarised MNIST (seed 004)")
     commands = parser.add_subparsers(dest="vae_command", required=True, metavar="ACTION")
 
-    train = commands.add_parser("train", help="train (resumes from --out when a checkpoint is there)")
+    train = commands.add_parser("train", help="train a VAE into the run folder --out")
     train.add_argument(
         "--config", default="vae_dense_cpu", help="vae_resnet_gpu, vae_dense_cpu or a .toml path"
     )
-    train.add_argument("--out", required=True, help="run folder: checkpoint, log, TensorBoard, pictures")
     train.add_argument("--dataset", help="mnist_grey (dynamic binarisation) or binarized_mnist (static)")
     train.add_argument(
         "--data-dir", help="folder holding the data (default: $MAFLOW_DATA or ~/.cache/maflow)"
     )
-    train.add_argument("--epochs", type=int, help="override [train] epochs")
     train.add_argument("--max-train-batches", type=int, help="batches per epoch (smoke runs)")
-    train.add_argument("--train-size", type=int, help="use only the first N training images (smoke runs)")
-    train.add_argument("--seed", type=int, help="override [train] seed")
-    train.add_argument(
-        "--device", default="cpu", help="cpu, cuda, cuda:1, ... (the GPU configuration wants cuda)"
+    group = add_run_arguments(
+        train,
+        out={"required": True, "help": "run folder: checkpoint, log, TensorBoard, pictures"},
+        seed=None,
+        epochs_help="override [train] epochs",
+        set_help="any setting: [section.]key=value with section data, model, train or evaluate (TOML values)",
     )
-    train.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override any setting"
-    )
-    train.add_argument(
-        "--overwrite", action="store_true", help="start over instead of resuming the run in --out"
-    )
+    group.add_argument("--train-size", dest="limit_train", type=int, help=argparse.SUPPRESS)  # older name
     train.set_defaults(run=run_train)
 
     evaluate = commands.add_parser(
@@ -122,7 +98,9 @@ def register(subparsers) -> None:
     evaluate.add_argument("--hais-step-size", type=float, default=0.01, help="initial leapfrog step size")
     evaluate.add_argument("--hais-start", choices=("prior", "q0"), default="prior")
     evaluate.add_argument("--hais-target-acceptance", type=float, default=0.65)
-    evaluate.add_argument("--device", default="cpu", help="cpu, cuda, ...")
+    evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
+    evaluate.add_argument("--threads", type=int, help=THREADS_HELP)
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.add_argument("--seed", type=int, default=0, help="seeds the test binarisation and the samplers")
     evaluate.set_defaults(run=run_evaluate)
 
@@ -138,68 +116,98 @@ def _load_split(config: dict, data_dir, split: str):
     return dataset, torch.from_numpy(dataset.split(split)).float()
 
 
-def run_train(args) -> int:
-    import numpy as np
-    import torch
+# Flags that set a [train] value of the configuration when given.
+TRAIN_OVERRIDES = ("epochs", "batch_size", "lr", "patience", "seed", "max_train_batches")
 
-    from maflow.data import load
-    from maflow.models.vae import VAE
-    from maflow.run.command import command_line
-    from maflow.run.folder import RunLock, prepare_run_folder
-    from maflow.train.flow import git_commit
-    from maflow.train.vae import VAETrainConfig, train_vae, vae_run_files
-    from maflow.utils.io import ensure_writable_dir, write_json
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+def _vae_config(args) -> dict:
+    """The resolved configuration: the file, then the flags, then ``--set``."""
+    from dataclasses import asdict
+
+    from maflow.train.flags import apply_settings
+    from maflow.train.vae import VAETrainConfig
+
     config = load_vae_config(args.config)
-    for section, values in _overrides(args.set).items():
-        config[section].update(values)
     if args.dataset:
         config["data"]["dataset"] = args.dataset
-    for flag, key in (("epochs", "epochs"), ("max_train_batches", "max_train_batches"), ("seed", "seed")):
+    for flag in TRAIN_OVERRIDES:
         if getattr(args, flag) is not None:
-            config["train"][key] = getattr(args, flag)
-    train_config = VAETrainConfig.from_dict(config["train"])  # nonsense settings fail before any work
+            config["train"][flag] = getattr(args, flag)
+    config["train"] = {**asdict(VAETrainConfig()), **config["train"]}
+    config["data"] = {"dataset": "mnist_grey", "train_splits": ["train"], **config["data"]}
+    apply_settings(config, args.settings, open_sections=("model", "evaluate"))
+    VAETrainConfig.from_dict(config["train"])  # nonsense settings fail before any work
     for key in ("latent_features", "context_features", "hidden_features", "flow_hidden_features"):
         value = config["model"].get(key)
         sizes = value if isinstance(value, list) else [value]
         if value is not None and any(not isinstance(v, int) or v < 1 for v in sizes):
             raise ConfigError(f"[model] {key} must be positive integers, got {value!r}")
-    out = ensure_writable_dir(args.out)  # a full disk fails here, before any work
-    dataset = load(config["data"].get("dataset", "mnist_grey"), args.data_dir)
+    return config
+
+
+def _training_data(config: dict, args):
+    import numpy as np
+    import torch
+
+    from maflow.data import load
+
+    dataset = load(config["data"]["dataset"], args.data_dir)
     if dataset.image_shape is None:
         raise DataError(f"{dataset.name} is not an image data set; the VAE needs binary or grey images")
-    splits = config["data"].get("train_splits", ["train"])
+    splits = config["data"]["train_splits"]
     train = torch.from_numpy(np.concatenate([dataset.split(s) for s in splits])).float()
-    if args.train_size:
-        train = train[: args.train_size]
+    if args.limit_train:
+        train = train[: args.limit_train]
     if train.min() < 0 or train.max() > 1:
         raise DataError(f"{dataset.name} is not in [0, 1]: use mnist_grey or binarized_mnist")
     val = None if "val" in splits else torch.from_numpy(dataset.split("val")).float()
+    return dataset, train, val
+
+
+def run_train(args) -> int:
+    import torch
+
+    from maflow.models.vae import VAE
+    from maflow.run.command import command_line
+    from maflow.run.device import resolve_device, set_threads
+    from maflow.run.folder import RunLock, prepare_run_folder
+    from maflow.train.flags import check_run_arguments, print_config
+    from maflow.train.flow import git_commit
+    from maflow.train.vae import VAETrainConfig, train_vae, vae_run_files
+    from maflow.utils.io import ensure_writable_dir, write_json
+
+    check_run_arguments(args)
+    config = _vae_config(args)
+    if args.print_config:
+        return print_config({**config, "limit_train": args.limit_train})
+    train_config = VAETrainConfig.from_dict(config["train"])
+    device = resolve_device(args.device)
+    set_threads(args.threads)
+    out = ensure_writable_dir(args.out)  # a full disk fails here, before any work
+    dataset, train, val = _training_data(config, args)
     torch.manual_seed(train_config.seed)
     try:
-        model = VAE(image_shape=dataset.image_shape, **config["model"]).to(args.device)
+        model = VAE(image_shape=dataset.image_shape, **config["model"]).to(device)
     except TypeError as error:
         raise ConfigError(f"[model]: {error}") from None
     with RunLock(out, command_line()):
-        # A checkpoint is resumed; other files of a run without one are refused unless --overwrite.
         artefacts, own = vae_run_files(out)
-        prepare_run_folder(out, artefacts, own, not args.overwrite, args.overwrite, out / "checkpoint.pt")
+        prepare_run_folder(out, artefacts, own, args.resume, args.overwrite, out / "checkpoint.pt")
         write_json(out / "config.json", {**config, "commit": git_commit(), "command": sys.argv})
         started = time.time()
-        history = train_vae(model, train, val, train_config, out, extra={"config": config})
+        history = train_vae(model, train, val, train_config, out, extra={"config": config}, quiet=args.quiet)
     print(f"trained {len(history)} epochs in {time.time() - started:.0f} s; checkpoint in {out}")
     return 0
 
 
 def run_evaluate(args) -> int:
-    import torch
-
     from maflow.run.command import command_line
+    from maflow.run.device import resolve_device, set_threads
     from maflow.run.folder import existing_run_lock
     from maflow.utils.io import load_checkpoint
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    args.device = resolve_device(args.device)
+    set_threads(args.threads)
     with existing_run_lock(args.out, command_line()):  # it writes evaluation_*.json into the run folder
         checkpoint = load_checkpoint(Path(args.out) / "checkpoint.pt")
         return _evaluate_locked(args, checkpoint)
@@ -248,16 +256,11 @@ def _evaluate_locked(args, checkpoint) -> int:
 def _importance_sampling(args, model, binary, report: dict):
     """-log p(x) by importance sampling with k = ``--is-samples``; fills ``report`` and prints it."""
     from maflow.evaluate.importance import importance_log_likelihood
+    from maflow.run.progress import ProgressCallback
 
     started = time.time()
-
-    def progress(done, total):
-        if done == total or done % (20 * args.batch_size) == 0:
-            print(
-                f"  IS: {done}/{total} examples, {time.time() - started:.0f} s", file=sys.stderr, flush=True
-            )
-
-    result = importance_log_likelihood(model, binary, args.is_samples, args.batch_size, progress=progress)
+    with ProgressCallback(f"IS, k={args.is_samples}", False if args.quiet else None) as progress:
+        result = importance_log_likelihood(model, binary, args.is_samples, args.batch_size, progress=progress)
     report["importance_sampling"] = {
         **result.summary(),
         "seconds": time.time() - started,
@@ -276,19 +279,22 @@ def _importance_sampling(args, model, binary, report: dict):
 def _hais(args, model, binary, report: dict, importance) -> None:
     """-log p(x) by HAIS on the first ``--hais-examples``; fills ``report`` and prints it."""
     from maflow.evaluate.hais import hais_log_likelihood
+    from maflow.run.progress import ProgressCallback
 
     started = time.time()
-    hais = hais_log_likelihood(
-        model,
-        binary[: args.hais_examples],
-        num_steps=args.hais_steps,
-        num_chains=args.hais_chains,
-        leapfrog_steps=args.hais_leapfrog,
-        step_size=args.hais_step_size,
-        start=args.hais_start,
-        target_acceptance=args.hais_target_acceptance,
-        batch_size=args.batch_size,
-    )
+    with ProgressCallback(f"HAIS, {args.hais_steps} steps", False if args.quiet else None) as progress:
+        hais = hais_log_likelihood(
+            model,
+            binary[: args.hais_examples],
+            num_steps=args.hais_steps,
+            num_chains=args.hais_chains,
+            leapfrog_steps=args.hais_leapfrog,
+            step_size=args.hais_step_size,
+            start=args.hais_start,
+            target_acceptance=args.hais_target_acceptance,
+            batch_size=args.batch_size,
+            progress=progress,
+        )
     report["hais"] = {
         **hais.summary(),
         "steps": args.hais_steps,

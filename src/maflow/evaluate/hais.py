@@ -108,7 +108,8 @@ def hais_log_likelihood(
             step_size_decrease: Step-size adaptation.
         schedule_radius: Sigmoid schedule's range ``[-radius, radius]``.
         batch_size: Examples annealed together.
-        progress: Optional ``progress(done, total)`` callback.
+        progress: Optional ``progress(done, total)`` callback, counting annealing transitions
+            (``num_steps`` per batch of examples).
 
     Example:
         >>> from maflow.models.vae import VAE
@@ -126,6 +127,7 @@ def hais_log_likelihood(
     model.eval()
     low, high = step_size_range
     results, accepted, moves, step_sizes = [], 0.0, 0, []
+    transitions, total_transitions = 0, -(-data.shape[0] // batch_size) * (len(schedule) - 1)
     try:
         for first in range(0, data.shape[0], batch_size):
             x = data[first : first + batch_size].to(device)
@@ -155,6 +157,9 @@ def hais_log_likelihood(
             average_acceptance = torch.full((batch,), float(target_acceptance), dtype=x.dtype, device=device)
             log_p0, grad_p0, log_joint, grad_joint = evaluate(z)
             for t0, t1 in zip(schedule, schedule[1:]):
+                transitions += 1
+                if progress is not None:
+                    progress(transitions, total_transitions)
                 log_w += (t1 - t0) * (log_joint - log_p0).double()
                 eps = epsilon[None, :, None]
                 momentum = torch.randn_like(z)
@@ -186,8 +191,6 @@ def hais_log_likelihood(
                 epsilon = (epsilon * factor).clamp(low, high)
             results.append(log_w)
             step_sizes.append(epsilon)
-            if progress is not None:
-                progress(min(first + batch_size, data.shape[0]), data.shape[0])
     finally:
         model.train(was_training)
     log_weights = torch.cat(results, 1).cpu()

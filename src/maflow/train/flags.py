@@ -61,7 +61,7 @@ def parse_setting(text: str) -> tuple[str, object]:
         >>> parse_setting("model.flow_steps=4"), parse_setting("lr=1e-3"), parse_setting("activation=tanh")
         (('model.flow_steps', 4), ('lr', 0.001), ('activation', 'tanh'))
     """
-    import tomllib
+    from maflow.configs import tomllib
 
     key, sep, value = text.partition("=")
     key = key.strip().replace("-", "_")

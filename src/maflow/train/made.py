@@ -20,6 +20,7 @@ from maflow.models.bernoulli_made import BernoulliMADE
 from maflow.run.command import resume_command
 from maflow.run.folder import remove_own_temporaries
 from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
+from maflow.train.progress import EpochProgress
 from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint
 from maflow.utils.stats import mean_and_error
 
@@ -174,8 +175,12 @@ def evaluate_log_likelihood(
     was_training = model.training
     model.eval()
     data = torch.as_tensor(np.asarray(data, dtype=np.float32))
+    device = next(model.parameters()).device
     try:
-        parts = [model.log_prob_ensemble(batch, num_masks_to_average) for batch in data.split(batch_size)]
+        parts = [
+            model.log_prob_ensemble(batch.to(device), num_masks_to_average).cpu()
+            for batch in data.split(batch_size)
+        ]
     finally:
         model.train(was_training)
     return torch.cat(parts).double().numpy()
@@ -195,19 +200,23 @@ def train_made(
     extra: dict | None = None,
     log: Callable[[str], None] = print,
     resume: bool = False,
+    device: torch.device | str = "cpu",
+    progress: bool | None = None,
 ) -> tuple[BernoulliMADE, dict]:
     """Trains a Bernoulli MADE with Adam and early stopping on the validation mixture NLL.
 
     Writes ``checkpoint.pt`` (resumable: weights, optimiser, step, data-order RNG) after each
     epoch and ``best.pt`` (best validation weights) to ``out_dir``. ``extra`` (e.g. the data set
-    name) is stored in both. Returns the model with the best weights, and the run summary.
+    name) is stored in both. The model and the training data live on ``device``; ``progress``
+    is the progress bar's switch (``None``: only on a terminal). Returns the model with the best
+    weights, and the run summary.
     """
     config = config.validated()
     train = check_binary("train", train)
     val = check_binary("validation", val, train.shape[1])
     out_dir = ensure_writable_dir(out_dir)
     remove_own_temporaries(out_dir, made_run_files(out_dir)[1][out_dir])  # left by a killed run
-    run = _MadeRun(train, val, config, out_dir, extra, log)
+    run = _MadeRun(train, val, config, out_dir, extra, log, torch.device(device), progress)
     if resume and run.checkpoint_path.is_file():
         run.restore()
     with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
@@ -226,10 +235,11 @@ def train_made(
 class _MadeRun:
     """The state of one binary-MADE run and the steps of its loop (see :func:`train_made`)."""
 
-    def __init__(self, train, val, config: MadeTrainConfig, out_dir: Path, extra, log):
+    def __init__(self, train, val, config: MadeTrainConfig, out_dir: Path, extra, log, device, progress):
         self.val, self.config, self.out_dir, self.log = val, config, out_dir, log
+        self.progress = progress
         self.checkpoint_path = out_dir / CHECKPOINT_NAME
-        self.model = build_bernoulli_made(train.shape[1], config)
+        self.model = build_bernoulli_made(train.shape[1], config).to(device)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -245,7 +255,7 @@ class _MadeRun:
         }
         self.elapsed_before = 0.0
         self.partial = _no_partial_epoch()  # inside an interrupted epoch
-        self.x_train = torch.from_numpy(train)
+        self.x_train = torch.from_numpy(train).to(device)
         self.start = time.perf_counter()
 
     def restore(self) -> None:
@@ -296,7 +306,15 @@ class _MadeRun:
         epoch_generator = self.generator.get_state()  # an interrupt stores this: the resume replays the order
         batches = torch.randperm(len(self.x_train), generator=self.generator).split(config.batch_size)
         total, count = self.partial["loss_sum"], self.partial["count"]
-        for index in range(self.partial["batch_in_epoch"], len(batches)):
+        first = self.partial["batch_in_epoch"]
+        with EpochProgress(len(batches), state["epoch"] + 1, self.progress, initial=first) as bar:
+            return self._run_batches(batches, first, total, count, epoch_generator, stop, bar)
+
+    def _run_batches(
+        self, batches, first: int, total: float, count: int, epoch_generator, stop, bar
+    ) -> float:
+        config, model, state = self.config, self.model, self.state
+        for index in range(first, len(batches)):
             if config.num_masks > 1:
                 model.set_mask_index(
                     mask_index_at_step(state["step"], config.num_masks, config.resample_every)
@@ -312,8 +330,10 @@ class _MadeRun:
             loss.backward()
             self.optimizer.step()
             state["step"] += 1
-            total += loss.item() * len(batch)
+            value = loss.item()
+            total += value * len(batch)
             count += len(batch)
+            bar.update(value, len(batch))
             if stop.received is not None:
                 position = {"batch_in_epoch": index + 1, "loss_sum": total, "count": count}
                 self._save_latest(epoch_generator, interrupted=position)

@@ -8,6 +8,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -16,6 +17,7 @@ from maflow.errors import CheckpointError, ConfigError
 from maflow.run.command import resume_command
 from maflow.run.folder import remove_own_temporaries
 from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
+from maflow.train.progress import EpochProgress
 from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint, write_json
 
 __all__ = ["VAETrainConfig", "kl_warmup_scale", "learning_rate", "train_vae", "pictures", "vae_run_files"]
@@ -52,6 +54,8 @@ class VAETrainConfig:
         checkpoint_every: Epochs between checkpoints (the last epoch always gets one).
         max_train_batches: Stop each epoch after this many batches (tests, smoke runs).
         grad_clip: Gradient-norm bound, or ``None`` (seed 004 has none).
+        patience: Stop after this many validations without a better validation ELBO (``None``:
+            train every epoch, as seed 004).
         seed: Seeds the model's initialisation, the shuffling and the binarisation.
     """
 
@@ -66,6 +70,7 @@ class VAETrainConfig:
     checkpoint_every: int = 10
     max_train_batches: int | None = None
     grad_clip: float | None = None
+    patience: int | None = None
     seed: int = 0
 
     @classmethod
@@ -91,6 +96,7 @@ class VAETrainConfig:
                 self.max_train_batches is None or self.max_train_batches >= 1,
                 f"max_train_batches must be >= 1, got {self.max_train_batches}",
             ),
+            (self.patience is None or self.patience >= 1, f"patience must be >= 1, got {self.patience}"),
             (
                 self.grad_clip is None or self.grad_clip > 0,
                 f"grad_clip must be positive, got {self.grad_clip}",
@@ -129,13 +135,16 @@ def learning_rate(epoch: int, lr: float, decay_epochs: int, decay_factor: float)
     return lr * decay_factor ** (epoch // decay_epochs)
 
 
-def _logger(out: Path) -> logging.Logger:
+def _logger(out: Path, echo: bool = True) -> logging.Logger:
     logger = logging.getLogger(f"maflow.vae.{out.resolve()}")
     logger.setLevel(logging.INFO)
-    if not logger.handlers:
-        handler = logging.FileHandler(out / "train.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        logger.addHandler(handler)
+    for handler in list(logger.handlers):  # a second run in this process gets its own
+        logger.removeHandler(handler)
+        handler.close()
+    handler = logging.FileHandler(out / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logger.addHandler(handler)
+    if echo:
         logger.addHandler(logging.StreamHandler())
     return logger
 
@@ -162,6 +171,7 @@ def train_vae(
     config: VAETrainConfig,
     out,
     extra: dict | None = None,
+    quiet: bool = False,
 ) -> list[dict]:
     """Trains ``model`` on ``train_data`` (grey levels if dynamically binarised), resuming from ``out``.
 
@@ -171,10 +181,11 @@ def train_vae(
     ``data_samples.png``, ``model_samples.png`` and ``reconstructions.png``. ``val_data`` is
     binarised once (seeded) so validation ELBOs are comparable across epochs. Returns the
     per-epoch history. ``extra`` (plain values) is stored in the checkpoint, e.g. the data set.
+    ``quiet``: no progress bar and no log lines on the terminal (``train.log`` keeps them).
     """
     out = ensure_writable_dir(out)
     remove_own_temporaries(out, vae_run_files(out)[1][out])  # left by a killed run
-    run = _VAERun(model, train_data, val_data, config, out, extra)
+    run = _VAERun(model, train_data, val_data, config, out, extra, quiet)
     from maflow.utils.optional import NullSummaryWriter, has_tensorboard
 
     if has_tensorboard():  # optional: without it one line says what to install
@@ -194,8 +205,15 @@ def train_vae(
                     write_json(out / "history.json", run.history)
                     kept = f"epoch {epoch + 1} in {run.checkpoint_path}"
                     raise TrainingInterrupted(
-                        interrupted_message(stop.received, kept, resume_command(None)), stop.received
+                        interrupted_message(stop.received, kept, resume_command()), stop.received
                     )
+                if run.patience_exhausted():
+                    run.log.info(
+                        f"early stopping: no better validation ELBO for {config.patience} validations"
+                    )
+                    run.save(epoch + 1)
+                    write_json(out / "history.json", run.history)
+                    break
     finally:
         run.writer.close()
     pictures(model, run.picture_data(), out)
@@ -206,10 +224,18 @@ class _VAERun:
     """The state of one VAE run and the steps of its loop (see :func:`train_vae`)."""
 
     def __init__(
-        self, model, train_data: Tensor, val_data: Tensor | None, config: VAETrainConfig, out: Path, extra
+        self,
+        model,
+        train_data: Tensor,
+        val_data: Tensor | None,
+        config: VAETrainConfig,
+        out: Path,
+        extra,
+        quiet: bool = False,
     ):
         self.model, self.train_data, self.config, self.out, self.extra = model, train_data, config, out, extra
-        self.log = _logger(out)
+        self.log = _logger(out, echo=not quiet)
+        self.progress = False if quiet else None
         self.data_rng = torch.Generator().manual_seed(config.seed)
         self.val_binary = None
         if val_data is not None and len(val_data):
@@ -224,7 +250,7 @@ class _VAERun:
         self.interrupted = None  # the position inside the epoch a signal stopped
         self.checkpoint_path = out / CHECKPOINT
         self.device = next(model.parameters()).device  # data stay on the CPU; batches move
-        self.writer = None
+        self.writer: Any = None  # a SummaryWriter, or a NullSummaryWriter without TensorBoard
         if self.checkpoint_path.exists():
             self.restore()
         else:
@@ -285,34 +311,42 @@ class _VAERun:
             totals = torch.tensor(self.interrupted["totals"], dtype=torch.float64)
             seen, first = int(self.interrupted["seen"]), int(self.interrupted["batch_in_epoch"])
             self.interrupted = None
-        for index, batch in enumerate(permutation.split(config.batch_size)):
-            if config.max_train_batches is not None and index >= config.max_train_batches:
-                break
-            if index < first:
-                self.binarize(self.train_data[batch])  # done before the interrupt: replays its draws
-                continue
-            x = self.binarize(self.train_data[batch]).to(self.device)
-            terms = model(x)
-            loss = -(terms.log_likelihood - beta * terms.kl).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"non-finite loss at epoch {epoch + 1}, batch {index + 1}; "
-                    "lower --lr or set grad_clip, and resume from the last checkpoint"
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            self.optimizer.step()
-            with torch.no_grad():
-                totals += torch.stack([terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]).double()
-            seen += x.shape[0]
-            if stop.received is not None:
-                position = {"batch_in_epoch": index + 1, "totals": totals.tolist(), "seen": seen}
-                self.save(epoch, data_rng_state=epoch_rng, interrupted=position)
-                kept = f"epoch {epoch + 1} (batch {index + 1}) in {self.checkpoint_path}"
-                message = interrupted_message(stop.received, kept, resume_command(None))
-                raise TrainingInterrupted(message, stop.received)
+        batches = permutation.split(config.batch_size)
+        shown = (
+            len(batches) if config.max_train_batches is None else min(len(batches), config.max_train_batches)
+        )
+        with EpochProgress(shown, epoch + 1, self.progress, initial=first) as bar:
+            for index, batch in enumerate(batches):
+                if config.max_train_batches is not None and index >= config.max_train_batches:
+                    break
+                if index < first:
+                    self.binarize(self.train_data[batch])  # done before the interrupt: replays its draws
+                    continue
+                x = self.binarize(self.train_data[batch]).to(self.device)
+                terms = model(x)
+                loss = -(terms.log_likelihood - beta * terms.kl).mean()
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"non-finite loss at epoch {epoch + 1}, batch {index + 1}; "
+                        "lower --lr or set grad_clip, and resume from the last checkpoint"
+                    )
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                self.optimizer.step()
+                with torch.no_grad():
+                    totals += torch.stack(
+                        [terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]
+                    ).double()
+                seen += x.shape[0]
+                bar.update(loss.item(), x.shape[0])
+                if stop.received is not None:
+                    position = {"batch_in_epoch": index + 1, "totals": totals.tolist(), "seen": seen}
+                    self.save(epoch, data_rng_state=epoch_rng, interrupted=position)
+                    kept = f"epoch {epoch + 1} (batch {index + 1}) in {self.checkpoint_path}"
+                    message = interrupted_message(stop.received, kept, resume_command())
+                    raise TrainingInterrupted(message, stop.received)
         return totals, seen
 
     def end_epoch(self, epoch: int, totals: Tensor, seen: int, started: float) -> None:
@@ -349,6 +383,16 @@ class _VAERun:
         if last or (config.checkpoint_every and (epoch + 1) % config.checkpoint_every == 0):
             self.save(epoch + 1)
             write_json(self.out / "history.json", self.history)
+
+    def patience_exhausted(self) -> bool:
+        """Whether the last ``patience`` validations all fell short of the best validation ELBO."""
+        if self.config.patience is None:
+            return False
+        elbos = [record["val_elbo"] for record in self.history if "val_elbo" in record]
+        if not elbos:
+            return False
+        best = max(range(len(elbos)), key=elbos.__getitem__)
+        return len(elbos) - 1 - best >= self.config.patience
 
     def picture_data(self) -> Tensor:
         data = self.val_binary if self.val_binary is not None else self.binarize(self.train_data[:100])
