@@ -48,7 +48,7 @@ def _status(spec, data_dir) -> tuple[str, str]:
     source = locate(spec, data_dir)
     if source is None:
         return ("pickle only" if locate(spec, data_dir, allow_pickle=True) else "missing"), where
-    status = f"present ({source.layout.name})"
+    status = f"present ({source.file_layout.name})"
     if spec.cache and cache_dir(cache_root(data_dir), cache_stamp(source)).joinpath("meta.json").is_file():
         status += ", cached"
     return status, str(source.folder)

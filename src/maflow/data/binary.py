@@ -26,7 +26,7 @@ _KEYS = {"train": "train_data", "val": "valid_data", "test": "test_data"}
 
 def prepare_made_npz(source: Source) -> dict:
     """Reads the three splits as distributed, checking that they are 0/1 of the right width."""
-    name = source.layout.files[0]
+    name = source.file_layout.files[0]
     path = source.paths[name]
     if source.verify and source.spec.checksums.get(name):
         source.content(name)  # verifies the checksum of the archive itself

@@ -88,7 +88,7 @@ def read_binary_batch(content: bytes, where) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _batches(source: Source):
-    layout = source.layout
+    layout = source.file_layout
     if layout.name.endswith("archive"):
         path = source.paths[layout.files[0]]
         binary = layout.name.startswith("binary")
@@ -99,7 +99,9 @@ def _batches(source: Source):
                 for member in archive.getmembers():
                     base = member.name.rsplit("/", 1)[-1]
                     if member.isfile() and base in wanted:
-                        found[base] = archive.extractfile(member).read()  # read in memory, never extracted
+                        member_file = archive.extractfile(member)
+                        if member_file is not None:
+                            found[base] = member_file.read()  # read in memory, never extracted
         except (tarfile.TarError, OSError, EOFError) as error:
             raise DataError(f"cannot read {path} as a tar archive ({error}); fetch it again") from None
         missing = [name for name in wanted if name not in found]

@@ -42,6 +42,8 @@ def _extract(archive: Path, member_suffix: str, target: Path) -> None:
                     member.name == member_suffix or member.name.endswith("/" + member_suffix)
                 ):
                     source = tar.extractfile(member)
+                    if source is None:
+                        continue
                     atomic_write(target, lambda f: shutil.copyfileobj(source, f, 1 << 20))
                     return
     except (tarfile.TarError, OSError, EOFError) as error:
@@ -58,7 +60,7 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None, force: bool = Fa
     """
     spec = get_spec(name)
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    if spec.embedded:
+    if spec.embedded or spec.folder is None:
         return []
     folder = data_dir / spec.folder
     if not spec.downloads:

@@ -15,7 +15,14 @@ from maflow.errors import DataError
 
 __all__ = ["find_file", "read_bytes", "sha256_of", "read_idx", "read_amat", "read_npy", "read_npz_arrays"]
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, np.typing.DTypeLike] = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
 
 
 def find_file(folder: Path, name: str) -> Path | None:

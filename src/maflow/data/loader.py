@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
+from typing import Any
 
 from maflow.data.cache import cache_dir, cache_root, cache_stamp, read_cache, write_cache
 from maflow.data.dataset import SPLITS, Dataset
@@ -34,6 +35,8 @@ def get_spec(name: str) -> DatasetSpec:
 def search_folders(spec: DatasetSpec, data_dir: Path) -> list[Path]:
     """Where the files are looked for: ``<data_dir>/<folder>`` (also lower-case), or ``data_dir``
     itself when it is that folder (``--data-dir ~/data/mnist``)."""
+    if spec.folder is None:  # embedded or generated data: no folder of its own
+        return [Path(folder) for folder in spec.system_folders]
     folders = [data_dir / spec.folder]
     if spec.folder.lower() != spec.folder:
         folders.append(data_dir / spec.folder.lower())
@@ -48,8 +51,9 @@ def locate(spec: DatasetSpec, data_dir: Path, allow_pickle: bool = False) -> Sou
         for layout in spec.layouts:
             if layout.trusted_only and not allow_pickle:
                 continue
-            paths = {name: find_file(folder, name) for name in layout.files}
-            if all(paths.values()):
+            found = {name: find_file(folder, name) for name in layout.files}
+            paths = {name: path for name, path in found.items() if path is not None}
+            if len(paths) == len(found):
                 return Source(spec, folder, layout, paths, allow_pickle=allow_pickle)
     return None
 
@@ -110,9 +114,10 @@ def load(
     if spec.embedded:
         source = Source(spec, None, None, {})
     else:
-        source = locate(spec, data_dir, allow_pickle)
-        if source is None:
+        located = locate(spec, data_dir, allow_pickle)
+        if located is None:
             raise DataError(missing_message(spec, data_dir, allow_pickle))
+        source = located
         source.verify = verify
     arrays = None
     use_cache = cache and spec.cache and not spec.embedded
@@ -133,7 +138,7 @@ def load(
 
 
 def _to_dataset(spec: DatasetSpec, arrays: dict) -> Dataset:
-    labels = {f"{split}_labels": arrays.get(f"{split}_labels") for split in SPLITS}
+    labels: dict[str, Any] = {f"{split}_labels": arrays.get(f"{split}_labels") for split in SPLITS}
     return Dataset(
         name=spec.name,
         kind=spec.kind,

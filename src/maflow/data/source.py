@@ -9,6 +9,7 @@ import numpy as np
 
 from maflow.data.files import check_sha256, read_bytes
 from maflow.data.spec import DatasetSpec, Layout
+from maflow.errors import DataError
 
 __all__ = ["Source"]
 
@@ -32,6 +33,13 @@ class Source:
     paths: dict[str, Path]
     verify: bool = True
     allow_pickle: bool = False
+
+    @property
+    def file_layout(self) -> Layout:
+        """The layout of the files found (data read from files always have one)."""
+        if self.layout is None:
+            raise DataError(f"{self.spec.name} is embedded or generated data: it has no files")
+        return self.layout
 
     def content(self, name: str) -> bytes:
         """The decompressed bytes of file ``name``, checksum-verified when a canonical one is known."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from maflow.data.binary import MADE_BINARY_SIZES, prepare_made_npz
 from maflow.data.images import (
     AMAT_FILES,
@@ -44,7 +46,7 @@ _MNIST_SOURCE = (
 )
 _MNIST_LICENCE = "CC BY-SA 3.0 (as stated by the torchvision/TFDS catalogues); original terms by LeCun et al."
 _IDX = (Layout("idx", IDX_FILES),)
-_MNIST_COMMON = dict(
+_MNIST_COMMON: dict[str, Any] = dict(
     features=784,
     split_sizes=(50_000, 10_000, 10_000),
     folder="mnist",
@@ -176,13 +178,13 @@ _MADE_SHA256 = {
     "mushrooms": "4130f1defa3033911fe746a3ab1bb22b0c812bb29e68391a0fbc2d65bab6ae74",
     "nips": "dbf3b659a49670957c0851971bd51ff952a657f010581d12f6c1e2dca8907b20",
 }
-for _name, (_features, *_sizes) in MADE_BINARY_SIZES.items():
+for _name, (_features, _train, _val, _test) in MADE_BINARY_SIZES.items():
     register_dataset(
         DatasetSpec(
             name=_name,
             kind="binary",
             features=_features,
-            split_sizes=tuple(_sizes),
+            split_sizes=(_train, _val, _test),
             folder="made_uci_binary",
             layouts=(Layout("npz", (f"{_name}.npz",)),),
             prepare=prepare_made_npz,

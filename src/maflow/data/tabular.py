@@ -44,7 +44,7 @@ def prepare_presplit(source: Source) -> dict:
     """The common pre-split layout (``train.npy``, ``val.npy``, ``test.npy``), already preprocessed."""
     arrays = [read_npy(source.paths[name]) for name in PRESPLIT_FILES]
     return _float32_splits(
-        source.spec.name, source.spec.features, arrays, source.folder / "{train,val,test}.npy"
+        source.spec.name, source.spec.features, arrays, Path(source.folder or ".") / "{train,val,test}.npy"
     )
 
 
@@ -119,7 +119,7 @@ def _gas_from_text(path: Path, fraction: float, seed: int) -> np.ndarray:
 def prepare_gas(source: Source, fraction: float = 0.25, seed: int = 42) -> dict:
     """GAS: drop Time, Meth, Eth; drop correlated columns (``drop_correlated_columns``); standardise
     with the mean and std (ddof=1) of the whole data set, test included; tail split, no shuffle."""
-    if source.layout.name == "pickle":
+    if source.file_layout.name == "pickle":
         path = source.paths["ethylene_CO.pickle"]
         data = _gas_from_pickle(source, path)
     else:

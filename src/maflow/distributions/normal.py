@@ -23,6 +23,8 @@ class StandardNormal(nn.Module):
         tensor([-1.8379])
     """
 
+    _zero: torch.Tensor
+
     def __init__(self, features: int):
         super().__init__()
         self.features = features

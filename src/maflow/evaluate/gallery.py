@@ -6,6 +6,7 @@ import io
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 # Builder name -> options for a 2-D toy (small nets, enough layers to bend the moons).
-TOY_FLOWS = {
+TOY_FLOWS: dict[str, tuple[str, dict[str, Any]]] = {
     "realnvp": ("realnvp", dict(num_layers=8, hidden_features=64)),
     "nice": ("nice", dict(num_layers=6, hidden_features=64)),
     "maf": ("maf", dict(num_layers=5, hidden_features=64)),

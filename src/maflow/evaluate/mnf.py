@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +36,8 @@ def rotate_images(image: np.ndarray, angles) -> np.ndarray:
     # affine_grid maps output coordinates (x right, y down, in [-1, 1]) to input ones; on screen,
     # where y points down, this matrix turns the picture counter-clockwise by the angle.
     theta = torch.stack([torch.stack([cos, -sin, zero], -1), torch.stack([sin, cos, zero], -1)], 1)
-    image = torch.as_tensor(np.asarray(image, dtype=np.float32).reshape(28, 28), dtype=torch.float64)
-    batch = image.expand(len(radians), 1, 28, 28)
+    pixels = torch.as_tensor(np.asarray(image, dtype=np.float32).reshape(28, 28), dtype=torch.float64)
+    batch = pixels.expand(len(radians), 1, 28, 28)
     grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
     rotated = F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return np.clip(rotated[:, 0].numpy(), 0.0, 1.0).astype(np.float32)
@@ -112,7 +113,7 @@ def rotation_study(
     lenet_prediction = predict(lenet, x, num_samples=1)
     summary = {
         "digit_index": digit_index,
-        "label": int(dataset.test_labels[digit_index]),
+        "label": int(np.asarray(dataset.test_labels)[digit_index]),
         "angles": angles.tolist(),
         "num_samples": num_samples,
         "mnf_mean": mnf_prediction.mean.tolist(),
@@ -147,7 +148,7 @@ def plot_rotation(images, angles, mnf_probs, lenet_probs, out, columns: int = 5,
     num_angles = len(angles)
     rows = -(-num_angles // columns)
     figure = plt.figure(figsize=(2.4 * columns, 2.0 * 2 * rows + 0.8))
-    halves = figure.subfigures(2, 1)
+    halves: Any = figure.subfigures(2, 1)
     classes = np.arange(mnf_probs.shape[-1])
     jitter = np.random.default_rng(0)
     for half, title in zip(
@@ -203,8 +204,9 @@ def fashion_test_images(fashion_dir) -> tuple[np.ndarray, np.ndarray]:
     source = None
     for layout in spec.layouts:
         # The folder that holds the files itself comes first (as the Debian package installs them).
-        paths = {name: find_file(folder, name) for name in layout.files}
-        if all(paths.values()):
+        found = {name: find_file(folder, name) for name in layout.files}
+        paths = {name: path for name, path in found.items() if path is not None}
+        if len(paths) == len(found):
             source = Source(spec, folder, layout, paths)
             break
     source = source or locate(spec, folder)
@@ -232,9 +234,9 @@ def ood_study(
     fashion, _ = fashion_test_images(fashion_dir if fashion_dir is not None else data_dir)
     fashion = fashion[:limit]
     mnf, lenet = _load_pair(mnf_run, lenet_run)
-    summary = {"limit": limit, "num_samples": num_samples, "models": {}}
+    summary: dict[str, Any] = {"limit": limit, "num_samples": num_samples, "models": {}}
     for name, model, samples in (("mnf-lenet", mnf, num_samples), ("lenet", lenet, 1)):
-        rows = {}
+        rows: dict[str, Any] = {}
         entropies = {}
         for split, images in (("mnist", mnist), ("fashion", fashion)):
             prediction = predict(model, torch.from_numpy(images), num_samples=samples)

@@ -6,7 +6,7 @@ from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
 from maflow.models.config import constructor_config
 from maflow.transforms.autoregressive import MaskedAffineAutoregressive, MaskedAutoregressive
-from maflow.transforms.base import CompositeTransform
+from maflow.transforms.base import CompositeTransform, Transform
 from maflow.transforms.batchnorm import BatchNorm
 from maflow.transforms.elementwise import SigmoidAffine, SoftplusAffine
 
@@ -104,11 +104,11 @@ class MAF(Flow):
             identity_start=identity_start,
             **made_options,
         )
-        transforms = []
+        transforms: list[Transform] = []
         for layer in range(num_layers):
             layer_order = order if order == "random" else ("natural", "reversed")[layer % 2]
             if scale == "exp":
-                layer_transform = MaskedAffineAutoregressive(
+                layer_transform: MaskedAutoregressive = MaskedAffineAutoregressive(
                     features,
                     scale_bound=scale_bound,
                     max_log_scale=max_log_scale,

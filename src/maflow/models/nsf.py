@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
 from maflow.models.config import constructor_config
@@ -90,8 +92,10 @@ class NSF(Flow):
         if kind not in ("autoregressive", "coupling"):
             raise ValueError(f"unknown kind {kind!r}: use autoregressive or coupling")
         if made_options and kind == "coupling":
-            raise TypeError(f"unexpected arguments {sorted(made_options)} (MADE options need kind='autoregressive')")
-        spline = dict(num_bins=num_bins, tail_bound=tail_bound, identity_init=identity_init)
+            raise TypeError(
+                f"unexpected arguments {sorted(made_options)} (MADE options need kind='autoregressive')"
+            )
+        spline: dict[str, Any] = dict(num_bins=num_bins, tail_bound=tail_bound, identity_init=identity_init)
         transforms: list[Transform] = []
         for layer in range(num_layers):
             transforms += mixing_layer(linear, features, seed + layer, identity_init)

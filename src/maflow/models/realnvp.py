@@ -6,7 +6,7 @@ from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
 from maflow.models.config import constructor_config
 from maflow.transforms.actnorm import ActNorm
-from maflow.transforms.base import CompositeTransform
+from maflow.transforms.base import CompositeTransform, Transform
 from maflow.transforms.batchnorm import BatchNorm
 from maflow.transforms.coupling import AdditiveCoupling, AffineCoupling, alternating_mask, half_mask
 
@@ -73,7 +73,7 @@ class RealNVP(Flow):
         config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        transforms = []
+        transforms: list[Transform] = []
         for layer in range(num_layers):
             transforms.append(
                 AffineCoupling(
@@ -127,7 +127,7 @@ class NICE(Flow):
         config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        transforms = [
+        transforms: list[Transform] = [
             AdditiveCoupling(
                 coupling_mask(mask, features, layer),
                 hidden_features,

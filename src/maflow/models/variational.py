@@ -5,7 +5,7 @@ from __future__ import annotations
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
 from maflow.models.config import constructor_config
-from maflow.transforms.base import CompositeTransform
+from maflow.transforms.base import CompositeTransform, Transform
 from maflow.transforms.residual import Planar, Radial
 from maflow.transforms.sylvester import Sylvester
 
@@ -56,7 +56,7 @@ class VariationalFlow(Flow):
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if step == "planar":
-            layers = [Planar(features, context_features) for _ in range(num_layers)]
+            layers: list[Transform] = [Planar(features, context_features) for _ in range(num_layers)]
         elif step == "radial":
             layers = [Radial(features, context_features) for _ in range(num_layers)]
         else:

@@ -117,6 +117,8 @@ class MADE(nn.Module):
         torch.Size([3, 10])
     """
 
+    input_degrees: torch.Tensor
+
     def __init__(
         self,
         features: int,

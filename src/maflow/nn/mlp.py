@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -12,7 +13,7 @@ from maflow.nn.made import ACTIVATIONS
 
 __all__ = ["MLP"]
 
-_ACTIVATIONS = {**ACTIVATIONS, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {**ACTIVATIONS, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
 
 
 class MLP(nn.Module):
@@ -69,7 +70,7 @@ class MLP(nn.Module):
 
     @property
     def output_layer(self) -> nn.Linear:
-        return self.network[-1]
+        return cast(nn.Linear, self.network[-1])
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         if self.context_features:

@@ -59,7 +59,7 @@ def get_rng_states(generator: torch.Generator | None = None) -> dict:
         "torch": torch.get_rng_state(),
         "numpy": {
             "name": name,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "keys": torch.from_numpy(np.asarray(keys).astype(np.int64)),
             "position": int(position),
             "has_gauss": int(has_gauss),
             "cached_gaussian": float(cached),

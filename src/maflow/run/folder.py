@@ -37,7 +37,7 @@ from maflow.errors import MaflowError, StorageError
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; runs are not protected against a second writer
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "LOCK_NAME",

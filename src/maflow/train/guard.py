@@ -74,7 +74,7 @@ class NonFiniteGuard:
         self.lr_factor = lr_factor
         self.max_rollbacks = max_rollbacks
         self.rollbacks = 0
-        self._state = None
+        self._state: dict | None = None
 
     def remember(self, model, optimizer, scheduler=None, generator=None, step: int = 0) -> None:
         """Keeps the current (good) state; only under the rollback policy, which needs it."""

@@ -6,6 +6,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from maflow.run.command import command_line, resume_command
 from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
 from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
 from maflow.train.logger import TrainingLogger
+from maflow.train.progress import EpochProgress
 from maflow.utils.io import ensure_writable_dir, write_json
 
 __all__ = ["MNFTrainConfig", "train_classifier", "classification_error", "load_classifier"]
@@ -50,6 +52,8 @@ class MNFTrainConfig:
         max_minutes: stop after the first epoch that ends beyond this wall time (None: no limit).
         limit_train: use only the first N training images (quick checks).
         log_every: steps between TensorBoard training scalars.
+        patience: stop after this many epochs without a lower validation NLL (None: off).
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     """
 
     model: str = "mnf-lenet"
@@ -65,6 +69,8 @@ class MNFTrainConfig:
     max_minutes: float | None = None
     limit_train: int | None = None
     log_every: int = 50
+    patience: int | None = None
+    device: str = "auto"
 
     def __post_init__(self):
         checks = [
@@ -74,6 +80,7 @@ class MNFTrainConfig:
             (self.kl_weight >= 0, f"--kl-weight must be >= 0, got {self.kl_weight}"),
             (self.kl_anneal_epochs >= 0, f"--kl-anneal-epochs must be >= 0, got {self.kl_anneal_epochs}"),
             (self.test_samples >= 1, f"--test-samples must be >= 1, got {self.test_samples}"),
+            (self.patience is None or self.patience >= 1, f"--patience must be >= 1, got {self.patience}"),
             (
                 self.limit_train is None or self.limit_train >= 1,
                 f"--limit-train must be >= 1, got {self.limit_train}",
@@ -100,7 +107,7 @@ def classification_error(model, x, y, num_samples: int = 1, batch_size: int = 20
     return {"error_percent": error, "nll": nll, "num_samples": num_samples, "count": len(y)}
 
 
-def _tensors(x, y):
+def _tensors(x, y) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(np.asarray(x), dtype=torch.float32), torch.as_tensor(
         np.asarray(y), dtype=torch.long
     )
@@ -140,7 +147,7 @@ def train_classifier(
 
 
 def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, echo: bool) -> dict:
-    run = _ClassifierRun(config, dataset, out)
+    run = _ClassifierRun(config, dataset, out, progress=None if echo else False)
     if resume and run.checkpoint_path.exists():
         run.restore()
     run.logger = TrainingLogger(out / "train.log", out / "tensorboard", echo=echo)
@@ -150,6 +157,9 @@ def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, e
             while run.epoch < config.epochs:
                 run.train_epoch(stop)
                 run.end_epoch()
+                if run.patience_exhausted():
+                    run.logger.info(f"early stopping: no lower validation NLL for {config.patience} epochs")
+                    break
                 minutes = (time.time() - run.start_wall) / 60
                 if (
                     config.max_minutes is not None
@@ -173,32 +183,36 @@ def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, e
 class _ClassifierRun:
     """The state of one classifier run and the steps of its loop (see :func:`train_classifier`)."""
 
-    def __init__(self, config: MNFTrainConfig, dataset, out: Path):
+    logger: TrainingLogger  # set by train_classifier once the run folder is locked
+
+    def __init__(self, config: MNFTrainConfig, dataset, out: Path, progress: bool | None = None):
         from maflow.models.mnf import build_classifier
+        from maflow.run.device import resolve_device
 
         torch.manual_seed(config.seed)
-        self.config, self.out = config, out
+        self.config, self.out, self.progress = config, out, progress
+        device = resolve_device(config.device)
         x_train, y_train = _tensors(dataset.train, dataset.train_labels)
         if config.limit_train:
             x_train, y_train = x_train[: config.limit_train], y_train[: config.limit_train]
-        self.train = x_train, y_train
-        self.val = _tensors(dataset.val, dataset.val_labels)
-        self.test = _tensors(dataset.test, dataset.test_labels)
+        self.fingerprint = data_fingerprint(x_train.numpy())
+        self.train = x_train.to(device), y_train.to(device)
+        self.val = tuple(t.to(device) for t in _tensors(dataset.val, dataset.val_labels))
+        self.test = tuple(t.to(device) for t in _tensors(dataset.test, dataset.test_labels))
         self.num_train = len(x_train)
         self.batches_per_epoch = self.num_train // config.batch_size  # drop_last, as seed 003
         if self.batches_per_epoch == 0:
             raise ConfigError(
                 f"--batch-size {config.batch_size} exceeds the {self.num_train} training images"
             )
-        self.model = build_classifier(config.model, **config.model_options())
+        self.model = build_classifier(config.model, **config.model_options()).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.fingerprint = data_fingerprint(x_train.numpy())
         self.checkpoint_path = out / CHECKPOINT_NAME
-        self.epoch, self.step, self.history, self.elapsed = 0, 0, [], 0.0
+        self.epoch, self.step, self.elapsed = 0, 0, 0.0
+        self.history: list[dict] = []
         self.first_batch, self.partial = 0, _zero_sums()  # inside an interrupted epoch
         self.anneal_steps = config.kl_anneal_epochs * self.batches_per_epoch
-        self.logger = None
         self.start_wall = self.start_cpu = 0.0
 
     def restore(self) -> None:
@@ -233,13 +247,17 @@ class _ClassifierRun:
         epoch_generator = self.generator.get_state()  # an interrupt stores this: the resume replays the order
         order = torch.randperm(self.num_train, generator=self.generator)
         self.sums = dict(self.partial)
-        for b in range(self.first_batch, self.batches_per_epoch):
-            self._step(order[b * self.config.batch_size : (b + 1) * self.config.batch_size])
-            if stop.received is not None:
-                self._interrupt(stop.received, b + 1, epoch_generator)
+        with EpochProgress(
+            self.batches_per_epoch, self.epoch + 1, self.progress, initial=self.first_batch
+        ) as bar:
+            for b in range(self.first_batch, self.batches_per_epoch):
+                size = self.config.batch_size
+                bar.update(self._step(order[b * size : (b + 1) * size]), size)
+                if stop.received is not None:
+                    self._interrupt(stop.received, b + 1, epoch_generator)
         self.first_batch, self.partial = 0, _zero_sums()
 
-    def _step(self, index) -> None:
+    def _step(self, index) -> float:
         config = self.config
         xb, yb = self.train[0][index], self.train[1][index]
         log_probs = self.model(xb)
@@ -271,6 +289,7 @@ class _ClassifierRun:
                 },
                 self.step,
             )
+        return loss.item()
 
     def _checkpoint(self, **progress) -> dict:
         return make_checkpoint(
@@ -326,12 +345,20 @@ class _ClassifierRun:
         )
         save_training_checkpoint(self.checkpoint_path, self._checkpoint())
 
+    def patience_exhausted(self) -> bool:
+        """Whether the last ``patience`` epochs all fell short of the lowest validation NLL."""
+        if self.config.patience is None or not self.history:
+            return False
+        nll = [record["val_nll"] for record in self.history]
+        best = min(range(len(nll)), key=nll.__getitem__)
+        return len(nll) - 1 - best >= self.config.patience
+
     def finish(self) -> dict:
         """The test error with ``test_samples`` posterior samples, into ``metrics.json``."""
         from maflow.models.mnf import num_parameters
 
         test = classification_error(self.model, *self.test, self.config.test_samples)
-        metrics = {
+        metrics: dict[str, Any] = {
             "model": self.config.model,
             "parameters": num_parameters(self.model),
             "epochs_completed": self.epoch,

@@ -38,6 +38,8 @@ class ActNorm(Transform):
         (True, True)
     """
 
+    initialized: torch.Tensor
+
     def __init__(self, features: int, data_init: bool = True, eps: float = 1e-6):
         super().__init__()
         self.features = features

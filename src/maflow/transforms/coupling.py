@@ -38,6 +38,9 @@ class Coupling(Transform):
         context_features: Size of an optional context vector fed to the conditioner.
     """
 
+    transform_index: torch.Tensor
+    identity_index: torch.Tensor
+
     def __init__(self, mask: Tensor, context_features: int | None = None):
         super().__init__()
         mask = torch.as_tensor(mask, dtype=torch.bool)

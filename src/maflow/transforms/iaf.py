@@ -73,7 +73,10 @@ class InverseAutoregressive(MaskedAutoregressive):
             with torch.no_grad():
                 self.made.output_layer.bias[features:] = gate_bias
 
-    def inverse(self, u: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def inverse(
+        self, u: Tensor, context: Tensor | None = None, method: str | None = None
+    ) -> tuple[Tensor, Tensor]:
+        # One MADE pass: there is no solver to choose, so ``method`` is accepted and unused.
         return super().forward(u, context)
 
     def forward(

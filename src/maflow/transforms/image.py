@@ -29,7 +29,8 @@ def conv_net(in_channels: int, out_channels: int, hidden_channels: int) -> nn.Se
     """3x3, 1x1, 3x3 convolutions with ReLUs; the last starts at zero, so a coupling starts as the identity."""
     last = nn.Conv2d(hidden_channels, out_channels, 3, padding=1)
     nn.init.zeros_(last.weight)
-    nn.init.zeros_(last.bias)
+    if last.bias is not None:
+        nn.init.zeros_(last.bias)
     return nn.Sequential(
         nn.Conv2d(in_channels, hidden_channels, 3, padding=1),
         nn.ReLU(),
@@ -52,6 +53,8 @@ class ActNorm2d(nn.Module):
         >>> round(y.std().item(), 2), logabsdet.shape
         (1.0, torch.Size([8]))
     """
+
+    initialized: torch.Tensor
 
     def __init__(self, channels: int):
         super().__init__()

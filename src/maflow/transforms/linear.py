@@ -82,6 +82,10 @@ class LULinear(Transform):
         True
     """
 
+    permutation: torch.Tensor
+    sign: torch.Tensor
+    lower_mask: torch.Tensor
+
     def __init__(self, features: int, identity_init: bool = False, seed: int = 0):
         super().__init__()
         self.features = features

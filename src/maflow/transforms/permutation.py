@@ -24,6 +24,9 @@ class Permutation(Transform):
         tensor([[12., 10., 11.]])
     """
 
+    permutation: torch.Tensor
+    inverse_permutation: torch.Tensor
+
     def __init__(self, permutation):
         super().__init__()
         permutation = torch.as_tensor(permutation, dtype=torch.long)

@@ -16,7 +16,7 @@ from maflow.errors import CheckpointError, MaflowError, StorageError
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, stale temporaries are left alone
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 # mkstemp creates files readable by the owner only; results should get the usual permissions.
 _UMASK = os.umask(0)

@@ -46,6 +46,8 @@ class GatedMaskedCoupling(Transform):
         (True, torch.Size([3]))
     """
 
+    mask: torch.Tensor
+
     def __init__(
         self, features: int, hidden_features: int = 50, mask: Tensor | None = None, mask_mode: str = "fixed"
     ):

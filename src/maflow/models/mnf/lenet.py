@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -16,6 +18,8 @@ def num_parameters(model: nn.Module) -> int:
 
 
 class _Classifier(nn.Module):
+    net: nn.Sequential
+
     def forward(self, x: Tensor) -> Tensor:
         """Log-probabilities over classes; ``x`` is (batch, 784) or (batch, 1, 28, 28)."""
         if x.dim() == 2:
@@ -67,7 +71,7 @@ class MNFLeNet(_Classifier):
         mask_mode: str = "fixed",
     ):
         super().__init__()
-        options = dict(
+        options: dict[str, Any] = dict(
             num_flows_q=num_flows_q,
             num_flows_r=num_flows_r,
             hidden_features=hidden_features,
@@ -127,7 +131,7 @@ class LeNet(_Classifier):
 CLASSIFIERS = {"mnf-lenet": MNFLeNet, "lenet": LeNet}
 
 
-def build_classifier(name: str, **options) -> nn.Module:
+def build_classifier(name: str, **options) -> _Classifier:
     """Builds ``"mnf-lenet"`` or ``"lenet"``; ``options`` go to the constructor.
 
     Example:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -57,6 +58,7 @@ class ResidualBlock(nn.Module):
         self.resample = resample
         self.residual_scale = residual_scale
         self.norm1 = _norm2d(channels, batch_norm)
+        self.conv1: nn.Module
         if resample == "up":
             self.conv1 = nn.ConvTranspose2d(
                 channels, channels, kernel_size, 2, pad, output_padding=1, bias=not batch_norm
@@ -105,6 +107,7 @@ class GatedConv2d(nn.Module):
         output_padding: int = 0,
     ):
         super().__init__()
+        make: Callable[[], nn.Module]
         if transposed:
             make = lambda: nn.ConvTranspose2d(
                 in_channels, out_channels, kernel_size, stride, padding, output_padding
@@ -276,11 +279,12 @@ class Encoder(nn.Module):
         super().__init__()
         self.body = body
         self.latent_features = latent_features
-        self.gaussian = nn.Linear(body.out_features, 2 * latent_features, bias=not batch_norm)
+        body_features = cast(int, body.out_features)  # every body sets it
+        self.gaussian = nn.Linear(body_features, 2 * latent_features, bias=not batch_norm)
         self.gaussian_norm = _norm1d(2 * latent_features, batch_norm)
         self.context = (
             nn.Sequential(
-                nn.Linear(body.out_features, context_features, bias=not batch_norm),
+                nn.Linear(body_features, context_features, bias=not batch_norm),
                 _norm1d(context_features, batch_norm),
             )
             if context_features

@@ -110,6 +110,7 @@ class VAE(nn.Module):
         self.image_shape = image_shape
         self.data_features = math.prod(image_shape)
         self.latent_features = latent_features
+        body: nn.Module
         if encoder == "resnet":
             body = ResNetBody(
                 image_shape, channels, hidden_features=resnet_hidden_features, batch_norm=batch_norm
@@ -120,6 +121,7 @@ class VAE(nn.Module):
             body = DenseBody(self.data_features, hidden_features, batch_norm)
         context = context_features if flow_steps > 0 else 0
         self.encoder = Encoder(body, latent_features, context, batch_norm)
+        self.decoder: nn.Module
         if decoder == "resnet":
             self.decoder = ResNetDecoder(latent_features, image_shape, channels, batch_norm=batch_norm)
         elif decoder == "gated":
