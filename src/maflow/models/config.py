@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["constructor_config"]
+__all__ = ["constructor_config", "layer_orders"]
 
 
 def constructor_config(arguments: dict) -> dict:
@@ -30,3 +30,19 @@ def constructor_config(arguments: dict) -> dict:
     return {
         name: list(value) if isinstance(value, tuple | range) else value for name, value in config.items()
     }
+
+
+def layer_orders(order: str, num_layers: int) -> list[str]:
+    """The MADE order of every layer of a stack: ``"alternate"`` (natural, reversed, ...) or ``"random"``.
+
+    Example:
+        >>> layer_orders("alternate", 3)
+        ['natural', 'reversed', 'natural']
+    """
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+    if order not in ("alternate", "random"):
+        raise ValueError(f"unknown order {order!r}: use alternate or random")
+    return [
+        "random" if order == "random" else ("natural", "reversed")[layer % 2] for layer in range(num_layers)
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
-from maflow.models.config import constructor_config
+from maflow.models.config import constructor_config, layer_orders
 from maflow.transforms.base import CompositeTransform
 from maflow.transforms.iaf import InverseAutoregressive
 
@@ -25,12 +25,12 @@ class IAF(Flow):
     Arguments:
         features: Number of dimensions D.
         num_layers: Number of IAF steps.
-        hidden_features, num_hidden_layers, activation: Each step's MADE.
         context_features: Size of the context vector of a conditional flow.
         order: ``"alternate"`` (natural, reversed, ...) or ``"random"`` (seeded per step).
         gated, gate_bias: See :class:`maflow.transforms.InverseAutoregressive`.
         seed: Seed of random orders.
-        **made_options: Any other argument of :class:`maflow.nn.MADE`, for every step.
+        **made_options: Any argument of :class:`maflow.nn.MADE`, for every step
+            (``hidden_features``: 64 by default, ``num_hidden_layers``, ``activation``, ...).
 
     Example:
         >>> import torch
@@ -44,35 +44,26 @@ class IAF(Flow):
         self,
         features: int,
         num_layers: int = 5,
-        hidden_features=64,
-        num_hidden_layers: int = 2,
         context_features: int | None = None,
         order: str = "alternate",
-        activation: str = "relu",
         gated: bool = True,
         gate_bias: float | None = None,
         seed: int = 0,
         **made_options,
     ):
+        made_options.setdefault("hidden_features", 64)
         config = constructor_config(locals())
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        if order not in ("alternate", "random"):
-            raise ValueError(f"unknown order {order!r}: use alternate or random")
         transforms = [
             InverseAutoregressive(
                 features,
-                hidden_features=hidden_features,
-                num_hidden_layers=num_hidden_layers,
-                context_features=context_features,
-                order=order if order == "random" else ("natural", "reversed")[layer % 2],
-                activation=activation,
                 gated=gated,
                 gate_bias=gate_bias,
+                context_features=context_features,
+                order=layer_order,
                 seed=seed + layer,
                 **made_options,
             )
-            for layer in range(num_layers)
+            for layer, layer_order in enumerate(layer_orders(order, num_layers))
         ]
         super().__init__(CompositeTransform(transforms), StandardNormal(features), features, context_features)
         self.config = config

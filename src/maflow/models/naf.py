@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
-from maflow.models.config import constructor_config
+from maflow.models.config import constructor_config, layer_orders
 from maflow.transforms.base import CompositeTransform
 from maflow.transforms.naf import MaskedNAF
 
@@ -51,21 +51,17 @@ class NAF(Flow):
     ):
         made_options.setdefault("hidden_features", 64)
         config = constructor_config(locals())
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        if order not in ("alternate", "random"):
-            raise ValueError(f"unknown order {order!r}: use alternate or random")
         layers = [
             MaskedNAF(
                 features,
                 sigmoid_units=sigmoid_units,
                 num_blocks=num_blocks,
                 context_features=context_features,
-                order=order if order == "random" else ("natural", "reversed")[layer % 2],
+                order=layer_order,
                 seed=seed + layer,
                 **made_options,
             )
-            for layer in range(num_layers)
+            for layer, layer_order in enumerate(layer_orders(order, num_layers))
         ]
         super().__init__(CompositeTransform(layers), StandardNormal(features), features, context_features)
         self.config = config
