@@ -126,6 +126,12 @@ RECIPES: dict[str, tuple[dict, str, str | None]] = {
         "dataset",
         "hidden",
     ),
+    # the shift after the scale, as nflows and zuko (u = x e^-a - b instead of (x - m) e^-a)
+    "id+torch+postshift": (
+        {**MAF_PAPER, "identity_start": True, "weight_init": "torch"},
+        "dataset",
+        "postshift",
+    ),
     # nflows' parameterisation inside maflow: softplus scale, PyTorch's init everywhere
     "nflows-like": ({**MAF_PAPER, "scale": "softplus"}, "dataset", "all"),
     "nflows-like+running": ({**MAF_PAPER, "scale": "softplus"}, "running", "all"),
@@ -158,7 +164,11 @@ def _build_maflow(run, features, hidden, depth, layers, bn):
     if not bn:
         options["batch_norm"] = False
     flow = MAF(features, num_layers=layers, hidden_features=hidden, num_hidden_layers=depth, **options)
-    if torch_init:
+    if torch_init == "postshift":
+        for module in flow.modules():
+            if isinstance(module, MaskedAutoregressive):
+                module.map = PostShiftAffine(module.map.scale_bound, module.map.max_log_scale)
+    elif torch_init:
         with torch.no_grad():
             for module in flow.modules():
                 if isinstance(module, MaskedAutoregressive):
@@ -172,6 +182,32 @@ def _build_maflow(run, features, hidden, depth, layers, bn):
             recompute_batchnorm_statistics(flow.transform, train)
 
     return flow, flow.log_prob, after_training
+
+
+class PostShiftAffine(torch.nn.Module):
+    """u = x e^{-a} - b with a bounded a: the shift applied after the scale (nflows, zuko)."""
+
+    params_per_dim = 2
+
+    def __init__(self, scale_bound, max_log_scale):
+        super().__init__()
+        self.scale_bound, self.max_log_scale = scale_bound, max_log_scale
+
+    def _split(self, params):
+        from maflow.transforms.elementwise import bound_log_scale
+
+        return params[..., 0], bound_log_scale(params[..., 1], self.max_log_scale, self.scale_bound)
+
+    def forward(self, x, params):
+        shift, log_scale = self._split(params)
+        return x * torch.exp(-log_scale) - shift, -log_scale
+
+    def inverse(self, y, params):
+        shift, log_scale = self._split(params)
+        return (y + shift) * torch.exp(log_scale), log_scale
+
+    def identity_parameters(self):
+        return torch.zeros(2)
 
 
 def _build_nflows(features, hidden, depth, layers, bn):
