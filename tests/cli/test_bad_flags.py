@@ -36,7 +36,8 @@ CASES = {
         (["--dataset", "nosuchdata"], "unknown data set 'nosuchdata'"),
         (["--set", "train.batch_size=0"], "[train] batch_size must be >= 1"),
         (["--epochs", "-1"], "[train] epochs must be >= 0"),
-        (["--set", "train.patience=3"], "unknown training settings ['patience']"),
+        (["--set", "train.patient=3"], "train has no setting 'patient'"),
+        (["--patience", "0"], "[train] patience must be >= 1"),
     ],
     "mnf train": [
         (["--lr", "-1"], "--lr must be positive"),

@@ -13,7 +13,23 @@ from maflow.cli import main
 COMMANDS = {
     "train": ["train", "--dataset", "digits"],
     "conditional": ["train", "--conditional", "--dataset", "digits"],
+    "made": ["made", "train", "--dataset", "binarized_mnist"],
+    "vae": ["vae", "train", "--config", "vae_dense_cpu"],
+    "mnf": ["mnf", "train"],
+    "toy": ["toy", "--flow", "maf"],
 }
+
+
+def _find(config, key):
+    """The value of ``key`` anywhere in a printed configuration (sections or flat)."""
+    if isinstance(config, dict):
+        if key in config:
+            return config[key]
+        for value in config.values():
+            found = _find(value, key)
+            if found is not None:
+                return found
+    return None
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
@@ -29,8 +45,8 @@ def test_print_config_prints_the_resolved_settings_and_exits_0(name, tmp_path, c
         "--print-config",
     ]
     assert main(argv) == 0
-    text = json.dumps(json.loads(capsys.readouterr().out))
-    assert "0.0123" in text and '"seed": 7' in text
+    config = json.loads(capsys.readouterr().out)
+    assert _find(config, "lr") == 0.0123 and _find(config, "seed") == 7
     assert not any(tmp_path.iterdir())  # nothing was written
 
 
@@ -46,7 +62,7 @@ def test_an_unavailable_device_is_one_line_and_exit_2(name, tmp_path, capsys):
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_set_overrides_and_an_unknown_key_is_refused(name, tmp_path, capsys):
     assert main([*COMMANDS[name], "--out", str(tmp_path), "--set", "lr=0.5", "--print-config"]) == 0
-    assert json.loads(capsys.readouterr().out)["lr"] == 0.5
+    assert _find(json.loads(capsys.readouterr().out), "lr") == 0.5
     assert main([*COMMANDS[name], "--out", str(tmp_path), "--set", "no_such_setting=1"]) == 2
     assert "no_such_setting" in capsys.readouterr().err
 
@@ -83,3 +99,52 @@ def test_conditional_training_from_maflow_train(tmp_path, capsys):
     assert "accuracy" in capsys.readouterr().out
     run = tmp_path / "digits_conditional_maf"
     assert (run / "checkpoints" / "best.pth").is_file() and (run / "results.json").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_training_command_has_the_shared_flags(name, capsys):
+    with pytest.raises(SystemExit):
+        main([*COMMANDS[name], "--help"])
+    text = capsys.readouterr().out
+    flags = [
+        "--out",
+        "--device",
+        "--threads",
+        "--seed",
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--patience",
+        "--resume",
+        "--overwrite",
+        "--limit-train",
+        "--print-config",
+        "--quiet",
+        "--set",
+    ]
+    assert all(flag in text for flag in flags), [flag for flag in flags if flag not in text]
+
+
+def test_toy_trains_on_the_cpu_quietly_with_epochs_and_a_model_setting(tmp_path, capsys):
+    argv = [
+        "toy",
+        "--flow",
+        "maf",
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "500",
+        "--limit-train",
+        "1000",
+        "--set",
+        "model.num_layers=2",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["options"]["num_layers"] == 2
+    assert main([*argv, "--resume"]) == 2 and "no checkpoint" in capsys.readouterr().err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from maflow.train.flags import add_run_arguments
+
 __all__ = ["register"]
 
 
@@ -17,15 +19,9 @@ def register(subparsers) -> None:
 
     train = commands.add_parser("train", help="train mnf-lenet or lenet on grey MNIST (50k/10k/10k)")
     train.add_argument("--model", choices=["mnf-lenet", "lenet"], default="mnf-lenet")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument(
-        "--out", required=True, help="run directory (checkpoint.pt, metrics.json, train.log, tensorboard/)"
-    )
     train.add_argument(
         "--data-dir", default=None, help="folder holding mnist/ (default $MAFLOW_DATA or ~/.cache/maflow)"
     )
-    train.add_argument("--batch-size", type=int, default=100)
-    train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--kl-weight", type=float, default=1.0, help="multiplies KL / N_train (1: the ELBO)")
     train.add_argument(
         "--kl-anneal-epochs", type=float, default=0.0, help="linear KL warm-up length (0: off)"
@@ -33,19 +29,19 @@ def register(subparsers) -> None:
     train.add_argument(
         "--mask-mode", choices=["fixed", "fresh"], default="fixed", help="masks of the MNF flows"
     )
-    train.add_argument("--seed", type=int, default=0)
     train.add_argument("--test-samples", type=int, default=10, help="posterior samples per test image (MNF)")
     train.add_argument(
         "--max-minutes", type=float, default=None, help="stop after the epoch that passes this"
     )
-    train.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
-    train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
-    train.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start over: remove this command's files in --out (never other files; not with --resume)",
+    add_run_arguments(
+        train,
+        out={"required": True, "help": "run folder (checkpoint.pt, metrics.json, train.log, tensorboard/)"},
+        epochs=10,
+        batch_size=100,
+        lr=1e-3,
+        epochs_help="passes over the training split",
+        set_help="any setting of the run (kl_weight, val_samples, log_every, ...), TOML values",
     )
-    train.add_argument("--quiet", action="store_true")
     train.set_defaults(run=_train)
 
     runs = argparse.ArgumentParser(add_help=False)
@@ -82,23 +78,28 @@ def register(subparsers) -> None:
     ood.set_defaults(run=_ood)
 
 
-def _setup(seed: int) -> None:
+def _setup(seed: int, threads: int | None = None) -> None:
     import torch
 
-    torch.set_num_threads(1)
+    from maflow.run.device import set_threads
+
+    set_threads(threads)
     torch.manual_seed(seed)
 
 
-def _train(args) -> int:
-    from maflow.data import load
-    from maflow.train.mnf import MNFTrainConfig, train_classifier
+def _mnf_config(args):
+    """The resolved configuration: flags, then ``--set``."""
+    from dataclasses import asdict
 
-    _setup(args.seed)
+    from maflow.train.flags import apply_settings
+    from maflow.train.mnf import MNFTrainConfig
+
     config = MNFTrainConfig(
         model=args.model,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
+        patience=args.patience,
         kl_weight=args.kl_weight,
         kl_anneal_epochs=args.kl_anneal_epochs,
         mask_mode=args.mask_mode,
@@ -106,7 +107,29 @@ def _train(args) -> int:
         test_samples=args.test_samples,
         max_minutes=args.max_minutes,
         limit_train=args.limit_train,
+        device=args.device,
     )
+    if args.settings:
+        values = {"train": asdict(config)}
+        apply_settings(values, args.settings)
+        config = MNFTrainConfig(**values["train"])
+    return config
+
+
+def _train(args) -> int:
+    from dataclasses import asdict
+
+    from maflow.data import load
+    from maflow.run.device import resolve_device
+    from maflow.train.flags import check_run_arguments, print_config
+    from maflow.train.mnf import train_classifier
+
+    check_run_arguments(args)
+    config = _mnf_config(args)
+    if args.print_config:
+        return print_config(asdict(config))
+    resolve_device(config.device)  # an absent GPU is one line, before the data are read
+    _setup(config.seed, args.threads)
     dataset = load("mnist_grey", args.data_dir)
     metrics = train_classifier(
         config, dataset, args.out, resume=args.resume, echo=not args.quiet, overwrite=args.overwrite

@@ -18,6 +18,8 @@ DATA = ["moons", "circles", "blobs", "eight_gaussians", "checkerboard", "two_spi
 
 
 def register(subparsers) -> None:
+    from maflow.train.flags import add_run_arguments
+
     parser = subparsers.add_parser(
         "toy",
         help="train a flow on a 2-D toy set and save its gallery pictures",
@@ -25,47 +27,100 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--flow", required=True, choices=FLOWS, help="flow to train (2-D preset)")
     parser.add_argument("--data", default="moons", choices=DATA, help="toy density")
-    parser.add_argument("--steps", type=int, default=3000, help="Adam steps")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=3e-3, help="initial learning rate (cosine decay to 0)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--out", default="out/toy", help="directory for the pictures and summary.json")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace the pictures and summary.json already in --out"
+    parser.add_argument("--steps", type=int, default=3000, help="Adam steps (or give --epochs)")
+    add_run_arguments(
+        parser,
+        out={"default": "out/toy", "help": "run folder for the pictures and summary.json"},
+        batch_size=256,
+        lr=3e-3,
+        epochs_help="passes over the 10,000 training points, instead of --steps",
+        set_help="any setting: model.KEY (the flow's options, e.g. num_layers) or train.KEY (steps, ...), TOML values",
     )
     parser.set_defaults(run=run)
 
 
-def run(args) -> int:
-    import torch
-
+def _toy_config(args) -> dict:
+    """The resolved configuration: the flow's gallery options, the flags, then ``--set``."""
     from maflow.errors import ConfigError
+    from maflow.evaluate.gallery import TOY_FLOWS
+    from maflow.train.flags import apply_settings, check_run_arguments
+
+    check_run_arguments(args)
+    if args.resume:
+        raise ConfigError("maflow toy keeps no checkpoint to resume: run it again, with --overwrite")
+    if args.patience is not None:
+        raise ConfigError("maflow toy has no validation split to stop on: train a fixed --steps or --epochs")
+    train = {
+        "flow": args.flow,
+        "data": args.data,
+        "steps": args.steps,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "limit_train": args.limit_train,
+        "device": args.device,
+    }
+    config = apply_settings(
+        {"model": dict(TOY_FLOWS[args.flow][1]), "train": train}, args.settings, ["model"]
+    )
+    train = config["train"]
+    if train["steps"] < 0 or train["batch_size"] < 1 or train["lr"] <= 0:
+        raise ConfigError("--steps must be >= 0, --batch-size >= 1 and --lr > 0")
+    if train["epochs"] is not None:
+        if train["epochs"] < 0:
+            raise ConfigError(f"--epochs must be >= 0, got {train['epochs']}")
+        points = min(10_000, train["limit_train"] or 10_000)
+        train["steps"] = train["epochs"] * -(-points // train["batch_size"])
+    return config
+
+
+def run(args) -> int:
     from maflow.run.command import command_line
+    from maflow.run.device import resolve_device, set_threads
     from maflow.run.folder import RunLock, prepare_run_folder
+    from maflow.train.flags import print_config
     from maflow.utils.io import ensure_writable_dir
 
-    if args.steps < 0 or args.batch_size < 1 or args.lr <= 0:
-        raise ConfigError("--steps must be >= 0, --batch-size >= 1 and --lr > 0")
-    torch.set_num_threads(args.threads)
+    config = _toy_config(args)
+    if args.print_config:
+        return print_config(config)
+    device = resolve_device(args.device)
+    set_threads(args.threads)
     out = ensure_writable_dir(args.out)
     with RunLock(out, command_line()):
         files = [out / name for name in FILES.values()]
         prepare_run_folder(out, files, {out: list(FILES.values())}, overwrite=args.overwrite)
-        return _train_and_draw(args, out)
+        return _train_and_draw(args, config, out, device)
 
 
-def _train_and_draw(args, out) -> int:
+def _train_and_draw(args, config, out, device) -> int:
     import sys
 
     from maflow.evaluate import gallery
     from maflow.utils.io import write_json
 
-    train, test = gallery.toy_splits(args.data, args.seed)
+    settings = config["train"]
+    train, test = gallery.toy_splits(settings["data"], settings["seed"])
+    if settings["limit_train"]:
+        train = train[: settings["limit_train"]]
     model, summary = gallery.train_toy_flow(
-        args.flow, train, test, args.steps, args.batch_size, args.lr, args.seed
+        settings["flow"],
+        train,
+        test,
+        settings["steps"],
+        settings["batch_size"],
+        settings["lr"],
+        settings["seed"],
+        echo=None if args.quiet else print,
+        options=config["model"],
+        device=device,
+        progress=False if args.quiet else None,
     )
-    title = f"{args.flow} on {args.data}: test NLL {summary['test_nll']:.3f} nats ({args.steps} steps)"
+    title = (
+        f"{settings['flow']} on {settings['data']}: test NLL {summary['test_nll']:.3f} nats "
+        f"({settings['steps']} steps)"
+    )
     files = {
         "overview": gallery.save_overview(model, test, out / FILES["overview"], title),
         "density": gallery.save_density(model, out / FILES["density"]),
@@ -76,7 +131,7 @@ def _train_and_draw(args, out) -> int:
     from maflow.train.flow import git_commit
 
     summary.update(
-        data=args.data,
+        data=settings["data"],
         files={key: str(path) for key, path in files.items() if path is not None},
         command="maflow " + " ".join(sys.argv[1:]),
         git_commit=git_commit(),

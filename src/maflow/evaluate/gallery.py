@@ -61,8 +61,14 @@ def train_toy_flow(
     seed: int = 0,
     log_every: int = 500,
     echo=print,
+    options: dict | None = None,
+    device=None,
+    progress: bool | None = None,
 ):
     """Adam with cosine decay to 0 on minibatches of ``train``; returns the model and a summary.
+
+    ``options`` replace some of the flow's gallery options (``TOY_FLOWS``); the model trains on
+    ``device`` and comes back on the CPU; ``progress`` switches the bar (``None``: on a terminal).
 
     SIGINT or SIGTERM finishes the current step and raises
     :class:`~maflow.run.interrupt.TrainingInterrupted`: a toy run keeps no checkpoint, so the
@@ -70,17 +76,20 @@ def train_toy_flow(
     """
     from maflow.models.registry import build_model
     from maflow.run.interrupt import StopSignals, TrainingInterrupted, signal_name
+    from maflow.run.progress import progress_bar
     from maflow.transforms.batchnorm import recompute_batchnorm_statistics
 
     torch.manual_seed(seed)
-    builder, options = TOY_FLOWS[flow]
-    model = build_model(builder, 2, **options)
+    builder, defaults = TOY_FLOWS[flow]
+    options = {**defaults, **(options or {})}
+    model = build_model(builder, 2, **options).to(device)
+    train = train.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     losses = []
-    with StopSignals() as stop:
+    with StopSignals() as stop, progress_bar(steps, flow, progress, unit="steps") as bar:
         for step in range(1, steps + 1):
             batch = train[torch.randint(0, len(train), (batch_size,), generator=generator)]
             loss = -model.log_prob(batch).mean()
@@ -89,6 +98,7 @@ def train_toy_flow(
             optimizer.step()
             schedule.step()
             losses.append(loss.item())
+            bar.update(1)
             if echo and (step % log_every == 0 or step == steps):
                 echo(f"{flow}: step {step}/{steps} loss {np.mean(losses[-log_every:]):.4f}")
             if stop.received is not None:
@@ -98,7 +108,7 @@ def train_toy_flow(
                     stop.received,
                 )
     recompute_batchnorm_statistics(model.transform, train)
-    model.eval()
+    model.cpu().eval()
     with torch.no_grad():
         test_ll = model.log_prob(test).double()
     summary = dict(
