@@ -36,11 +36,10 @@ class MADEMoG(nn.Module):
 
     Arguments:
         features: Number of dimensions D.
-        hidden_features, num_hidden_layers: The MADE's hidden layers.
         num_components: Number of mixture components C per dimension (10 in the paper).
         scale_bound, max_log_scale: Bound on each component's log-scale.
-        **made_options: Passed to :class:`maflow.nn.MADE` (``context_features``, ``order``,
-            ``hidden_degrees``, ``activation``, ``seed``, ...).
+        **made_options: Passed to :class:`maflow.nn.MADE` (``hidden_features``,
+            ``num_hidden_layers``, ``context_features``, ``order``, ``hidden_degrees``, ...).
 
     Example:
         >>> density = MADEMoG(3, hidden_features=16, num_components=4)
@@ -52,8 +51,6 @@ class MADEMoG(nn.Module):
     def __init__(
         self,
         features: int,
-        hidden_features=512,
-        num_hidden_layers: int = 2,
         num_components: int = 10,
         *,
         scale_bound: str = "clamp",
@@ -72,8 +69,6 @@ class MADEMoG(nn.Module):
         self.max_log_scale = max_log_scale
         self.made = MADE(
             features,
-            hidden_features,
-            num_hidden_layers,
             output_multiplier=3 * num_components,
             seed=seed,
             **made_options,

@@ -28,10 +28,9 @@ class MADEMoGFlow(Flow):
 
     Arguments:
         features: Number of dimensions D.
-        hidden_features, num_hidden_layers, num_components, context_features: As
-            :class:`maflow.distributions.MADEMoG`.
+        num_components, context_features: As :class:`maflow.distributions.MADEMoG`.
         **made_options: Every other argument of :class:`maflow.distributions.MADEMoG`
-            (``order``, ``hidden_degrees``, ``activation``, ``scale_bound``, ``seed``, ...).
+            (``hidden_features``, ``order``, ``activation``, ``scale_bound``, ``seed``, ...).
 
     Example:
         >>> model = MADEMoGFlow(3, hidden_features=16, num_components=2)
@@ -40,23 +39,10 @@ class MADEMoGFlow(Flow):
     """
 
     def __init__(
-        self,
-        features: int,
-        hidden_features=512,
-        num_hidden_layers: int = 2,
-        num_components: int = 10,
-        context_features: int | None = None,
-        **made_options,
+        self, features: int, num_components: int = 10, context_features: int | None = None, **made_options
     ):
         config = constructor_config(locals())
-        base = MADEMoG(
-            features,
-            hidden_features,
-            num_hidden_layers,
-            num_components,
-            context_features=context_features,
-            **made_options,
-        )
+        base = MADEMoG(features, num_components, context_features=context_features, **made_options)
         super().__init__(CompositeTransform([]), base, features, context_features)
         self.config = config
 
