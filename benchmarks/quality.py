@@ -132,6 +132,12 @@ RECIPES: dict[str, tuple[dict, str, str | None]] = {
         "dataset",
         "postshift",
     ),
+    # ... with nflows' softplus scale too: nflows' map, started at the identity
+    "id+torch+postshift-softplus": (
+        {**MAF_PAPER, "identity_start": True, "weight_init": "torch", "scale": "softplus"},
+        "dataset",
+        "postshift",
+    ),
     # nflows' parameterisation inside maflow: softplus scale, PyTorch's init everywhere
     "nflows-like": ({**MAF_PAPER, "scale": "softplus"}, "dataset", "all"),
     "nflows-like+running": ({**MAF_PAPER, "scale": "softplus"}, "running", "all"),
@@ -167,7 +173,12 @@ def _build_maflow(run, features, hidden, depth, layers, bn):
     if torch_init == "postshift":
         for module in flow.modules():
             if isinstance(module, MaskedAutoregressive):
-                module.map = PostShiftAffine(module.map.scale_bound, module.map.max_log_scale)
+                softplus = options.get("scale") == "softplus"
+                module.map = (
+                    PostShiftSoftplus()
+                    if softplus
+                    else PostShiftAffine(module.map.scale_bound, module.map.max_log_scale)
+                )
     elif torch_init:
         with torch.no_grad():
             for module in flow.modules():
@@ -208,6 +219,20 @@ class PostShiftAffine(torch.nn.Module):
 
     def identity_parameters(self):
         return torch.zeros(2)
+
+
+class PostShiftSoftplus(torch.nn.Module):
+    """u = x (softplus(a) + 1e-3) - b: nflows' masked affine map (identity at a = log(e^0.999 - 1))."""
+
+    params_per_dim = 2
+
+    def forward(self, x, params):
+        scale = torch.nn.functional.softplus(params[..., 1]) + 1e-3
+        return x * scale - params[..., 0], torch.log(scale)
+
+    def inverse(self, y, params):
+        scale = torch.nn.functional.softplus(params[..., 1]) + 1e-3
+        return (y + params[..., 0]) / scale, -torch.log(scale)
 
 
 def _build_nflows(features, hidden, depth, layers, bn):
