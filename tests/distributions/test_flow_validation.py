@@ -167,3 +167,44 @@ def test_value_validation_can_be_switched_off_and_compiled_log_prob_is_one_graph
     dynamo.reset()
     explanation = dynamo.explain(model.log_prob)(torch.randn(4, 3))
     assert explanation.graph_break_count == 0, [r.reason for r in explanation.break_reasons]
+
+
+@pytest.mark.parametrize(
+    "name, x",
+    [
+        ("maf", torch.tensor([[3e38, -3e38, 1.0]])),
+        ("maf-mog", torch.tensor([[1e30, -1e30, 2.0]])),
+        ("iaf", 60 * torch.tensor([[1.0, -1.0, 0.5]])),
+    ],
+)
+def test_finite_inputs_far_in_the_tails_get_minus_inf_never_nan(name, x):
+    torch.manual_seed(0)
+    model = build_model(name, 3, num_layers=2, hidden_features=8).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():  # a trained model's weights are far from zero
+            parameter.add_(torch.randn_like(parameter))
+        log_prob = model.log_prob(x)
+    assert not torch.isnan(log_prob).any() and (log_prob < 0).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_iaf_at_its_initialisation_gives_minus_inf_for_large_inputs(dtype):
+    # Each step divides by sigmoid(s): the recovered noise grows doubly exponentially.
+    model = build_model("iaf", 3).to(dtype).eval()
+    with torch.no_grad():
+        log_prob = model.log_prob(60 * torch.tensor([[1.0, -1.0, 0.5]], dtype=dtype))
+    assert torch.equal(log_prob, torch.tensor([-torch.inf], dtype=dtype))
+
+
+def test_nan_weights_still_give_nan():
+    model = build_model("maf", 3, num_layers=1, hidden_features=8).eval()
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+        assert torch.isnan(model.log_prob(torch.randn(2, 3))).all()
+
+
+def test_batch_norm_refuses_one_row_in_training_mode():
+    model = build_model("maf", 3, num_layers=1, hidden_features=8, batch_norm=True).train()
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        model.log_prob(torch.randn(1, 3))
+    assert model.eval().log_prob(torch.randn(1, 3)).shape == (1,)

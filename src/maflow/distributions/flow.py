@@ -85,7 +85,7 @@ class Flow(nn.Module):
         if context is not None:
             context = context.expand(*batch_shape, context.shape[-1]).reshape(-1, context.shape[-1])
         u, logabsdet = self.transform(x, context)
-        return (self.base.log_prob(u, context) + logabsdet).reshape(batch_shape)
+        return _overflow_is_minus_inf(self, self.base.log_prob(u, context) + logabsdet).reshape(batch_shape)
 
     def rsample_and_log_prob(self, sample_shape=(), context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Reparameterised samples and their log-density, from one inverse pass."""
@@ -134,6 +134,21 @@ def set_value_validation(enabled: bool) -> None:
     """
     global _VALIDATE_VALUES
     _VALIDATE_VALUES = bool(enabled)
+
+
+def _overflow_is_minus_inf(flow: nn.Module, log_prob: Tensor) -> Tensor:
+    """NaN log-densities of finite inputs under finite weights are overflow: the density underflows, so -inf.
+
+    A finite input far out in the tails (|x| ~ 1e38 in float32, or an IAF's recovered noise
+    growing without bound) overflows inside the transform and turns into NaN; its true
+    log-density is below anything representable. A model with NaN or infinite weights keeps
+    its NaN. Checked only with value validation on (it reads a flag back from the device).
+    """
+    if not _VALIDATE_VALUES or torch.compiler.is_compiling() or not bool(torch.isnan(log_prob).any()):
+        return log_prob
+    if not all(bool(torch.isfinite(p).all()) for p in flow.parameters()):
+        return log_prob
+    return log_prob.masked_fill(torch.isnan(log_prob), -torch.inf)
 
 
 def _check_tensor(flow: nn.Module, x, name: str) -> None:

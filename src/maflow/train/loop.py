@@ -52,9 +52,17 @@ def epoch_batches(num_examples: int, batch_size: int, generator: torch.Generator
     """Index batches of one epoch from a fresh permutation; the last batch may be smaller.
 
     The permutation comes only from ``generator``, so saving its state before an epoch
-    is enough to replay that epoch's order.
+    is enough to replay that epoch's order. A last batch of one row joins the one before
+    it: batch norm in training mode needs at least two rows.
+
+    Example:
+        >>> [len(b) for b in epoch_batches(7, 3, torch.Generator().manual_seed(0))]
+        [3, 4]
     """
-    return list(torch.randperm(num_examples, generator=generator).split(batch_size))
+    batches = list(torch.randperm(num_examples, generator=generator).split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
 
 
 class Trainer:

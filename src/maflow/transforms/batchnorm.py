@@ -36,7 +36,8 @@ class BatchNorm(Transform):
     r"""Invertible batch norm :math:`y = e^{\gamma} (x - m) / \sqrt{v + \epsilon} + \beta`.
 
     In training mode, ``m`` and ``v`` are the minibatch mean and biased variance, and the
-    running estimates are updated with ``momentum``. In evaluation mode and in ``inverse``
+    running estimates are updated with ``momentum``: a training-mode density is a statistic
+    of the whole batch, so a batch of one row is refused (as ``torch.nn.BatchNorm1d`` does). In evaluation mode and in ``inverse``
     the stored statistics are used, so test-time likelihoods do not depend on batching.
     :func:`recompute_batchnorm_statistics` replaces the stored statistics by those of a
     whole data set, as the MAF authors' code does before every validation. With
@@ -76,6 +77,11 @@ class BatchNorm(Transform):
     def _statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if not self.training:
             return self.running_mean, self.running_var
+        if x.shape[0] < 2 and not (self.sync_statistics and _world_size() > 1):
+            raise ValueError(
+                "batch norm in training mode needs at least 2 rows (the statistics of one row are "
+                "degenerate): call .eval() to get densities of single points"
+            )
         if self.sync_statistics and _world_size() > 1:
             # Two reductions (sum, then centred squares) keep the variance as stable as one process's.
             sums = _sum_over_ranks(torch.cat([x.sum(0), x.new_full((1,), x.shape[0])]), True)
