@@ -148,3 +148,15 @@ def test_toy_trains_on_the_cpu_quietly_with_epochs_and_a_model_setting(tmp_path,
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["options"]["num_layers"] == 2
     assert main([*argv, "--resume"]) == 2 and "no checkpoint" in capsys.readouterr().err
+
+
+def test_a_run_on_the_first_n_examples_evaluates_and_samples(tmp_path, capsys):
+    small = ["--hidden-features", "16", "--num-layers", "1", "--threads", "1", "--quiet"]
+    train = ["train", "--dataset", "digits", "--out", str(tmp_path), "--epochs", "1", "--limit-train", "300"]
+    assert main([*train, *small, "--num-samples", "0"]) == 0
+    common = ["--dataset", "digits", "--out", str(tmp_path), "--device", "cpu"]
+    assert main(["evaluate", *common, "--num-samples", "0", "--u-points", "0", "--quiet"]) == 0
+    assert main(["sample", *common, "--num-samples", "4"]) == 0
+    # the fingerprint covers exactly the rows trained on: resuming with another limit is refused
+    assert main([*train[:-1], "400", *small, "--resume"]) == 2
+    assert "different data" in capsys.readouterr().err

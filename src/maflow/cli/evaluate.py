@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maflow.cli.train import HelpFormatter
+from maflow.cli.train import HelpFormatter, add_trained_run_arguments
 
 __all__ = ["register", "run"]
 
@@ -14,37 +14,31 @@ def register(subparsers) -> None:
         description=__doc__,
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--dataset", required=True, help="data set of the run to evaluate")
-    parser.add_argument("--out", default="out", help="output root given to maflow train")
-    parser.add_argument(
-        "--data-dir", "--data_dir", help="data directory (default: $MAFLOW_DATA or ~/.cache/maflow)"
-    )
+    add_trained_run_arguments(parser, help_seed="seed of the samples")
     parser.add_argument("--num-samples", "--num_samples", type=int, default=64, help="samples in the picture")
     parser.add_argument("--batch-size", "--batch_size", type=int, default=1000, help="evaluation batch size")
     parser.add_argument(
         "--precision", choices=["float64", "float32"], default="float64", help="arithmetic of the evaluation"
     )
-    parser.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     parser.add_argument(
         "--u-points", type=int, default=1000, help="test points in the figures of u = f(x) (0: no figures)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
 
 def run(args) -> int:
     from maflow.errors import ConfigError
 
-    if args.num_samples < 0 or args.u_points < 0 or args.batch_size < 1 or args.threads < 1:
-        raise ConfigError("--num-samples and --u-points must be >= 0, --batch-size and --threads >= 1")
-    import torch
-
+    if args.num_samples < 0 or args.u_points < 0 or args.batch_size < 1:
+        raise ConfigError("--num-samples and --u-points must be >= 0, --batch-size >= 1")
     from maflow.evaluate.flow import evaluate_flow
+    from maflow.run.device import resolve_device, set_threads
     from maflow.run.paths import RunPaths
     from maflow.run.results import format_results
 
-    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    set_threads(args.threads)
     evaluation = evaluate_flow(
         args.dataset,
         args.out,
@@ -55,6 +49,8 @@ def run(args) -> int:
         seed=args.seed,
         which=args.checkpoint,
         num_u_points=args.u_points,
+        device=device,
+        progress=False if args.quiet else None,
     )
     headline = format_results({"evaluation": evaluation}).split("\n\n")[1]
     print(headline)

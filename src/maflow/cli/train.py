@@ -19,6 +19,7 @@ __all__ = [
     "MODEL_FLAGS",
     "TRAIN_FLAGS",
     "HelpFormatter",
+    "add_trained_run_arguments",
     "run",
 ]
 
@@ -30,6 +31,21 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or action.default is False or action.default == [] or action.help is None:
             return action.help
         return super()._get_help_string(action)
+
+
+def add_trained_run_arguments(parser, help_seed: str) -> None:
+    """The flags of the commands that read a trained run (``evaluate``, ``sample``)."""
+    from maflow.run.device import DEVICE_HELP, THREADS_HELP
+
+    parser.add_argument("--dataset", required=True, help="data set of the trained run")
+    parser.add_argument("--out", default="out", help="output root given to maflow train")
+    parser.add_argument(
+        "--data-dir", "--data_dir", help="data directory (default: $MAFLOW_DATA or ~/.cache/maflow)"
+    )
+    parser.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+    parser.add_argument("--seed", type=int, default=0, help=help_seed)
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+    parser.add_argument("--threads", type=int, help=THREADS_HELP)
 
 
 def register(subparsers) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from maflow.errors import CheckpointError
-from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, rebuild_model
+from maflow.run.checkpoint import check_compatible, data_fingerprint, load_training_checkpoint, rebuild_model
 from maflow.run.command import command_line
 from maflow.run.figures import save_u_marginals, save_u_scatter
 from maflow.run.folder import RunLock, remove_own_temporaries
@@ -23,13 +23,17 @@ __all__ = ["load_trained_flow", "draw_samples", "save_samples", "save_u_figures"
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
-def load_trained_flow(paths: RunPaths, dataset, which: str = "best"):
-    """Rebuilds the model of ``best.pth`` (or ``latest.pth``) and checks it belongs to ``dataset``."""
+def load_trained_flow(paths: RunPaths, dataset, which: str = "best", device=None):
+    """Rebuilds the model of ``best.pth`` (or ``latest.pth``) on ``device`` and checks it belongs to ``dataset``.
+
+    A run trained with ``--limit-train N`` is checked against the first N training examples.
+    """
     path = paths.best if which == "best" else paths.latest
-    checkpoint = load_training_checkpoint(
-        path, dataset=dataset.name, fingerprint=data_fingerprint(dataset.train)
-    )
-    model = rebuild_model(checkpoint, path).eval()
+    checkpoint = load_training_checkpoint(path, dataset=dataset.name)
+    limit = checkpoint.get("training_config", {}).get("limit_train")
+    rows = dataset.train[:limit] if limit else dataset.train
+    check_compatible(checkpoint, path, fingerprint=data_fingerprint(rows))
+    model = rebuild_model(checkpoint, path).to(device).eval()
     return model, checkpoint
 
 
@@ -37,7 +41,9 @@ def load_trained_flow(paths: RunPaths, dataset, which: str = "best"):
 def save_u_figures(model, x, figures_dir: Path, name: str) -> list[Path]:
     """Marginal histograms and pairwise scatters of u = f(x) (seed 000's diagnostics)."""
     model.eval()
-    u = model.transform(torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype))[0].double().numpy()
+    parameter = next(model.parameters())
+    x = torch.as_tensor(np.asarray(x)).to(parameter.device, parameter.dtype)
+    u = model.transform(x)[0].double().cpu().numpy()
     figures = [
         save_u_marginals(u, figures_dir / f"{name}_u_marginals.png"),
         save_u_scatter(u, figures_dir / f"{name}_u_scatter.png"),
@@ -56,11 +62,14 @@ def evaluate_flow(
     num_u_points: int = 1000,
     seed: int = 0,
     which: str = "best",
+    device=None,
+    progress: bool | None = None,
 ) -> dict:
     """Evaluates the run under ``out/<dataset>``; writes and returns the ``evaluation`` section.
 
     The run folder is locked while the evaluation writes to it: a training or another evaluation
-    there is refused, and so is this one while they run.
+    there is refused, and so is this one while they run. The model runs on ``device`` (default:
+    the CPU); ``progress`` switches the progress bars of the passes (``None``: on a terminal).
     """
     from maflow.data import load
 
@@ -76,15 +85,27 @@ def evaluate_flow(
             raise missing
         for folder, names in paths.own_files().items():
             remove_own_temporaries(folder, names)  # left by a killed evaluation
-        return _evaluate_locked(
-            dataset, data, paths, start, num_samples, batch_size, precision, splits, num_u_points, seed, which
-        )
+        options = dict(num_samples=num_samples, batch_size=batch_size, precision=precision, splits=splits)
+        options.update(num_u_points=num_u_points, seed=seed, which=which, device=device, progress=progress)
+        return _evaluate_locked(dataset, data, paths, start, **options)
 
 
 def _evaluate_locked(
-    dataset, data, paths, start, num_samples, batch_size, precision, splits, num_u_points, seed, which
+    dataset,
+    data,
+    paths,
+    start,
+    num_samples,
+    batch_size,
+    precision,
+    splits,
+    num_u_points,
+    seed,
+    which,
+    device,
+    progress,
 ):
-    model, checkpoint = load_trained_flow(paths, data, which)
+    model, checkpoint = load_trained_flow(paths, data, which, device)
     is_logit_image = data.kind == "image" and data.logit_lambda is not None
     evaluation = {
         "checkpoint": str(paths.best if which == "best" else paths.latest),
@@ -97,7 +118,7 @@ def _evaluate_locked(
     }
     for split in splits:
         x = data.split(split)
-        ll = log_likelihoods(model, x, batch_size, DTYPES[precision])
+        ll = log_likelihoods(model, x, batch_size, DTYPES[precision], progress=progress, desc=split)
         evaluation[split] = likelihood_report(
             ll,
             x,

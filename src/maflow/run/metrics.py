@@ -19,13 +19,23 @@ __all__ = [
 
 
 @torch.no_grad()
-def log_likelihoods(model, x, batch_size: int = 1000, dtype: torch.dtype = torch.float64) -> np.ndarray:
+def log_likelihoods(
+    model,
+    x,
+    batch_size: int = 1000,
+    dtype: torch.dtype = torch.float64,
+    progress: bool | None = False,
+    desc: str = "log-likelihood",
+) -> np.ndarray:
     """``model.log_prob`` of every row of ``x``, in evaluation mode, as float64.
 
     The model runs in ``dtype`` (float64 by default, so the sums over 784 dimensions lose
-    nothing); in evaluation mode batch norm uses stored statistics, so the result does not
-    depend on ``batch_size``.
+    nothing) on its own device; in evaluation mode batch norm uses stored statistics, so the
+    result does not depend on ``batch_size``. ``progress``: a bar over the batches (``None``:
+    on a terminal).
     """
+    from maflow.run.progress import progress_bar
+
     was_training = model.training
     model.eval()
     parameter = next(model.parameters(), None)
@@ -34,7 +44,11 @@ def log_likelihoods(model, x, batch_size: int = 1000, dtype: torch.dtype = torch
     model.to(dtype)
     try:
         x = x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x))
-        values = [model.log_prob(chunk.to(device, dtype)).double().cpu() for chunk in x.split(batch_size)]
+        values = []
+        with progress_bar(len(x), desc, progress, unit="points") as bar:
+            for chunk in x.split(batch_size):
+                values.append(model.log_prob(chunk.to(device, dtype)).double().cpu())
+                bar.update(len(chunk))
     finally:
         model.to(original)
         model.train(was_training)
