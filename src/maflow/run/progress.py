@@ -7,6 +7,7 @@ Shown only when stderr is a terminal (never in the log of a background run) and 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -45,7 +46,7 @@ class ProgressCallback:
 
     def __init__(self, desc: str, enabled: bool | None = None, unit: str = "examples"):
         self.desc, self.enabled, self.unit = desc, enabled, unit
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar once the first call gives the total
         self.done = 0
 
     def __call__(self, done: int, total: int) -> None:

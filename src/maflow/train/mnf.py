@@ -197,8 +197,10 @@ class _ClassifierRun:
             x_train, y_train = x_train[: config.limit_train], y_train[: config.limit_train]
         self.fingerprint = data_fingerprint(x_train.numpy())
         self.train = x_train.to(device), y_train.to(device)
-        self.val = tuple(t.to(device) for t in _tensors(dataset.val, dataset.val_labels))
-        self.test = tuple(t.to(device) for t in _tensors(dataset.test, dataset.test_labels))
+        x_val, y_val = _tensors(dataset.val, dataset.val_labels)
+        x_test, y_test = _tensors(dataset.test, dataset.test_labels)
+        self.val = x_val.to(device), y_val.to(device)
+        self.test = x_test.to(device), y_test.to(device)
         self.num_train = len(x_train)
         self.batches_per_epoch = self.num_train // config.batch_size  # drop_last, as seed 003
         if self.batches_per_epoch == 0:
