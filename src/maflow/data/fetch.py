@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tarfile
 from pathlib import Path
 
@@ -21,7 +22,11 @@ def _retrieve(download: Download, folder: Path) -> Path:
     try:
         return Path(
             pooch.retrieve(
-                download.url, download.known_hash, fname=download.filename, path=folder, progressbar=False
+                download.url,
+                download.known_hash,
+                fname=download.filename,
+                path=folder,
+                progressbar=sys.stderr.isatty(),  # tqdm on a terminal, nothing in logs
             )
         )
     except ValueError as error:  # pooch's hash mismatch (it has already removed the file)
