@@ -1,4 +1,4 @@
-"""Seed-spec entry point: ``python evaluate.py --dataset mnist --num_samples 64``.
+"""Entry point of the MAF-v1.0 specification: ``python evaluate.py --dataset mnist --num_samples 64``.
 
 A thin wrapper over ``maflow evaluate`` (``python evaluate.py --help`` lists every flag); it
 reads runs from ``maf_results/`` unless ``--out`` is given.

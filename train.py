@@ -1,4 +1,4 @@
-"""Seed-spec entry point: ``python train.py --dataset mnist --epochs 100`` or ``python train.py --auto``.
+"""Entry point of the MAF-v1.0 specification: ``python train.py --dataset mnist --epochs 100`` or ``python train.py --auto``.
 
 A thin wrapper over ``maflow train`` (run ``python train.py --help`` for every flag); underscore
 spellings (``--hidden_dim``, ``--num_layers``) are accepted, and runs go to ``maf_results/``

@@ -69,7 +69,7 @@ def test_evaluation_is_labelled_and_independent_of_the_batch_size(run, capsys):
     assert small["log_likelihood"]["count"] == 179
     assert {"bits_per_dim_pixel_space", "bits_per_dim_model_space"} <= set(small)
     text = (run / "digits" / "results_summary.txt").read_text()
-    assert "pixel space (MAF convention" in text and "seed spec: NLL/(D ln 2)" in text
+    assert "pixel space (MAF convention" in text and "model space (NLL/(D ln 2), no Jacobian)" in text
     assert "test average log-likelihood, model space" in capsys.readouterr().out
     for figure in ("digits_u_marginals.png", "digits_u_scatter.png"):
         assert (run / "digits" / "figures" / figure).is_file()

@@ -84,7 +84,7 @@ def test_ensemble_is_log_mean_exp_of_probabilities_analytic():
     assert model.log_prob_ensemble(x, 2).tolist() == pytest.approx(expected, abs=1e-12)
     only_first = [math.log(p_order(v, 0, 1)) for v in x.tolist()]
     assert model.log_prob_ensemble(x, 1).tolist() == pytest.approx(only_first, abs=1e-12)
-    # Averaging logits instead (seed 002's test-time rule) is a different number.
+    # Averaging logits instead (karpathy/pytorch-made's test-time rule) is a different number.
     model.set_mask_index(0)
     logits = model.logits(x)
     model.set_mask_index(1)

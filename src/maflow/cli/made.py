@@ -1,4 +1,4 @@
-"""``maflow made``: train and evaluate a Bernoulli MADE on binary data (MADE paper, seed 002 flags)."""
+"""``maflow made``: train and evaluate a Bernoulli MADE on binary data (MADE paper, karpathy/pytorch-made's flags)."""
 
 from __future__ import annotations
 

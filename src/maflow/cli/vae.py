@@ -57,7 +57,9 @@ def load_vae_config(name_or_path: str) -> dict:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("vae", help="VAE with an IAF posterior on binarised MNIST (seed 004)")
+    parser = subparsers.add_parser(
+        "vae", help="VAE with an IAF posterior on binarised MNIST (karstenkreis/flow_vae)"
+    )
     commands = parser.add_subparsers(dest="vae_command", required=True, metavar="ACTION")
 
     train = commands.add_parser("train", help="train a VAE into the run folder --out")
@@ -231,7 +233,7 @@ def _evaluate_locked(args, checkpoint) -> int:
     dataset, data = _load_split(config, args.data_dir, args.split)
     if args.num_examples:
         data = data[: args.num_examples]
-    # Grey levels are binarised once, with a seed, as seed 004 draws its test batches once.
+    # Grey levels are binarised once, with a seed, as karstenkreis/flow_vae draws its test batches once.
     binary = torch.bernoulli(data, generator=torch.Generator().manual_seed(args.seed))
     torch.manual_seed(args.seed)
     report = {

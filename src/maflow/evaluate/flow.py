@@ -39,7 +39,7 @@ def load_trained_flow(paths: RunPaths, dataset, which: str = "best", device=None
 
 @torch.no_grad()
 def save_u_figures(model, x, figures_dir: Path, name: str) -> list[Path]:
-    """Marginal histograms and pairwise scatters of u = f(x) (seed 000's diagnostics)."""
+    """Marginal histograms and pairwise scatters of u = f(x) (e-hulten/maf's diagnostics)."""
     model.eval()
     parameter = next(model.parameters())
     x = torch.as_tensor(np.asarray(x)).to(parameter.device, parameter.dtype)

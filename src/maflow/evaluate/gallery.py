@@ -219,7 +219,7 @@ def save_samples_over_data(model, data: torch.Tensor, path, count: int = 2000) -
 
 @skip_without_matplotlib
 def save_x2z_z2x(model, data: torch.Tensor, path, count: int = 2000) -> Path | None:
-    """Seed 003's pair of panels: data mapped to noise, and noise mapped to data."""
+    """janosh/torch-mnf's pair of panels: data mapped to noise, and noise mapped to data."""
     figure = _figure(6.4, 3.2)
     _draw_x2z(figure.add_subplot(1, 2, 1), model, data, count)
     _draw_samples(figure.add_subplot(1, 2, 2), model, data, count)

@@ -44,7 +44,7 @@ class HAISResult:
 
     def summary(self) -> dict:
         nll, nll_error = mean_and_error(-self.log_likelihood.numpy())
-        # Seed 004 averages the log-weights instead: a looser bound, reported for comparison.
+        # karstenkreis/flow_vae averages the log-weights instead: a looser bound, reported for comparison.
         mean_log_weight, _ = mean_and_error(-self.log_weights.mean(0).numpy())
         return {
             "nll": nll,
@@ -87,7 +87,7 @@ def hais_log_likelihood(
     ``step_size_decrease`` otherwise, then clipped to ``step_size_range``.
 
     The estimate per example is the log of the **mean weight** over chains, an unbiased
-    estimate of :math:`p(x)` and a stochastic lower bound on :math:`\log p(x)`; seed 004
+    estimate of :math:`p(x)` and a stochastic lower bound on :math:`\log p(x)`; karstenkreis/flow_vae
     averaged the log-weights, which is a looser bound (reported as ``nll_mean_log_weight``).
 
     References:

@@ -37,7 +37,7 @@ class MAF(Flow):
         activation: Hidden activation of the MADEs.
         batch_norm: Whether to use batch-norm layers.
         batch_norm_placement: ``"every"`` (after every MADE, the last included, as the MAF
-            authors' code) or ``"between"`` (only between MADEs, as the seed spec).
+            authors' code) or ``"between"`` (only between MADEs, as the MAF-v1.0 specification).
         scale: How each layer's MADE output becomes the scale: ``"exp"`` (the MAF paper's
             :math:`e^{-\alpha}`, :class:`maflow.transforms.elementwise.Affine`), ``"softplus"``
             (:class:`~maflow.transforms.elementwise.SoftplusAffine`) or ``"sigmoid"``

@@ -31,7 +31,7 @@ class RealNVP(Flow):
     between even and odd dimensions (``mask="alternate"``) and flip every layer; separate
     scale (tanh) and shift (ReLU) nets; a batch-norm layer after every coupling layer.
     ``mask="half"`` with ``activation="leaky_relu"`` gives the half-split coupling that
-    seed 003 calls RNVP. A context, if any, is concatenated to the nets' inputs.
+    janosh/torch-mnf calls RNVP. A context, if any, is concatenated to the nets' inputs.
 
     References:
         | Density estimation using Real NVP (Dinh et al., 2017)

@@ -68,7 +68,7 @@ def _dimensions(features: int, count: int, seed: int) -> np.ndarray:
 def save_u_marginals(u, path: str | Path, num_panels: int = 24, seed: int = 0) -> Path | None:
     """Histograms of randomly chosen dimensions of ``u = f(x)`` with the N(0, 1) density on top.
 
-    A perfect data-to-noise map makes every panel a standard normal (seed 000's figure).
+    A perfect data-to-noise map makes every panel a standard normal (e-hulten/maf's figure).
     """
     u = np.asarray(u, dtype=np.float64)
     dims = _dimensions(u.shape[1], num_panels, seed)

@@ -80,7 +80,7 @@ def bits_per_dim(log_likelihood, features: int, quantization_levels: int | None 
 
     With ``quantization_levels=256`` and pixel-space log-densities this is the MAF paper's
     bits/pixel (the +8 turns a density on [0, 1] into probabilities of 256 levels); without
-    levels it is seed spec 001's NLL/(D ln 2).
+    levels it is NLL/(D ln 2), the MAF-v1.0 specification's.
     """
     bits = -np.asarray(log_likelihood, dtype=np.float64) / (features * math.log(2))
     if quantization_levels:
@@ -92,7 +92,7 @@ def likelihood_report(log_likelihood, y=None, logit_lambda=None, quantization_le
     """Every labelled summary of per-example log-likelihoods ``log_likelihood`` of rows ``y``.
 
     Keys: ``log_likelihood`` (model space, nats; robust summary with mean, 2 SE, median,
-    trimmed mean, outliers), ``bits_per_dim_model_space`` (seed spec: NLL/(D ln 2)) and, for
+    trimmed mean, outliers), ``bits_per_dim_model_space`` (NLL/(D ln 2)) and, for
     logit-transformed images, ``log_likelihood_pixel_space`` and ``bits_per_dim_pixel_space``
     (MAF convention, + log2(levels)).
     """

@@ -59,7 +59,7 @@ def _headline(evaluation: dict) -> list[str]:
             )
         if "bits_per_dim_model_space" in report:
             lines.append(
-                f"{split} bits/dim, model space (seed spec: NLL/(D ln 2), no Jacobian): "
+                f"{split} bits/dim, model space (NLL/(D ln 2), no Jacobian): "
                 f"{_pm(report['bits_per_dim_model_space'], 3)}"
             )
     return lines

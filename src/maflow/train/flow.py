@@ -53,7 +53,7 @@ class FlowTrainingConfig:
     """Settings of one training run (presets fill them, command-line flags override them).
 
     The defaults are the MAF code's (Adam, batch 100, lr 1e-4, weight decay 1e-6, patience
-    30, batch-norm statistics of the whole training set at validation) plus the seed spec's
+    30, batch-norm statistics of the whole training set at validation) plus the MAF-v1.0 specification's
     gradient clipping at 5.
 
     References:

@@ -62,7 +62,7 @@ class MadeTrainConfig:
     """Everything that defines a binary-MADE run (saved in its checkpoints).
 
     Arguments:
-        hidden_features: Units of each hidden layer (seed 002's ``-q 500`` is ``[500]``).
+        hidden_features: Units of each hidden layer (karpathy/pytorch-made's ``-q 500`` is ``[500]``).
         num_masks: N seeded order-and-connectivity draws cycled during training.
         resample_every: R: move to the next mask every R optimiser steps.
         ensemble_masks: S: the test score is the mixture of masks ``0..S-1``.

@@ -124,7 +124,7 @@ def train_classifier(
     """Trains ``config.model`` on ``dataset`` (a ``maflow.data.Dataset`` of grey MNIST) into ``out_dir``.
 
     The loss per batch is mean NLL + beta * kl_weight * KL / N_train, i.e. the negative evidence
-    lower bound of the whole training set divided by N_train (the issue's "NLL + KL / number of
+    lower bound of the whole training set divided by N_train (the formula "NLL + KL / number of
     batches" with the NLL summed over the batch, divided by the batch size). After every epoch
     ``checkpoint.pt`` (weights, optimiser, RNG states, progress) is replaced atomically and the
     validation error is logged; at the end the test error goes to ``metrics.json``.
@@ -202,7 +202,7 @@ class _ClassifierRun:
         self.val = x_val.to(device), y_val.to(device)
         self.test = x_test.to(device), y_test.to(device)
         self.num_train = len(x_train)
-        self.batches_per_epoch = self.num_train // config.batch_size  # drop_last, as seed 003
+        self.batches_per_epoch = self.num_train // config.batch_size  # drop_last, as janosh/torch-mnf
         if self.batches_per_epoch == 0:
             raise ConfigError(
                 f"--batch-size {config.batch_size} exceeds the {self.num_train} training images"

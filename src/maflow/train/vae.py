@@ -40,7 +40,7 @@ def vae_run_files(out) -> tuple[list[Path], dict]:
 
 @dataclass
 class VAETrainConfig:
-    """Training settings; the defaults are seed 004's (2,500 epochs on a GPU).
+    """Training settings; the defaults are karstenkreis/flow_vae's (2,500 epochs on a GPU).
 
     Arguments:
         epochs: Number of passes over the training set.
@@ -53,9 +53,9 @@ class VAETrainConfig:
         eval_every: Epochs between validation ELBOs (0: never).
         checkpoint_every: Epochs between checkpoints (the last epoch always gets one).
         max_train_batches: Stop each epoch after this many batches (tests, smoke runs).
-        grad_clip: Gradient-norm bound, or ``None`` (seed 004 has none).
+        grad_clip: Gradient-norm bound, or ``None`` (karstenkreis/flow_vae has none).
         patience: Stop after this many validations without a better validation ELBO (``None``:
-            train every epoch, as seed 004).
+            train every epoch, as karstenkreis/flow_vae).
         seed: Seeds the model's initialisation, the shuffling and the binarisation.
     """
 
@@ -111,7 +111,7 @@ class VAETrainConfig:
 def kl_warmup_scale(epoch: int, warmup_epochs: int) -> float:
     """KL weight during epoch ``epoch`` (from 0): ``min(1, (epoch + 1) / warmup_epochs)``.
 
-    Seed 004 uses ``epoch / warmup_epochs``, which leaves the KL out of the whole first
+    karstenkreis/flow_vae uses ``epoch / warmup_epochs``, which leaves the KL out of the whole first
     epoch; counting from 1 keeps it in from the start and reaches 1 at the same epoch.
 
     Example:
@@ -124,7 +124,7 @@ def kl_warmup_scale(epoch: int, warmup_epochs: int) -> float:
 
 
 def learning_rate(epoch: int, lr: float, decay_epochs: int, decay_factor: float) -> float:
-    """Stepped schedule ``lr * decay_factor ** (epoch // decay_epochs)`` (seed 004).
+    """Stepped schedule ``lr * decay_factor ** (epoch // decay_epochs)`` (karstenkreis/flow_vae).
 
     Example:
         >>> [learning_rate(e, 1e-3, 800, 0.5) for e in (0, 799, 800, 1600)]

@@ -14,7 +14,7 @@ __all__ = ["ResNetDecoder", "GatedConvDecoder", "DenseDecoder"]
 
 
 class ResNetDecoder(nn.Module):
-    r"""Seed 004's ResNet decoder: ``z`` to 784 Bernoulli logits.
+    r"""karstenkreis/flow_vae's ResNet decoder: ``z`` to 784 Bernoulli logits.
 
     The latent, as a 1x1 map, goes through a 7x7 transposed convolution to 7x7 (ELU),
     ``num_stages`` stages of ``blocks_per_stage`` :class:`ResidualBlock`, the first block of

@@ -121,7 +121,7 @@ class GatedConv2d(nn.Module):
 
 
 class ResNetBody(nn.Module):
-    r"""Seed 004's ResNet encoder body: 28x28 image to a ``hidden_features`` vector.
+    r"""karstenkreis/flow_vae's ResNet encoder body: 28x28 image to a ``hidden_features`` vector.
 
     A 3x3 stem convolution lifts the image to ``channels`` maps, then ``num_stages`` stages
     of ``blocks_per_stage`` :class:`ResidualBlock`; the first block of every stage after the
