@@ -35,6 +35,7 @@ SHAPES = {"MNIST": (784, 512), "MINIBOONE": (43, 100), "POWER": (6, 100)}
 LIBRARIES = ["maflow", "nflows", "zuko", "normflows"]
 OPERATIONS = ["train", "density", "sample"]
 TRAIN_BATCH, DENSITY_BATCH = 100, 1000
+DEVICE = torch.device("cpu")  # --device; every model and batch lives there
 
 
 def sample_batch(features: int) -> int:
@@ -49,6 +50,7 @@ class Model:
         self.library = library
         build = getattr(self, f"_build_{library.replace('-', '_')}")
         self.module, self.log_prob, self.sample = build(features, hidden, layers)
+        self.module.to(DEVICE)
         # maflow's trainer uses fused Adam; the peers get torch.optim.Adam as their docs show.
         use_fused = fused and library == "maflow"
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=1e-4, fused=use_fused or None)
@@ -126,10 +128,10 @@ class Model:
 def operation(model: Model, name: str, features: int):
     """A zero-argument callable running one batch of ``name``, and its batch size."""
     if name == "train":
-        x = torch.randn(TRAIN_BATCH, features)
+        x = torch.randn(TRAIN_BATCH, features, device=DEVICE)
         return (lambda: model.train_step(x)), TRAIN_BATCH
     if name == "density":
-        x = torch.randn(DENSITY_BATCH, features)
+        x = torch.randn(DENSITY_BATCH, features, device=DEVICE)
 
         def density():
             with torch.no_grad():
@@ -147,10 +149,13 @@ def operation(model: Model, name: str, features: int):
 
 def rate(fn, batch: int, min_time: float) -> tuple[float, float]:
     """Samples per second of CPU time and of wall time, over at least ``min_time`` seconds."""
+    synchronize = torch.cuda.synchronize if DEVICE.type == "cuda" else (lambda: None)
+    synchronize()  # on a GPU, time finished work only (wall time is the measure there)
     calls, wall0, cpu0 = 0, time.perf_counter(), time.process_time()
     while True:
         fn()
         calls += 1
+        synchronize()
         wall = time.perf_counter() - wall0
         if wall >= min_time:
             break
@@ -265,7 +270,8 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs"
+    gpu = f"; device {torch.cuda.get_device_name(DEVICE)}" if DEVICE.type == "cuda" else ""
+    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs{gpu}"
 
 
 def git_commit() -> str:
@@ -339,6 +345,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--quick", action="store_true", help="POWER only, one repeat, short timings")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (models and batches)")
     parser.add_argument(
         "--nsf-sampling", action="store_true", help="only the NSF exact-sampling study (nsf_sampling.py)"
     )
@@ -346,6 +353,10 @@ def main(argv=None) -> int:
         "--probe-memory", nargs=3, metavar=("LIBRARY", "SHAPE", "OPERATION"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available on this machine")
     if args.probe_memory:
         torch.set_num_threads(1)
         print(json.dumps(probe_memory(*args.probe_memory, args.layers)))
