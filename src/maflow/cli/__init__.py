@@ -6,9 +6,8 @@ import argparse
 import importlib
 import sys
 
-from maflow.errors import MaflowError
 from maflow.run.command import set_command
-from maflow.run.interrupt import TrainingInterrupted
+from maflow.run.interrupt import run_reporting
 
 __all__ = ["main"]
 
@@ -35,14 +34,4 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     set_command(argv)  # for the run-folder lock and the command that resumes an interrupted run
-    try:
-        return int(args.run(args) or 0)
-    except TrainingInterrupted as error:  # the checkpoint is written; say how to resume
-        print(f"maflow {args.command}: {error}", file=sys.stderr)
-        return error.exit_code
-    except MaflowError as error:
-        print(f"maflow {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"maflow {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_reporting(f"maflow {args.command}", args.run, args)

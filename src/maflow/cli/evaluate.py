@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from maflow.cli.train import HelpFormatter, add_trained_run_arguments
+from maflow.cli.train import trained_run_parser
 
 __all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = trained_run_parser(
+        subparsers,
         "evaluate",
-        help="evaluate a trained flow (log-likelihood ± 2 SE, bits/dim, samples, figures)",
-        description=__doc__,
-        formatter_class=HelpFormatter,
+        __doc__,
+        "evaluate a trained flow (log-likelihood ± 2 SE, bits/dim, samples, figures)",
+        "seed of the samples",
     )
-    add_trained_run_arguments(parser, help_seed="seed of the samples")
     parser.add_argument("--num-samples", "--num_samples", type=int, default=64, help="samples in the picture")
     parser.add_argument("--batch-size", "--batch_size", type=int, default=1000, help="evaluation batch size")
     parser.add_argument(
@@ -36,21 +36,16 @@ def run(args) -> int:
     from maflow.run.device import resolve_device, set_threads
     from maflow.run.paths import RunPaths
     from maflow.run.results import format_results
+    from maflow.train.flags import pick
 
     device = resolve_device(args.device)
     set_threads(args.threads)
+    options = pick(
+        args, "num_samples", "batch_size", "precision", "seed", which="checkpoint", num_u_points="u_points"
+    )
+    progress = False if args.quiet else None
     evaluation = evaluate_flow(
-        args.dataset,
-        args.out,
-        args.data_dir,
-        num_samples=args.num_samples,
-        batch_size=args.batch_size,
-        precision=args.precision,
-        seed=args.seed,
-        which=args.checkpoint,
-        num_u_points=args.u_points,
-        device=device,
-        progress=False if args.quiet else None,
+        args.dataset, args.out, args.data_dir, device=device, progress=progress, **options
     )
     headline = format_results({"evaluation": evaluation}).split("\n\n")[1]
     print(headline)

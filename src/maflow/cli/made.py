@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from maflow.errors import ConfigError
+from maflow.run.device import THREADS_HELP
 from maflow.train.flags import add_run_arguments
 
 __all__ = ["register"]
@@ -89,6 +90,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--data-dir", help="folder holding the data")
     evaluate.add_argument("-s", "--samples", type=int, help="masks averaged (default: as trained)")
     evaluate.add_argument("--split", choices=("test", "val", "train"), default="test")
+    evaluate.add_argument("--threads", type=int, help=THREADS_HELP)
     evaluate.set_defaults(run=run_evaluate)
 
     sample = commands.add_parser("sample", help="exact samples from the mask mixture (D passes each)")
@@ -97,6 +99,7 @@ def register(subparsers) -> None:
     sample.add_argument("-s", "--samples", type=int, help="masks in the mixture (default: as trained)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--png", help="also save a grid image here (square data, e.g. MNIST)")
+    sample.add_argument("--threads", type=int, help=THREADS_HELP)
     sample.set_defaults(run=run_sample)
 
 
@@ -132,35 +135,11 @@ MODEL_KEYS = ("hidden_features", "num_masks", "order", "hidden_degrees", "activa
 
 def _made_config(args):
     """The resolved configuration: flags, then ``--set``."""
-    from dataclasses import asdict
-
-    from maflow.train.flags import apply_settings
+    from maflow.train.flags import config_from_args
     from maflow.train.made import MadeTrainConfig
 
-    config = MadeTrainConfig(
-        hidden_features=args.hidden_features,
-        num_masks=args.num_masks,
-        resample_every=args.resample_every,
-        ensemble_masks=args.samples,
-        val_ensemble_masks=args.val_samples,
-        order=args.order,
-        hidden_degrees=args.hidden_degrees,
-        activation=args.activation,
-        direct_input=args.direct_input,
-        epochs=args.epochs,
-        patience=args.patience,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        lr_schedule=args.lr_schedule,
-        batch_size=args.batch_size,
-        seed=args.seed,
-    )
-    if args.settings:
-        values = asdict(config)
-        sections = {"model": {k: values.pop(k) for k in MODEL_KEYS}, "train": values}
-        apply_settings(sections, args.settings)
-        config = MadeTrainConfig(**sections["model"], **sections["train"])
-    return config.validated()
+    renamed = {"ensemble_masks": "samples", "val_ensemble_masks": "val_samples"}
+    return config_from_args(MadeTrainConfig, args, {"model": MODEL_KEYS}, **renamed).validated()
 
 
 def run_train(args) -> int:
@@ -248,27 +227,38 @@ def _train_in_folder(args, config, dataset, out: Path, commit, wall_start: float
 
 
 def run_evaluate(args) -> int:
+    return _with_trained_model(args, _evaluate)  # it writes evaluate-*.json into the run folder
+
+
+def run_sample(args) -> int:
+    if args.num_samples < 1:
+        raise ConfigError(f"--num-samples must be at least 1, got {args.num_samples}")
+    return _with_trained_model(args, _sample)  # it writes samples-*.npy into the run folder
+
+
+def _with_trained_model(args, action) -> int:
+    """Locks the run folder, loads ``best.pt`` and runs ``action(args, model, checkpoint, masks)``."""
     from maflow.run.command import command_line
+    from maflow.run.device import set_threads
     from maflow.run.folder import existing_run_lock
+    from maflow.train.made import load_trained_made
 
-    with existing_run_lock(args.out, command_line()):  # it writes evaluate-*.json into the run folder
-        return _evaluate(args)
+    set_threads(args.threads)
+    with existing_run_lock(args.out, command_line()):
+        model, checkpoint = load_trained_made(args.out)
+        masks = int(args.samples or checkpoint["config"]["ensemble_masks"])
+        if not 1 <= masks <= model.num_masks:
+            raise ConfigError(
+                f"--samples must be in 1..{model.num_masks} (the masks this model was trained with)"
+            )
+        return action(args, model, checkpoint, masks)
 
 
-def _evaluate(args) -> int:
-    import torch
-
+def _evaluate(args, model, checkpoint, samples: int) -> int:
     from maflow.errors import CheckpointError
-    from maflow.train.made import check_binary, fingerprint, load_trained_made
+    from maflow.train.made import check_binary, fingerprint
     from maflow.utils.io import write_json
 
-    torch.set_num_threads(1)
-    model, checkpoint = load_trained_made(args.out)
-    samples = int(args.samples or checkpoint["config"]["ensemble_masks"])
-    if not 1 <= samples <= model.num_masks:
-        raise ConfigError(
-            f"--samples must be in 1..{model.num_masks} (the masks this model was trained with)"
-        )
     dataset = _load_dataset(checkpoint["dataset"], args.data_dir)
     if fingerprint(check_binary("train", dataset.train)) != checkpoint["train_fingerprint"]:
         raise CheckpointError(
@@ -291,29 +281,15 @@ def _evaluate(args) -> int:
     return 0
 
 
-def run_sample(args) -> int:
-    from maflow.run.command import command_line
-    from maflow.run.folder import existing_run_lock
-
-    with existing_run_lock(args.out, command_line()):  # it writes samples-*.npy into the run folder
-        return _sample(args)
-
-
-def _sample(args) -> int:
+def _sample(args, model, checkpoint, masks: int) -> int:
     import io
     import math
 
     import numpy as np
     import torch
 
-    from maflow.train.made import load_trained_made
     from maflow.utils.io import atomic_write
 
-    torch.set_num_threads(1)
-    model, checkpoint = load_trained_made(args.out)
-    masks = int(args.samples or checkpoint["config"]["ensemble_masks"])
-    if not 1 <= masks <= model.num_masks or args.num_samples < 1:
-        raise ConfigError(f"need --num-samples >= 1 and --samples in 1..{model.num_masks}")
     generator = torch.Generator().manual_seed(args.seed)
     # A mixture sample: pick a mask uniformly, then sample exactly under it.
     choice = torch.randint(masks, (args.num_samples,), generator=generator)

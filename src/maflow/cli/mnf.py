@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from maflow.train.flags import add_run_arguments
+from maflow.train.flags import add_run_arguments, pick
 
 __all__ = ["register"]
 
@@ -87,45 +87,16 @@ def _setup(seed: int, threads: int | None = None) -> None:
     torch.manual_seed(seed)
 
 
-def _mnf_config(args):
-    """The resolved configuration: flags, then ``--set``."""
-    from dataclasses import asdict
-
-    from maflow.train.flags import apply_settings
-    from maflow.train.mnf import MNFTrainConfig
-
-    config = MNFTrainConfig(
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        patience=args.patience,
-        kl_weight=args.kl_weight,
-        kl_anneal_epochs=args.kl_anneal_epochs,
-        mask_mode=args.mask_mode,
-        seed=args.seed,
-        test_samples=args.test_samples,
-        max_minutes=args.max_minutes,
-        limit_train=args.limit_train,
-        device=args.device,
-    )
-    if args.settings:
-        values = {"train": asdict(config)}
-        apply_settings(values, args.settings)
-        config = MNFTrainConfig(**values["train"])
-    return config
-
-
 def _train(args) -> int:
     from dataclasses import asdict
 
     from maflow.data import load
     from maflow.run.device import resolve_device
-    from maflow.train.flags import check_run_arguments, print_config
-    from maflow.train.mnf import train_classifier
+    from maflow.train.flags import check_run_arguments, config_from_args, print_config
+    from maflow.train.mnf import MNFTrainConfig, train_classifier
 
     check_run_arguments(args)
-    config = _mnf_config(args)
+    config = config_from_args(MNFTrainConfig, args)
     if args.print_config:
         return print_config(asdict(config))
     resolve_device(config.device)  # an absent GPU is one line, before the data are read
@@ -142,16 +113,8 @@ def _rotate(args) -> int:
     from maflow.evaluate.mnf import rotation_study
 
     _setup(args.seed)
-    summary = rotation_study(
-        args.mnf_run,
-        args.lenet_run,
-        args.out,
-        data_dir=args.data_dir,
-        digit_index=args.digit_index,
-        step=args.step,
-        max_angle=args.max_angle,
-        num_samples=args.samples,
-    )
+    options = pick(args, "data_dir", "digit_index", "step", "max_angle", num_samples="samples")
+    summary = rotation_study(args.mnf_run, args.lenet_run, args.out, **options)
     for angle, mnf, lenet in zip(summary["angles"], summary["mnf_argmax"], summary["lenet_argmax"]):
         print(f"{angle:5.0f} deg: MNF predicts {mnf}, LeNet {lenet}")
     print(f"figure -> {args.out}")
@@ -162,15 +125,8 @@ def _ood(args) -> int:
     from maflow.evaluate.mnf import ood_study
 
     _setup(args.seed)
-    summary = ood_study(
-        args.mnf_run,
-        args.lenet_run,
-        data_dir=args.data_dir,
-        fashion_dir=args.fashion_dir,
-        num_samples=args.samples,
-        limit=args.limit,
-        out=args.out,
-    )
+    options = pick(args, "data_dir", "fashion_dir", "limit", "out", num_samples="samples")
+    summary = ood_study(args.mnf_run, args.lenet_run, **options)
     for model, rows in summary["models"].items():
         print(
             f"{model:10s} mean predictive entropy: MNIST {rows['mnist']['entropy']:.3f}, "

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from maflow.cli.train import HelpFormatter, add_trained_run_arguments
+from maflow.cli.train import trained_run_parser
 
 __all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "sample",
-        help="draw samples from a trained flow",
-        description=__doc__,
-        formatter_class=HelpFormatter,
+    parser = trained_run_parser(
+        subparsers, "sample", __doc__, "draw samples from a trained flow", "seed of the samples"
     )
-    add_trained_run_arguments(parser, help_seed="seed of the samples")
     parser.add_argument("--num-samples", "--num_samples", type=int, default=64)
     parser.add_argument(
         "--output",

@@ -19,7 +19,7 @@ __all__ = [
     "MODEL_FLAGS",
     "TRAIN_FLAGS",
     "HelpFormatter",
-    "add_trained_run_arguments",
+    "trained_run_parser",
     "run",
 ]
 
@@ -33,10 +33,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def add_trained_run_arguments(parser, help_seed: str) -> None:
-    """The flags of the commands that read a trained run (``evaluate``, ``sample``)."""
+def trained_run_parser(subparsers, name: str, description: str, help_text: str, help_seed: str):
+    """The parser of a command that reads a trained run (``evaluate``, ``sample``), with their shared flags."""
     from maflow.run.device import DEVICE_HELP, THREADS_HELP
 
+    parser = subparsers.add_parser(
+        name, help=help_text, description=description, formatter_class=HelpFormatter
+    )
     parser.add_argument("--dataset", required=True, help="data set of the trained run")
     parser.add_argument("--out", default="out", help="output root given to maflow train")
     parser.add_argument(
@@ -46,6 +49,7 @@ def add_trained_run_arguments(parser, help_seed: str) -> None:
     parser.add_argument("--seed", type=int, default=0, help=help_seed)
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--threads", type=int, help=THREADS_HELP)
+    return parser
 
 
 def register(subparsers) -> None:

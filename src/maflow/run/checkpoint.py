@@ -148,16 +148,14 @@ def check_compatible(
             f"{path} has checkpoint format {version}, newer than this maflow understands "
             f"({FORMAT_VERSION}); upgrade maflow"
         )
-    if dataset is not None and checkpoint.get("dataset") != dataset:
-        raise CheckpointError(
-            f"{path} was trained on data set {checkpoint.get('dataset')!r}, not {dataset!r}; "
-            "use another --out or the matching --dataset"
-        )
-    if model_name is not None and checkpoint.get("model_name") != model_name:
-        raise CheckpointError(
-            f"{path} holds model {checkpoint.get('model_name')!r}, not {model_name!r}; "
-            "use another --out or the matching --model"
-        )
+    for key, wanted, what, flag in (
+        ("dataset", dataset, "was trained on data set", "--dataset"),
+        ("model_name", model_name, "holds model", "--model"),
+    ):
+        if wanted is not None and checkpoint.get(key) != wanted:
+            raise CheckpointError(
+                f"{path} {what} {checkpoint.get(key)!r}, not {wanted!r}; use another --out or the matching {flag}"
+            )
     if model_config is not None:
         stored = checkpoint.get("model_config", {})
         for key in sorted(set(stored) | set(model_config)):

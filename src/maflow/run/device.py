@@ -13,10 +13,12 @@ import torch
 
 from maflow.errors import ConfigError
 
-__all__ = ["DEVICE_HELP", "THREADS_HELP", "resolve_device", "set_threads"]
+__all__ = ["DEVICE_HELP", "THREADS_HELP", "default_threads", "resolve_device", "set_threads"]
 
 DEVICE_HELP = "auto (CUDA when available, else the CPU), cpu, cuda or cuda:N"
-THREADS_HELP = "torch CPU threads (default: torch's own choice, one per physical core)"
+THREADS_HELP = (
+    "torch CPU threads (default: torch's own, one per physical core; 1 when the machine is already busy)"
+)
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
@@ -47,8 +49,26 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     return device
 
 
+def default_threads() -> int | None:
+    """The threads of a run without ``--threads``: torch's default, or 1 on a machine already busy.
+
+    ``None`` keeps torch's default. A machine counts as busy when its one-minute load average
+    (before this process adds to it) is at least its number of CPUs: there, measured, a second
+    thread made training 2 to 7 times slower (docs/decisions.md).
+    """
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average (Windows): torch's default
+        return None
+    return 1 if load >= (os.cpu_count() or 1) else None
+
+
 def set_threads(threads: int | None) -> int:
-    """Sets torch's CPU threads (``None``: torch's own default stays); returns the number in use."""
+    """Sets torch's CPU threads (``None``: :func:`default_threads`); returns the number in use."""
+    if threads is None:
+        threads = default_threads()
     if threads is not None:
         if int(threads) < 1:
             raise ConfigError(f"--threads must be at least 1, got {threads}")

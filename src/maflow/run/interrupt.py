@@ -15,7 +15,7 @@ import threading
 
 from maflow.errors import MaflowError
 
-__all__ = ["TrainingInterrupted", "StopSignals", "interrupted_message", "signal_name"]
+__all__ = ["TrainingInterrupted", "StopSignals", "interrupted_message", "signal_name", "run_reporting"]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -81,3 +81,25 @@ class StopSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous = {}
+
+
+def run_reporting(prog: str, function, *args) -> int:
+    """Runs a command's ``function(*args)``: an error or an interrupt becomes one line and an exit status.
+
+    A :class:`TrainingInterrupted` prints what was kept and how to resume (130 / 143), any other
+    :class:`~maflow.errors.MaflowError` prints ``PROG: error: ...`` (2), a bare Ctrl-C outside a
+    training loop prints ``PROG: interrupted`` (130).
+    """
+    import sys
+
+    try:
+        return int(function(*args) or 0)
+    except TrainingInterrupted as error:  # the checkpoint is written; say how to resume
+        print(f"{prog}: {error}", file=sys.stderr)
+        return error.exit_code
+    except MaflowError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

@@ -126,58 +126,30 @@ def _conditional_trainer(config, dataset, train, val, paths, logger):
     from dataclasses import asdict
 
     from maflow.models.registry import build_model
-    from maflow.run.checkpoint import data_fingerprint, make_checkpoint
-    from maflow.train.flow import make_optimizer, training_rows
-    from maflow.train.loop import Trainer
+    from maflow.run.checkpoint import data_fingerprint
+    from maflow.train.flow import flow_trainer, make_optimizer, training_rows
 
     features, classes = dataset.features, dataset.num_classes
+    model = build_model(config.model, features, classes, **config.model_options).to(train.device)
     parts = {
         "model_config": {"features": features, "context_features": classes, **config.model_options},
         "fingerprint": data_fingerprint(training_rows(config, dataset.train)),
         "training_config": asdict(config),
+        "optimizer": make_optimizer(model, config),
+        "generator": torch.Generator().manual_seed(config.seed),
     }
-    model = build_model(config.model, features, classes, **config.model_options).to(train.device)
-    optimizer = make_optimizer(model, config)
-    generator = torch.Generator().manual_seed(config.seed)
 
     def loss_fn(model, batch):
         return -model.log_prob(*_split(batch, features)).mean()
-
-    def checkpoint_fn(**progress):
-        return make_checkpoint(
-            model,
-            config.model,
-            parts["model_config"],
-            config.dataset,
-            parts["fingerprint"],
-            optimizer,
-            generator=generator,
-            training_config=parts["training_config"],
-            **progress,
-        )
 
     parameters = sum(p.numel() for p in model.parameters())
     logger.info(
         f"class-conditional {config.model} on {config.dataset} ({classes} classes, D = {features}), "
         f"{parameters:,} parameters, options {config.model_options}, lr {config.lr}, batch "
-        f"{config.batch_size}, epochs {config.epochs}, seed {config.seed}"
+        f"{config.batch_size}, epochs {config.epochs}, seed {config.seed}, device {train.device}"
     )
-    trainer = Trainer(
-        model,
-        optimizer,
-        loss_fn,
-        _validator(train, val, features, config.eval_batch_size),
-        checkpoint_fn,
-        paths.checkpoints,
-        logger,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        patience=config.patience,
-        grad_clip=config.grad_clip,
-        generator=generator,
-        progress=config.progress,
-    )
-    return trainer, parts
+    validate_fn = _validator(train, val, features, config.eval_batch_size)
+    return flow_trainer(config, model, parts, loss_fn, validate_fn, paths, logger), parts
 
 
 def _validator(train, val, features: int, batch_size: int):
@@ -292,17 +264,9 @@ def print_test_line(test: dict) -> None:
 
 def command_line_main(argv=None) -> int:
     """:func:`main` for the command line: an error or an interrupt is one line and an exit status."""
-    from maflow.errors import MaflowError
-    from maflow.run.interrupt import TrainingInterrupted
+    from maflow.run.interrupt import run_reporting
 
-    try:
-        return main(argv)
-    except TrainingInterrupted as error:  # the checkpoint is written; say how to resume
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return error.exit_code
-    except MaflowError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+    return run_reporting(PROG, main, argv)
 
 
 def main(argv=None) -> int:

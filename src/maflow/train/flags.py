@@ -26,6 +26,8 @@ __all__ = [
     "apply_settings",
     "model_options_from_args",
     "parse_setting",
+    "pick",
+    "config_from_args",
     "print_config",
 ]
 
@@ -103,6 +105,38 @@ def apply_settings(config: dict, settings, open_sections=()) -> dict:
                 f"--set {key}: {section} has no setting {name!r}; use one of {', '.join(sorted(config[section]))}"
             )
         config[section][name] = value
+    return config
+
+
+def pick(args, *names: str, **renamed: str) -> dict:
+    """Keyword arguments from parsed flags: ``names`` as they are, ``renamed`` as keyword=flag.
+
+    Example:
+        >>> pick(argparse.Namespace(lr=0.1, samples=4, seed=0), "lr", ensemble_masks="samples")
+        {'lr': 0.1, 'ensemble_masks': 4}
+    """
+    return {
+        **{name: getattr(args, name) for name in names},
+        **{k: getattr(args, v) for k, v in renamed.items()},
+    }
+
+
+def config_from_args(cls, args, sections: dict | None = None, **renamed: str):
+    """A dataclass of settings from the flags of the same names (``renamed``: field=flag), then ``--set``.
+
+    ``sections`` maps a section name to the fields it holds (for ``--set model.KEY``); the other
+    fields form the ``train`` section.
+    """
+    from dataclasses import asdict, fields
+
+    names = [f.name for f in fields(cls) if f.name not in renamed and hasattr(args, f.name)]
+    config = cls(**pick(args, *names, **renamed))
+    if getattr(args, "settings", None):
+        values = asdict(config)
+        grouped = {name: {k: values.pop(k) for k in keys} for name, keys in (sections or {}).items()}
+        grouped["train"] = values
+        apply_settings(grouped, args.settings)
+        config = cls(**{k: v for section in grouped.values() for k, v in section.items()})
     return config
 
 
@@ -228,29 +262,30 @@ def add_flow_training_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     group = parser.add_argument_group("flow training (defaults from the data set's preset)")
     group.add_argument("--weight-decay", "--weight_decay", type=float, help="L2 coefficient")
-    group.add_argument(
-        "--weight-decay-mode",
-        choices=["l2", "decoupled"],
-        default="l2",
-        help="l2: Adam's coupled decay (= the MAF code's loss term); decoupled: AdamW",
+    choices = (  # flag, choices (the first is the default), help
+        (
+            "--weight-decay-mode",
+            ["l2", "decoupled"],
+            "l2: Adam's coupled decay (= the MAF code's loss term); decoupled: AdamW",
+        ),
+        (
+            "--bn-stats",
+            ["dataset", "running"],
+            "batch-norm statistics at validation: whole training set (MAF code) or running averages",
+        ),
+        (
+            "--nan-policy",
+            ["rollback", "stop"],
+            "on NaN/Inf in the loss, gradients or weights: roll back to the epoch's start, or stop",
+        ),
     )
+    for flag, values, text in choices:
+        group.add_argument(flag, choices=values, default=values[0], help=text)
     group.add_argument("--grad-clip", "--grad_clip", type=float, help="max gradient norm, 0 = off")
-    group.add_argument(
-        "--bn-stats",
-        choices=["dataset", "running"],
-        default="dataset",
-        help="batch-norm statistics at validation: whole training set (MAF code) or running averages",
-    )
     group.add_argument(
         "--num-samples", "--num_samples", type=int, default=64, help="samples drawn at the end"
     )
     group.add_argument("--no-progress", action="store_true", help="no progress bar (--quiet also drops them)")
-    group.add_argument(
-        "--nan-policy",
-        choices=["rollback", "stop"],
-        default="rollback",
-        help="on NaN/Inf in the loss, gradients or weights: roll back to the epoch's start, or stop",
-    )
     group.add_argument(
         "--nan-lr-factor", type=float, default=0.5, help="learning-rate factor at each rollback"
     )

@@ -38,6 +38,7 @@ from maflow.utils.stats import mean_and_error
 __all__ = [
     "FlowTrainingConfig",
     "flow_config_from_args",
+    "flow_trainer",
     "training_rows",
     "flow_loss",
     "make_optimizer",
@@ -70,7 +71,8 @@ class FlowTrainingConfig:
         seed: Seeds initialisation, masks' random draws and the data order.
         bn_stats: ``"dataset"``: recompute batch-norm statistics on the whole training set before
             each validation (MAF code); ``"running"``: use running averages.
-        threads: torch intra-op threads (``None``: torch's default).
+        threads: torch intra-op threads (``None``: torch's default, or 1 on a machine already
+            busy; see :func:`maflow.run.device.default_threads`).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; the
             model and the data move there.
         limit_train: Train on the first N training examples only (smoke runs; the data
@@ -94,7 +96,7 @@ class FlowTrainingConfig:
     patience: int = 30
     seed: int = 0
     bn_stats: str = "dataset"
-    threads: int | None = 1
+    threads: int | None = None
     device: str = "auto"
     limit_train: int | None = None
     num_samples: int = 64
@@ -407,7 +409,15 @@ def _build(config: FlowTrainingConfig, dataset, device=None) -> tuple[torch.nn.M
     return model, parts
 
 
-def _trainer(config, model, parts: dict, train, val, paths: RunPaths, logger, distributed: bool) -> Trainer:
+def flow_trainer(
+    config, model, parts: dict, loss_fn, validate_fn, paths: RunPaths, logger, **options
+) -> Trainer:
+    """The generic :class:`Trainer` set up for a flow run (unconditional or conditional).
+
+    ``parts`` holds the run's ``optimizer``, data-order ``generator``, ``model_config``,
+    ``fingerprint`` and ``training_config``; every checkpoint records them.
+    """
+
     def checkpoint_fn(**progress):
         return make_checkpoint(
             model,
@@ -424,8 +434,8 @@ def _trainer(config, model, parts: dict, train, val, paths: RunPaths, logger, di
     return Trainer(
         model,
         parts["optimizer"],
-        data_parallel_loss(model) if distributed else flow_loss,
-        _validator(model, train, val, config),
+        loss_fn,
+        validate_fn,
         checkpoint_fn,
         paths.checkpoints,
         logger,
@@ -435,6 +445,21 @@ def _trainer(config, model, parts: dict, train, val, paths: RunPaths, logger, di
         grad_clip=config.grad_clip,
         generator=parts["generator"],
         progress=config.progress,
+        **options,
+    )
+
+
+def _trainer(config, model, parts: dict, train, val, paths: RunPaths, logger, distributed: bool) -> Trainer:
+    loss_fn = data_parallel_loss(model) if distributed else flow_loss
+    validate_fn = _validator(model, train, val, config)
+    return flow_trainer(
+        config,
+        model,
+        parts,
+        loss_fn,
+        validate_fn,
+        paths,
+        logger,
         nan_guard=config.nan_guard(),
         handle_signals=not distributed,
     )

@@ -9,7 +9,7 @@ import torch
 from maflow.errors import ConfigError, MaflowError
 from maflow.run.checkpoint import get_rng_states, set_rng_states
 
-__all__ = ["NonFiniteLossError", "NonFiniteGuard", "gradient_norm", "parameters_finite"]
+__all__ = ["NonFiniteLossError", "NonFiniteGuard", "gradient_norm", "parameters_finite", "optimizer_step"]
 
 POLICIES = ("rollback", "stop")
 
@@ -22,6 +22,21 @@ def gradient_norm(parameters) -> torch.Tensor:
     """Euclidean norm of all gradients together (NaN or Inf when any gradient is)."""
     norms = [p.grad.detach().norm() for p in parameters if p.grad is not None]
     return torch.stack(norms).norm() if norms else torch.zeros(())
+
+
+def optimizer_step(
+    optimizer, loss: torch.Tensor, problem, parameters=None, grad_clip: float | None = None
+) -> None:
+    """One step on ``loss``: refused with :class:`NonFiniteLossError` (``problem()`` says where and
+    what to do) when the loss is NaN or infinite; gradients clipped to ``grad_clip`` when given.
+    """
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(problem())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+    optimizer.step()
 
 
 def parameters_finite(module: torch.nn.Module) -> bool:

@@ -24,6 +24,7 @@ from maflow.run.checkpoint import (
 from maflow.run.command import command_line, resume_command
 from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
 from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
+from maflow.train.guard import optimizer_step
 from maflow.train.logger import TrainingLogger
 from maflow.train.progress import EpochProgress
 from maflow.utils.io import ensure_writable_dir, write_json
@@ -267,14 +268,14 @@ class _ClassifierRun:
         kl = self.model.kl_divergence()
         beta = min(1.0, self.step / self.anneal_steps) if self.anneal_steps > 0 else 1.0
         loss = nll + beta * config.kl_weight * kl / self.num_train
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
+        optimizer_step(
+            self.optimizer,
+            loss,
+            lambda: (
                 f"non-finite loss at step {self.step} (nll {nll.item()}, kl {kl.item()}); "
                 "lower --lr or use --kl-anneal-epochs"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+            ),
+        )
         self.step += 1
         correct = (log_probs.argmax(-1) == yb).sum().item()
         self.sums["nll"] += nll.item()

@@ -17,6 +17,7 @@ from maflow.errors import CheckpointError, ConfigError
 from maflow.run.command import resume_command
 from maflow.run.folder import remove_own_temporaries
 from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
+from maflow.train.guard import optimizer_step
 from maflow.train.progress import EpochProgress
 from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint, write_json
 
@@ -325,16 +326,16 @@ class _VAERun:
                 x = self.binarize(self.train_data[batch]).to(self.device)
                 terms = model(x)
                 loss = -(terms.log_likelihood - beta * terms.kl).mean()
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
+                optimizer_step(
+                    self.optimizer,
+                    loss,
+                    lambda: (
                         f"non-finite loss at epoch {epoch + 1}, batch {index + 1}; "
                         "lower --lr or set grad_clip, and resume from the last checkpoint"
-                    )
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                self.optimizer.step()
+                    ),
+                    model.parameters(),
+                    config.grad_clip,
+                )
                 with torch.no_grad():
                     totals += torch.stack(
                         [terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]
