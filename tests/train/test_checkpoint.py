@@ -90,3 +90,15 @@ def test_fingerprint_sees_a_changed_row():
     changed[-1, 0] += 1
     assert data_fingerprint(data) == data_fingerprint(data.copy())
     assert data_fingerprint(data) != data_fingerprint(changed)
+
+
+def test_fingerprint_covers_every_row_and_still_reads_the_older_one():
+    from maflow.run.checkpoint import same_data
+
+    data = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    middle = data.copy()
+    middle[50, 2] += 1  # the older fingerprint (first and last 8 rows) could not see this
+    assert data_fingerprint(data)["sha256"] == data_fingerprint(middle)["sha256"]
+    assert not same_data(data_fingerprint(data), data_fingerprint(middle))
+    older = {key: data_fingerprint(data)[key] for key in ("shape", "sha256")}  # a checkpoint from before
+    assert same_data(older, data_fingerprint(data)) and same_data(data_fingerprint(data), data_fingerprint(data))

@@ -19,6 +19,7 @@ from maflow.utils.io import load_checkpoint, save_checkpoint
 __all__ = [
     "FORMAT_VERSION",
     "data_fingerprint",
+    "same_data",
     "get_rng_states",
     "set_rng_states",
     "make_checkpoint",
@@ -34,17 +35,31 @@ FORMAT_VERSION = 1
 
 
 def data_fingerprint(array) -> dict:
-    """Shape plus a SHA-256 of the first and last rows: cheap, and catches another data set.
+    """Shape and a SHA-256 of every value (``sha256_all``), besides the older hash of the first
+    and last rows (``sha256``) that checkpoints written before kept alone.
 
     Example:
         >>> fp = data_fingerprint(np.zeros((10, 3), dtype=np.float32))
-        >>> fp["shape"], len(fp["sha256"])
-        ([10, 3], 64)
+        >>> fp["shape"], len(fp["sha256"]), len(fp["sha256_all"])
+        ([10, 3], 64, 64)
     """
     array = np.ascontiguousarray(np.asarray(array))
     rows = np.concatenate([array[:8], array[-8:]]) if array.ndim and len(array) > 16 else array
     digest = hashlib.sha256(np.ascontiguousarray(rows, dtype=np.float32).tobytes()).hexdigest()
-    return {"shape": list(array.shape), "sha256": digest}
+    whole = hashlib.sha256(np.ascontiguousarray(array, dtype=np.float32).data).hexdigest()
+    return {"shape": list(array.shape), "sha256": digest, "sha256_all": whole}
+
+
+def same_data(stored: dict | None, current: dict) -> bool:
+    """Whether two fingerprints describe the same data: every value when both hashed every value,
+    else (a checkpoint from before ``sha256_all``) the shape and the first and last rows.
+    """
+    if not isinstance(stored, dict):
+        return False
+    keys = (
+        ("shape", "sha256_all") if "sha256_all" in stored and "sha256_all" in current else ("shape", "sha256")
+    )
+    return all(stored.get(key) == current.get(key) for key in keys)
 
 
 def get_rng_states(generator: torch.Generator | None = None) -> dict:
@@ -94,6 +109,7 @@ def make_checkpoint(
     scheduler=None,
     generator: torch.Generator | None = None,
     training_config: dict | None = None,
+    family: str = "flow",
     **progress,
 ) -> dict:
     """Everything needed to rebuild the model and continue training exactly.
@@ -101,11 +117,13 @@ def make_checkpoint(
     ``model_config`` holds the keyword arguments that rebuild the model through the registry
     (``features`` and ``context_features`` included); ``training_config`` the run's settings
     (plain values); ``progress`` the loop's counters (``epoch``, ``step``, ``best_value``,
-    ``patience_counter``, ``batch_in_epoch``, ...): plain numbers only.
+    ``patience_counter``, ``batch_in_epoch``, ...): plain numbers only; ``family`` the kind of
+    model (``flow``, ``mnf``; the binary MADE and the VAE write ``made`` and ``vae`` in theirs).
     """
     return {
         "format_version": FORMAT_VERSION,
         "maflow_version": maflow.__version__,
+        "family": family,
         "model_name": model_name,
         "model_config": dict(model_config),
         "model_state": model.state_dict(),
@@ -164,7 +182,7 @@ def check_compatible(
                     f"{path} holds a model with {key}={stored.get(key)!r}, but this run asks for "
                     f"{key}={model_config.get(key)!r}; use another --out or drop the flag"
                 )
-    if fingerprint is not None and checkpoint.get("data_fingerprint") != fingerprint:
+    if fingerprint is not None and not same_data(checkpoint.get("data_fingerprint"), fingerprint):
         raise CheckpointError(
             f"{path} was trained on different data (fingerprint {checkpoint.get('data_fingerprint')} "
             f"vs {fingerprint}); the data files or preprocessing changed"

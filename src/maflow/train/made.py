@@ -248,6 +248,7 @@ class _MadeRun:
         self.history: list[dict] = []
         self.best_state = copy.deepcopy(self.model.state_dict())
         self.meta = {
+            "family": "made",
             "config": dataclasses.asdict(config),
             "features": train.shape[1],
             "train_fingerprint": fingerprint(train),

@@ -304,6 +304,7 @@ class _ClassifierRun:
             optimizer=self.optimizer,
             generator=self.generator,
             training_config={**asdict(self.config), "history": self.history},
+            family="mnf",
             epoch=self.epoch,
             step=self.step,
             elapsed_seconds=time.time() - self.start_wall,

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from maflow.errors import CheckpointError, ConfigError
+from maflow.run.checkpoint import data_fingerprint, same_data
 from maflow.run.command import resume_command
 from maflow.run.folder import remove_own_temporaries
 from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
@@ -250,6 +251,7 @@ class _VAERun:
         self.start_epoch = 0
         self.interrupted = None  # the position inside the epoch a signal stopped
         self.checkpoint_path = out / CHECKPOINT
+        self.fingerprint = data_fingerprint(train_data.cpu().numpy())
         self.device = next(model.parameters()).device  # data stay on the CPU; batches move
         self.writer: Any = None  # a SummaryWriter, or a NullSummaryWriter without TensorBoard
         if self.checkpoint_path.exists():
@@ -269,6 +271,13 @@ class _VAERun:
                 f"{self.checkpoint_path} holds a different model ({checkpoint.get('hparams')}); "
                 "use another --out or the same model settings"
             )
+        if "data_fingerprint" in checkpoint and not same_data(
+            checkpoint["data_fingerprint"], self.fingerprint
+        ):
+            raise CheckpointError(
+                f"{self.checkpoint_path} was trained on other data (the training split or --limit-train "
+                "changed); resume with the same data, or use another --out"
+            )
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         torch.set_rng_state(checkpoint["rng_state"])
@@ -282,6 +291,7 @@ class _VAERun:
         save_checkpoint(
             self.checkpoint_path,
             {
+                "family": "vae",
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "epoch": epoch,
@@ -291,6 +301,7 @@ class _VAERun:
                 "data_rng_state": self.data_rng.get_state() if data_rng_state is None else data_rng_state,
                 "history": self.history,
                 "extra": self.extra or {},
+                "data_fingerprint": self.fingerprint,
                 **more,
             },
         )
