@@ -31,13 +31,14 @@ CONFIGS = {
     "made-mog": dict(hidden_features=10, num_components=3),
     "maf-mog": dict(num_layers=2, hidden_features=10, num_components=3),
     "naf": dict(num_layers=2, hidden_features=10, sigmoid_units=3, num_blocks=2),
+    "naf-dense": dict(num_layers=2, hidden_features=10, sigmoid_units=3, num_blocks=2, dense=True),
 }
 ZOO = ["realnvp", "nice", "iaf", "nsf-ar", "nsf-cl", "glow", "made-mog", "maf-mog", "naf"]
 
 
 def build(name, context_features):
     torch.manual_seed(0)
-    builder = name.removesuffix("-full").removesuffix("-half")
+    builder = name.removesuffix("-full").removesuffix("-half").removesuffix("-dense")
     return build_model(builder, 3, context_features, **CONFIGS[name])
 
 

@@ -27,6 +27,7 @@ TRAINING = {
     "made-mog": (dict(hidden_features=24, num_components=5), 1.35),
     "maf-mog": (dict(num_layers=2, hidden_features=24, num_components=5), 1.5),
     "naf": (dict(num_layers=2, hidden_features=24, sigmoid_units=8), 1.35),
+    "naf-dense": (dict(num_layers=2, hidden_features=24, sigmoid_units=8, num_blocks=2, dense=True), 1.25),
 }
 
 
@@ -47,7 +48,7 @@ def test_builder_learns_moons(name):
     assert bound < GAUSSIAN_NLL - 0.1
     torch.manual_seed(0)
     train, test = moons(0), moons(1)
-    model = build_model(name, 2, **options)
+    model = build_model(name.removesuffix("-dense"), 2, **options)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
     generator = torch.Generator().manual_seed(0)
     for _ in range(150):

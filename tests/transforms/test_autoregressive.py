@@ -12,7 +12,7 @@ from maflow.transforms import (
     RationalQuadraticSpline,
     Shift,
 )
-from maflow.transforms.naf import DeepSigmoid
+from maflow.transforms.naf import DeepSigmoid, DenseSigmoid
 from tests.contract import check_transform
 
 
@@ -43,6 +43,7 @@ MAPS = {
     "inverted-spline": lambda: Inverted(RationalQuadraticSpline(num_bins=3)),
     "user-sinh-arcsinh": lambda: SinhArcsinh(),
     "deep-sigmoid": lambda: DeepSigmoid(hidden=3, num_blocks=2),
+    "dense-sigmoid": lambda: DenseSigmoid(hidden=3, num_blocks=2),
 }
 
 # MADE variants; "context" is filled in per test.
@@ -114,7 +115,9 @@ def test_degree_ordered_inverse_equals_the_naive_one(map_name, variant, context)
     assert torch.allclose(logabsdet_fast, logabsdet_naive, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("map_name", ["affine-clamp", "gated", "spline", "user-sinh-arcsinh", "deep-sigmoid"])
+@pytest.mark.parametrize(
+    "map_name", ["affine-clamp", "gated", "spline", "user-sinh-arcsinh", "deep-sigmoid", "dense-sigmoid"]
+)
 def test_gradients_through_the_degree_ordered_inverse_equal_the_naive_ones(map_name):
     layer = settle(build(map_name, "residual", 4), 4)
     torch.manual_seed(2)

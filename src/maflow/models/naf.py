@@ -25,7 +25,8 @@ class NAF(Flow):
         features: Number of dimensions D.
         num_layers: Number K of layers.
         context_features: Size of the context vector of a conditional flow.
-        sigmoid_units, num_blocks: Of each layer's deep sigmoidal map.
+        sigmoid_units, num_blocks: Of each layer's sigmoidal map.
+        dense: The dense sigmoidal map (DDSF) instead of the deep one (DSF).
         order: ``"alternate"`` (natural, reversed, ...) or ``"random"`` (seeded per layer).
         seed: Seed of random orders and degrees.
         **made_options: Any argument of :class:`maflow.nn.MADE`, for every layer
@@ -45,6 +46,7 @@ class NAF(Flow):
         context_features: int | None = None,
         sigmoid_units: int = 8,
         num_blocks: int = 1,
+        dense: bool = False,
         order: str = "alternate",
         seed: int = 0,
         **made_options,
@@ -56,6 +58,7 @@ class NAF(Flow):
                 features,
                 sigmoid_units=sigmoid_units,
                 num_blocks=num_blocks,
+                dense=dense,
                 context_features=context_features,
                 order=layer_order,
                 seed=seed + layer,
