@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/setup.sh
 . .venv/bin/activate
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg NO_MKDOCS_2_WARNING=1
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
