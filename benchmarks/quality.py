@@ -98,8 +98,8 @@ RECIPES: dict[str, tuple[dict, str, str | None]] = {
     "out-torch": (MAF_PAPER, "dataset", "output"),
     "out-identity": ({**MAF_PAPER, "identity_start": True}, "dataset", None),
     "scale-soft": ({**MAF_PAPER, "scale_bound": "soft"}, "dataset", None),
-    "scale-softplus": ({**MAF_PAPER, "scale": "softplus"}, "dataset", None),
-    "scale-sigmoid": ({**MAF_PAPER, "scale": "sigmoid"}, "dataset", None),
+    "scale-softplus": ({**MAF_PAPER, "scale": "softplus", "shift": "before"}, "dataset", None),
+    "scale-sigmoid": ({**MAF_PAPER, "scale": "sigmoid", "shift": "before"}, "dataset", None),
     "bn-between": ({**MAF_PAPER, "batch_norm_placement": "between"}, "dataset", None),
     "bn-none": ({**MAF_PAPER, "batch_norm": False}, "dataset", None),
     "bn-running": (MAF_PAPER, "running", None),
@@ -109,15 +109,23 @@ RECIPES: dict[str, tuple[dict, str, str | None]] = {
     # around identity start
     "id+running": ({**MAF_PAPER, "identity_start": True}, "running", None),
     "id+soft": ({**MAF_PAPER, "identity_start": True, "scale_bound": "soft"}, "dataset", None),
-    "id+softplus": ({**MAF_PAPER, "identity_start": True, "scale": "softplus"}, "dataset", None),
-    "id+sigmoid": ({**MAF_PAPER, "identity_start": True, "scale": "sigmoid"}, "dataset", None),
+    "id+softplus": (
+        {**MAF_PAPER, "identity_start": True, "scale": "softplus", "shift": "before"},
+        "dataset",
+        None,
+    ),
+    "id+sigmoid": (
+        {**MAF_PAPER, "identity_start": True, "scale": "sigmoid", "shift": "before"},
+        "dataset",
+        None,
+    ),
     "id+between": ({**MAF_PAPER, "identity_start": True, "batch_norm_placement": "between"}, "dataset", None),
     "id+residual": ({**MAF_PAPER, "identity_start": True, "residual": True}, "dataset", None),
     "id+xavier": ({**MAF_PAPER, "identity_start": True, "weight_init": "xavier"}, "dataset", None),
     "id+bn-none": ({**MAF_PAPER, "identity_start": True, "batch_norm": False}, "dataset", None),
     "id+hidden-torch": ({**MAF_PAPER, "identity_start": True}, "dataset", "hidden"),
     "id+softplus+hidden-torch": (
-        {**MAF_PAPER, "identity_start": True, "scale": "softplus"},
+        {**MAF_PAPER, "identity_start": True, "scale": "softplus", "shift": "before"},
         "dataset",
         "hidden",
     ),
@@ -134,13 +142,13 @@ RECIPES: dict[str, tuple[dict, str, str | None]] = {
     ),
     # ... with nflows' softplus scale too: nflows' map, started at the identity
     "id+torch+postshift-softplus": (
-        {**MAF_PAPER, "identity_start": True, "weight_init": "torch", "scale": "softplus"},
+        {**MAF_PAPER, "identity_start": True, "weight_init": "torch", "scale": "softplus", "shift": "after"},
         "dataset",
         "postshift",
     ),
     # nflows' parameterisation inside maflow: softplus scale, PyTorch's init everywhere
-    "nflows-like": ({**MAF_PAPER, "scale": "softplus"}, "dataset", "all"),
-    "nflows-like+running": ({**MAF_PAPER, "scale": "softplus"}, "running", "all"),
+    "nflows-like": ({**MAF_PAPER, "scale": "softplus", "shift": "before"}, "dataset", "all"),
+    "nflows-like+running": ({**MAF_PAPER, "scale": "softplus", "shift": "before"}, "running", "all"),
 }
 ABLATION = [
     "maf-paper", "out-torch", "out-identity", "scale-soft", "scale-softplus", "scale-sigmoid",

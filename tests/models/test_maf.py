@@ -129,8 +129,9 @@ def test_log_prob_rejects_bad_input(bad, message):
 
 def test_sampling_matches_density_on_gaussian_target():
     # A MAF with zero output weights is an affine map: check sample moments against log_prob.
+    # The biases are read as the MAF paper's (mean, log std), so its exp map is asked for.
     torch.manual_seed(0)
-    flow = MAF(2, num_layers=1, hidden_features=4, batch_norm=False)
+    flow = MAF(2, num_layers=1, hidden_features=4, batch_norm=False, scale="exp")
     with torch.no_grad():
         layer = flow.transform.transforms[0].made.output_layer
         layer.weight.zero_()

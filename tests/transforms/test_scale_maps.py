@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from maflow import MAF
-from maflow.transforms import MaskedAutoregressive
+from maflow.transforms import MaskedAffineAutoregressive, MaskedAutoregressive
 from maflow.transforms.elementwise import SigmoidAffine, SoftplusAffine
 from tests.contract import check_transform
 
@@ -65,3 +65,58 @@ def test_maf_scale_option_builds_a_flow_that_samples_its_density(scale):
     rebuilt.load_state_dict(flow.state_dict())
     rebuilt.eval()
     assert torch.allclose(rebuilt.log_prob(x), flow.log_prob(x))
+
+
+@pytest.mark.parametrize("name", ["softplus", "sigmoid"])
+def test_shift_after_the_scale(name):
+    x, params = torch.tensor([1.5]), torch.tensor([[0.5, -0.3]])
+    g = SoftplusAffine(shift="after") if name == "softplus" else SigmoidAffine(shift="after")
+    scale = g._split(params)[1]
+    y, _ = g(x, params)
+    assert torch.allclose(y, 1.5 * scale - 0.5)
+    assert torch.allclose(g.inverse(y, params)[0], x)
+    layer = MaskedAutoregressive(5, g, hidden_features=[9, 9])
+    check_transform(layer, 5, autoregressive_degrees=layer.made.input_degrees)
+
+
+def test_maf_default_map_and_the_papers():
+    default = MAF(3, num_layers=2, hidden_features=8)
+    assert (default.config["scale"], default.config["shift"]) == ("softplus", "after")
+    paper = MAF(3, num_layers=2, hidden_features=8, scale="exp", identity_start=False, weight_init="maf")
+    assert paper.config["shift"] == "before"
+    assert isinstance(paper.transform.transforms[0], MaskedAffineAutoregressive)
+    with pytest.raises(ValueError, match="scale/shift"):
+        MAF(3, scale="exp", shift="after")
+
+
+def test_a_checkpoint_written_before_the_map_was_recorded_loads_as_the_exp_map():
+    torch.manual_seed(0)
+    old = MAF(
+        4, num_layers=2, hidden_features=8, scale="exp", identity_start=False, weight_init="maf"
+    ).double()
+    old.train()
+    old.log_prob(torch.randn(30, 4, dtype=torch.float64))
+    old.eval()
+    state = {k: v for k, v in old.state_dict().items() if k != "map_code"}
+    config = {
+        k: v for k, v in old.config.items() if k not in ("scale", "shift", "identity_start", "weight_init")
+    }
+    rebuilt = MAF(**config).double()  # today's defaults: softplus, shift after
+    rebuilt.load_state_dict(state)
+    rebuilt.eval()
+    x = torch.randn(6, 4, dtype=torch.float64)
+    assert torch.allclose(rebuilt.log_prob(x), old.log_prob(x), atol=1e-12)
+    assert (rebuilt.config["scale"], rebuilt.config["shift"]) == ("exp", "before")
+    again = MAF(**rebuilt.config).double()  # and it saves as what it is
+    again.load_state_dict(rebuilt.state_dict())
+    again.eval()
+    assert torch.allclose(again.log_prob(x), old.log_prob(x), atol=1e-12)
+
+
+def test_a_state_dict_carries_its_map():
+    torch.manual_seed(0)
+    source = MAF(3, num_layers=2, hidden_features=8, scale="sigmoid", shift="before").double().eval()
+    target = MAF(3, num_layers=2, hidden_features=8).double().eval()
+    target.load_state_dict(source.state_dict())
+    x = torch.randn(5, 3, dtype=torch.float64)
+    assert torch.allclose(target.log_prob(x), source.log_prob(x), atol=1e-12)

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import torch
+
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
 from maflow.models.config import constructor_config
 from maflow.transforms.autoregressive import MaskedAffineAutoregressive, MaskedAutoregressive
 from maflow.transforms.base import CompositeTransform, Transform
 from maflow.transforms.batchnorm import BatchNorm
-from maflow.transforms.elementwise import SigmoidAffine, SoftplusAffine
+from maflow.transforms.elementwise import Affine, ElementwiseMap, SigmoidAffine, SoftplusAffine
 
-__all__ = ["MAF", "SCALES"]
+__all__ = ["MAF", "SCALES", "MAPS"]
 
 SCALES = ("exp", "softplus", "sigmoid")
+# Every (scale, shift) a MAF layer can use; the index is stored in the state dict (map_code).
+MAPS = (
+    ("exp", "before"),
+    ("softplus", "before"),
+    ("softplus", "after"),
+    ("sigmoid", "before"),
+    ("sigmoid", "after"),
+)
+
+
+def layer_map(
+    scale: str, shift: str, scale_bound: str = "clamp", max_log_scale: float = 10.0
+) -> ElementwiseMap:
+    """The element-wise map of a MAF layer."""
+    if (scale, shift) not in MAPS:
+        raise ValueError(f"unknown scale/shift {scale!r}/{shift!r}: use one of {MAPS}")
+    if scale == "exp":
+        return Affine(scale_bound, max_log_scale)
+    return SoftplusAffine(shift=shift) if scale == "softplus" else SigmoidAffine(shift=shift)
 
 
 class MAF(Flow):
@@ -38,10 +59,13 @@ class MAF(Flow):
         batch_norm: Whether to use batch-norm layers.
         batch_norm_placement: ``"every"`` (after every MADE, the last included, as the MAF
             authors' code) or ``"between"`` (only between MADEs, as the MAF-v1.0 specification).
-        scale: How each layer's MADE output becomes the scale: ``"exp"`` (the MAF paper's
-            :math:`e^{-\alpha}`, :class:`maflow.transforms.elementwise.Affine`), ``"softplus"``
-            (:class:`~maflow.transforms.elementwise.SoftplusAffine`) or ``"sigmoid"``
-            (:class:`~maflow.transforms.elementwise.SigmoidAffine`, nflows' form).
+        scale: How each layer's MADE output becomes the scale: ``"softplus"``
+            (:class:`~maflow.transforms.elementwise.SoftplusAffine`, nflows'), ``"exp"`` (the
+            MAF paper's :math:`e^{-\alpha}`, :class:`maflow.transforms.elementwise.Affine`) or
+            ``"sigmoid"`` (:class:`~maflow.transforms.elementwise.SigmoidAffine`, normflows').
+        shift: ``"after"`` the scale (:math:`u = s\,x - m`, nflows' and zuko's) or
+            ``"before"`` (:math:`u = (x - m)\,s`, the MAF paper's); ``None``: ``"before"`` for
+            ``scale="exp"`` (the only one it has), ``"after"`` otherwise.
         scale_bound, max_log_scale: Bound on each layer's log-scale (``scale="exp"`` only).
         seed: Seed of random orders and degrees.
         identity_start: Start every MADE layer as the identity map (zero output weights,
@@ -52,11 +76,13 @@ class MAF(Flow):
         **made_options: Any other argument of :class:`maflow.nn.MADE` (``residual``,
             ``dropout``, ``normalization``, ...), for every layer.
 
-    The defaults (identity start, PyTorch's initialisation, whole-training-set batch-norm
-    statistics in the trainer) were chosen by measurement against nflows, zuko and normflows
-    (docs/quality.md). The MAF paper's exact parameterisation is
-    ``MAF(..., identity_start=False, weight_init="maf", scale="exp", scale_bound="clamp")``,
-    which the reproduction presets (``maflow train --dataset mnist`` ...) pin.
+    The defaults (nflows' softplus scale with the shift after it, every layer started as the
+    identity, PyTorch's initialisation; whole-training-set batch-norm statistics in the
+    trainer) were chosen by measurement against nflows, zuko and normflows (docs/quality.md).
+    The MAF paper's exact parameterisation is ``MAF(..., scale="exp", scale_bound="clamp",
+    identity_start=False, weight_init="maf")``, which the reproduction presets (``maflow
+    train --dataset mnist`` ...) pin. Checkpoints written before the map was recorded load
+    as the exp map they were trained with.
 
     Example:
         >>> flow = MAF(3, num_layers=2, hidden_features=16).eval()
@@ -80,14 +106,17 @@ class MAF(Flow):
         scale_bound: str = "clamp",
         max_log_scale: float = 10.0,
         seed: int = 0,
-        scale: str = "exp",
+        scale: str = "softplus",
+        shift: str | None = None,
         identity_start: bool = True,
         weight_init: str = "torch",
         **made_options,
     ):
+        shift = shift or ("before" if scale == "exp" else "after")
         config = constructor_config(locals())
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}: use {', '.join(SCALES)}")
+        layer_map(scale, shift)  # validates the pair early
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if order not in ("alternate", "random"):
@@ -117,7 +146,7 @@ class MAF(Flow):
                     **made,
                 )
             else:
-                map = SoftplusAffine() if scale == "softplus" else SigmoidAffine()
+                map = layer_map(scale, shift)
                 layer_transform = MaskedAutoregressive(
                     features, map, order=layer_order, seed=seed + layer, **made
                 )
@@ -126,3 +155,25 @@ class MAF(Flow):
                 transforms.append(BatchNorm(features))
         super().__init__(CompositeTransform(transforms), StandardNormal(features), features, context_features)
         self.config = config
+        # The map is part of what the weights mean: a state dict carries it, and one written
+        # before MAF recorded it (no map_code) is the MAF paper's exp map.
+        self.map_code: torch.Tensor
+        self.register_buffer("map_code", torch.tensor(MAPS.index((scale, shift))))
+        self.register_load_state_dict_pre_hook(MAF._adopt_stored_map)
+
+    @staticmethod
+    def _adopt_stored_map(module, state_dict, prefix, *args) -> None:
+        key = prefix + "map_code"
+        if key not in state_dict:
+            state_dict[key] = torch.tensor(MAPS.index(("exp", "before")))
+        code = int(state_dict[key])
+        if code != int(module.map_code):
+            module._use_map(*MAPS[code])
+
+    def _use_map(self, scale: str, shift: str) -> None:
+        bound, max_log_scale = self.config["scale_bound"], self.config["max_log_scale"]
+        for layer in self.transform.transforms:
+            if isinstance(layer, MaskedAutoregressive):
+                layer.map = layer_map(scale, shift, bound, max_log_scale)
+        self.config.update(scale=scale, shift=shift)
+        self.map_code.fill_(MAPS.index((scale, shift)))

@@ -13,7 +13,7 @@ from maflow.transforms.base import CompositeTransform
 
 __all__ = ["MADEMoGFlow", "MAFMoG"]
 
-_FLOW_ONLY = ("num_layers", "order", "batch_norm", "batch_norm_placement", "scale")
+_FLOW_ONLY = ("num_layers", "order", "batch_norm", "batch_norm_placement", "scale", "shift")
 
 
 class MADEMoGFlow(Flow):
@@ -73,6 +73,7 @@ class MAFMoG(Flow):
     """
 
     def __init__(self, features: int, num_layers: int = 5, num_components: int = 10, **maf_options):
+        maf_options.setdefault("scale", "exp")  # the MAF paper's map: its checkpoints carry no map code
         maf = MAF(features, num_layers=num_layers, **maf_options)
         last = [t for t in maf.transform.transforms if isinstance(t, MaskedAffineAutoregressive)][-1]
         reversed_degrees = last.made.input_degrees.flip(0)

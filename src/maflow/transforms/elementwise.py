@@ -263,18 +263,27 @@ class Inverted(ElementwiseMap):
         return self.base.identity_parameters()
 
 
-class SoftplusAffine(ElementwiseMap):
-    r"""An affine map whose scale is a softplus: :math:`y = (x - m)\,(\mathrm{softplus}(a) + \epsilon)`.
+def _check_shift(shift: str) -> str:
+    if shift not in ("before", "after"):
+        raise ValueError(f"unknown shift {shift!r}: use before or after")
+    return shift
 
+
+class SoftplusAffine(ElementwiseMap):
+    r"""An affine map whose scale is a softplus, :math:`s = \mathrm{softplus}(a) + \epsilon`.
+
+    ``shift="before"``: :math:`y = (x - m)\,s` (the shift is a conditional mean, as MAF's
+    :class:`Affine`); ``shift="after"``: :math:`y = s\,x - m` (nflows' masked affine map).
     The scale grows linearly, not exponentially, in :math:`a`, so one large output cannot
     blow the map up, and :math:`\epsilon` keeps it invertible. Parameters per dimension:
-    :math:`(m, a)`; the identity is :math:`a = \log(e^{1 - \epsilon} - 1)`.
+    :math:`(m, a)`; the identity is :math:`m = 0`, :math:`a = \log(e^{1 - \epsilon} - 1)`.
 
     Arguments:
         eps: The scale's floor :math:`\epsilon`.
+        shift: ``"before"`` or ``"after"`` the scale.
 
     Example:
-        >>> g = SoftplusAffine()
+        >>> g = SoftplusAffine(shift="after")
         >>> params = g.identity_parameters().expand(1, -1)
         >>> torch.allclose(g(torch.tensor([2.0]), params)[0], torch.tensor([2.0]))
         True
@@ -282,22 +291,25 @@ class SoftplusAffine(ElementwiseMap):
 
     params_per_dim = 2
 
-    def __init__(self, eps: float = 1e-3):
+    def __init__(self, eps: float = 1e-3, shift: str = "before"):
         super().__init__()
         if not 0 < eps < 1:
             raise ValueError(f"eps must be in (0, 1), got {eps}")
         self.eps = float(eps)
+        self.shift = _check_shift(shift)
 
     def _split(self, params: Tensor) -> tuple[Tensor, Tensor]:
         return params[..., 0], F.softplus(params[..., 1]) + self.eps
 
     def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         shift, scale = self._split(params)
-        return (x - shift) * scale, torch.log(scale)
+        y = (x - shift) * scale if self.shift == "before" else x * scale - shift
+        return y, torch.log(scale)
 
     def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         shift, scale = self._split(params)
-        return y / scale + shift, -torch.log(scale)
+        x = y / scale + shift if self.shift == "before" else (y + shift) / scale
+        return x, -torch.log(scale)
 
     def identity_parameters(self) -> Tensor:
         return torch.tensor(
@@ -306,16 +318,19 @@ class SoftplusAffine(ElementwiseMap):
 
 
 class SigmoidAffine(ElementwiseMap):
-    r"""An affine map with a bounded scale: :math:`y = (x - m)\,(s_{max}\,\sigma(a + o) + \epsilon)`.
+    r"""An affine map with a bounded scale, :math:`s = s_{max}\,\sigma(a + o) + \epsilon`.
 
-    With ``max_scale=1`` and ``offset=2`` it is nflows' (and normflows') masked affine layer,
-    whose density-direction scale lies in :math:`(\epsilon, 1 + \epsilon)`. Parameters per
-    dimension: :math:`(m, a)`; the identity is :math:`a = \mathrm{logit}((1 - \epsilon)/s_{max}) - o`.
+    ``shift="before"``: :math:`y = (x - m)\,s`; ``shift="after"``: :math:`y = s\,x - m`.
+    With ``max_scale=1``, ``offset=2`` and ``shift="after"`` it is normflows' masked affine
+    layer (nflows' before its 0.14 switch to softplus), whose density-direction scale lies in
+    :math:`(\epsilon, 1 + \epsilon)`. Parameters per dimension: :math:`(m, a)`; the identity
+    is :math:`m = 0`, :math:`a = \mathrm{logit}((1 - \epsilon)/s_{max}) - o`.
 
     Arguments:
         max_scale: :math:`s_{max}` (> 1 - eps, so that the identity is reachable).
         offset: :math:`o`, added to :math:`a`.
         eps: The scale's floor :math:`\epsilon`.
+        shift: ``"before"`` or ``"after"`` the scale.
 
     Example:
         >>> g = SigmoidAffine(max_scale=2.0, offset=0.0)
@@ -326,7 +341,7 @@ class SigmoidAffine(ElementwiseMap):
 
     params_per_dim = 2
 
-    def __init__(self, max_scale: float = 1.0, offset: float = 2.0, eps: float = 1e-3):
+    def __init__(self, max_scale: float = 1.0, offset: float = 2.0, eps: float = 1e-3, shift: str = "before"):
         super().__init__()
         if not 0 < eps < 1:
             raise ValueError(f"eps must be in (0, 1), got {eps}")
@@ -335,17 +350,20 @@ class SigmoidAffine(ElementwiseMap):
         self.max_scale = float(max_scale)
         self.offset = float(offset)
         self.eps = float(eps)
+        self.shift = _check_shift(shift)
 
     def _split(self, params: Tensor) -> tuple[Tensor, Tensor]:
         return params[..., 0], self.max_scale * torch.sigmoid(params[..., 1] + self.offset) + self.eps
 
     def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         shift, scale = self._split(params)
-        return (x - shift) * scale, torch.log(scale)
+        y = (x - shift) * scale if self.shift == "before" else x * scale - shift
+        return y, torch.log(scale)
 
     def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
         shift, scale = self._split(params)
-        return y / scale + shift, -torch.log(scale)
+        x = y / scale + shift if self.shift == "before" else (y + shift) / scale
+        return x, -torch.log(scale)
 
     def identity_parameters(self) -> Tensor:
         p = torch.tensor((1.0 - self.eps) / self.max_scale, dtype=torch.float64)
