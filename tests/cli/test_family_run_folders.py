@@ -51,8 +51,8 @@ def test_made_keeps_the_users_files_and_refuses_what_would_lose_a_run(tmp_path, 
     assert not ours.exists() and all(path.read_text() == "mine" for path in user)
     assert main(train) == 2 and "already holds a run" in _error(capsys)
     assert main([*train, "--resume", "--overwrite"]) == 2 and "only one of them" in _error(capsys)
-    (out / "checkpoint.pt").unlink()  # best.pt and results.json still mark the run
-    assert main([*train, "--resume"]) == 2 and "no checkpoint.pt to resume from" in _error(capsys)
+    (out / "checkpoints" / "latest.pth").unlink()  # best.pth and results.json still mark the run
+    assert main([*train, "--resume"]) == 2 and "no checkpoints/latest.pth to resume from" in _error(capsys)
     assert main([*train, "--overwrite"]) == 0
     assert all(path.read_text() == "mine" for path in user)
     with RunLock(out):  # a live writer

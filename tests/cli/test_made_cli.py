@@ -70,7 +70,7 @@ def test_train_reports_the_test_split_and_evaluate_agrees(tmp_path, fake_data, c
     assert json.loads((out / "evaluate-val-s1.json").read_text())["count"] == 40
 
     assert main(["made", "sample", "--out", str(out), "-N", "7", "--seed", "3"]) == 0
-    samples = np.load(out / "samples-s3-seed3.npy")
+    samples = np.load(out / "samples" / "samples-s3-seed3.npy")
     assert samples.shape == (7, 5) and set(np.unique(samples)) <= {0, 1}
     assert (
         main(["made", "sample", "--out", str(out), "--png", str(tmp_path / "grid.png")]) == 2

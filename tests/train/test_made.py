@@ -67,7 +67,9 @@ def test_training_learns_the_distribution_and_reports_its_test_nll(tmp_path):
     independent = 6 * math.log(2) * 0.999  # what ignoring the correlations costs, about
     assert nll < entropy_of_noisy_copies() + 0.1 < independent
     assert summary["best_val_nll"] == pytest.approx(min(h["val_nll"] for h in summary["history"]))
-    assert (tmp_path / "best.pt").is_file() and (tmp_path / "checkpoint.pt").is_file()
+    checkpoints = tmp_path / "checkpoints"
+    assert (checkpoints / "best.pth").is_file() and (checkpoints / "latest.pth").is_file()
+    assert (tmp_path / "logs" / "training.log").is_file()
 
 
 def test_early_stopping_on_validation(tmp_path):
@@ -83,25 +85,56 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     train, val = noisy_copies(120), noisy_copies(40, seed=1)
     config = tiny_config(num_masks=2, resample_every=3, epochs=4)
     straight, _ = train_made(train, val, config, tmp_path / "straight", log=lambda _: None)
-    train_made(
-        train,
-        val,
-        tiny_config(num_masks=2, resample_every=3, epochs=2),
-        tmp_path / "split",
-        log=lambda _: None,
-    )
-    with pytest.raises(CheckpointError, match="other options"):
-        train_made(train, val, config, tmp_path / "split", resume=True, log=lambda _: None)
-    # Same options except the epoch limit: mimic it by rewriting the stored config.
-    from maflow.utils.io import load_checkpoint, save_checkpoint
-
-    checkpoint = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
-    checkpoint["config"]["epochs"] = 4
-    save_checkpoint(tmp_path / "split" / "checkpoint.pt", checkpoint)
+    train_made(train, val, tiny_config(num_masks=2, resample_every=3, epochs=2), tmp_path / "split", log=None)
+    with pytest.raises(CheckpointError, match="other options"):  # another path of training
+        other = tiny_config(num_masks=2, resample_every=3, epochs=4, lr=0.5)
+        train_made(train, val, other, tmp_path / "split", resume=True, log=lambda _: None)
+    # A longer run with a constant learning rate continues the same path.
     resumed, summary = train_made(train, val, config, tmp_path / "split", resume=True, log=lambda _: None)
     assert summary["epochs_run"] == 4
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_a_run_of_the_older_layout_resumes_and_loads(tmp_path):
+    """``checkpoint.pt`` and ``best.pt`` (before the shared layout) still resume and evaluate."""
+    import copy
+    import dataclasses
+
+    from maflow.train.made import fingerprint
+    from maflow.utils.io import save_checkpoint
+
+    train, val = noisy_copies(120), noisy_copies(40, seed=1)
+    config = tiny_config(num_masks=2, resample_every=3, epochs=2).validated()
+    model, summary = train_made(train, val, config, tmp_path / "new", log=None)
+    trained = copy.deepcopy(model.state_dict())
+    old = {
+        "config": dataclasses.asdict(config),
+        "features": 6,
+        "train_fingerprint": fingerprint(train),
+        "state": {
+            "epoch": 2,
+            "step": 10,
+            "best_val_nll": summary["best_val_nll"],
+            "best_epoch": 2,
+            "bad_epochs": 0,
+        },
+        "history": [{"epoch": 1, "train_nll": 1.0, "val_nll": 1.0, "lr": 0.01, "seconds": 0.0}],
+        "elapsed_seconds": 1.0,
+        "model": trained,
+        "best_model": trained,
+        "optimizer": torch.optim.Adam(model.parameters()).state_dict(),
+        "generator": torch.Generator().manual_seed(0).get_state(),
+    }
+    (tmp_path / "old").mkdir()
+    save_checkpoint(tmp_path / "old" / "checkpoint.pt", old)
+    save_checkpoint(tmp_path / "old" / "best.pt", old)
+    loaded, _ = load_trained_made(tmp_path / "old")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), trained.values()))
+    _, later = train_made(train, val, config, tmp_path / "old", resume=True, log=None)
+    assert later["epochs_run"] == 2  # nothing left to train: the old run was at its last epoch
+    with pytest.raises(CheckpointError, match="different data|other data"):
+        train_made(train[:100], val, config, tmp_path / "old", resume=True, log=None)
 
 
 def test_load_trained_made_scores_like_the_trained_model(tmp_path):

@@ -147,7 +147,7 @@ def run_train(args) -> int:
     from maflow.run.device import resolve_device, set_threads
     from maflow.run.folder import RunLock, prepare_run_folder
     from maflow.train.flags import check_run_arguments, print_config
-    from maflow.train.made import made_run_files
+    from maflow.train.made import made_resume_file, made_run_files
     from maflow.utils.io import ensure_writable_dir
 
     wall_start = time.perf_counter()
@@ -162,25 +162,19 @@ def run_train(args) -> int:
     dataset = _load_dataset(args.dataset, args.data_dir)
     with RunLock(out, command_line()):
         artefacts, own = made_run_files(out)
-        prepare_run_folder(out, artefacts, own, args.resume, args.overwrite, out / "checkpoint.pt")
+        prepare_run_folder(out, artefacts, own, args.resume, args.overwrite, made_resume_file(out))
         return _train_in_folder(args, config, dataset, out, commit, wall_start, device)
 
 
 def _train_in_folder(args, config, dataset, out: Path, commit, wall_start: float, device) -> int:
-    from maflow.train.made import train_made
-    from maflow.utils.io import write_json
+    from maflow.run.results import format_results
+    from maflow.train.logger import TrainingLogger
+    from maflow.train.made import LOG_NAME, train_made
+    from maflow.utils.io import atomic_write_text, write_json
 
-    log_file = open(out / "train.log", "a", encoding="utf-8")  # noqa: SIM115  (closed below)
     train_rows = dataset.train[: args.limit_train] if args.limit_train else dataset.train
-
-    def log(message: str, echo: bool = not args.quiet) -> None:
-        if echo:
-            print(message, flush=True)
-        log_file.write(message + "\n")
-        log_file.flush()
-
-    try:
-        log(
+    with TrainingLogger(out / LOG_NAME, out / "tensorboard", echo=not args.quiet) as logger:
+        logger.info(
             f"maflow made train: {args.dataset} {train_rows.shape[0]}/{dataset.val.shape[0]}/"
             f"{dataset.test.shape[0]} x {dataset.train.shape[1]}; {config}; device {device}"
         )
@@ -189,11 +183,11 @@ def _train_in_folder(args, config, dataset, out: Path, commit, wall_start: float
             dataset.val,
             config,
             out,
-            extra={"dataset": args.dataset},
-            log=log,
+            extra={"dataset": args.dataset, "limit_train": args.limit_train},
             resume=args.resume,
             device=device,
             progress=False if args.quiet else None,
+            logger=logger,
         )
         test = _score(model, dataset.test, config.ensemble_masks, config.eval_batch_size)
         results = {
@@ -213,16 +207,15 @@ def _train_in_folder(args, config, dataset, out: Path, commit, wall_start: float
             "wall_seconds": time.perf_counter() - wall_start,
             **{k: v for k, v in summary.items() if k != "history"},
         }
-        write_json(out / "results.json", results)
-        log(
+        write_json(out / "results.json", results)  # flat, as before the shared layout
+        atomic_write_text(out / "results.txt", format_results({"binary MADE": results}))
+        logger.info(
             f"TEST NLL (S={config.ensemble_masks} masks averaged as probabilities): "
             f"{test['nll']:.3f} ± {test['nll_2se']:.3f} nats over {test['count']} points; "
             f"single mask {results['test_single_mask']['nll']:.3f}; best epoch {summary['best_epoch']}"
             f" of {summary['epochs_run']} ({summary['stopped_by']}); results in {out / 'results.json'}",
             echo=True,
         )
-    finally:
-        log_file.close()
     return 0
 
 
@@ -256,11 +249,11 @@ def _with_trained_model(args, action) -> int:
 
 def _evaluate(args, model, checkpoint, samples: int) -> int:
     from maflow.errors import CheckpointError
-    from maflow.train.made import check_binary, fingerprint
+    from maflow.train.made import check_binary, same_training_data
     from maflow.utils.io import write_json
 
     dataset = _load_dataset(checkpoint["dataset"], args.data_dir)
-    if fingerprint(check_binary("train", dataset.train)) != checkpoint["train_fingerprint"]:
+    if not same_training_data(checkpoint, check_binary("train", dataset.train)):
         raise CheckpointError(
             f"the {checkpoint['dataset']!r} training split found now differs from the one this model "
             "was trained on; check --data-dir"
@@ -300,7 +293,8 @@ def _sample(args, model, checkpoint, masks: int) -> int:
             model.set_mask_index(index)
             samples[rows] = model.sample(len(rows), generator=generator)
     model.set_mask_index(0)
-    path = Path(args.out) / f"samples-s{masks}-seed{args.seed}.npy"
+    path = Path(args.out) / "samples" / f"samples-s{masks}-seed{args.seed}.npy"
+    path.parent.mkdir(exist_ok=True)
     buffer = io.BytesIO()
     np.save(buffer, samples.numpy().astype(np.uint8))
     atomic_write(path, lambda f: f.write(buffer.getvalue()))

@@ -98,6 +98,9 @@ class Trainer:
         handle_signals: Catch SIGINT and SIGTERM as above (off under torchrun, where the ranks
             must stop at the same step).
         resume_command: The command line that resumes, for the message of an interrupt.
+        before_epoch, before_step: A family's hooks, called with the epochs done before each
+            epoch (e.g. a learning-rate schedule) and with the steps done before each step
+            (e.g. the binary MADE's mask schedule); pure functions of the count keep a resume exact.
 
     Example:
         >>> import tempfile
@@ -137,6 +140,8 @@ class Trainer:
         nan_guard: NonFiniteGuard | None = None,
         handle_signals: bool = True,
         resume_command: str | None = None,
+        before_epoch: Callable[[int], None] | None = None,
+        before_step: Callable[[int], None] | None = None,
     ):
         self.model = model
         self.optimizer = optimizer
@@ -161,6 +166,8 @@ class Trainer:
         self.elapsed = 0.0
         self.handle_signals = handle_signals
         self.resume_command = resume_command
+        self.before_epoch, self.before_step = before_epoch, before_step
+        self.history: list[dict] = []  # one record an epoch: losses and extras (no times: a resume is exact)
         self._signals: StopSignals | None = None
         # Position inside an epoch that an interrupt stopped: first batch to run, and the sum of
         # the batch losses (times batch sizes) and the examples seen so far in that epoch.
@@ -193,6 +200,7 @@ class Trainer:
             "stopped_early": self.stopped_early,
             "elapsed_seconds": self.elapsed,
             "nan_rollbacks": self.guard.rollbacks,
+            "history": [dict(record) for record in self.history],
         }
 
     def restore(self, latest: dict, best: dict | None = None) -> None:
@@ -211,6 +219,7 @@ class Trainer:
         self.stopped_early = bool(progress.get("stopped_early", False))
         self.elapsed = float(progress.get("elapsed_seconds", 0.0))
         self.guard.rollbacks = int(progress.get("nan_rollbacks", 0))
+        self.history = [dict(record) for record in progress.get("history", [])]
         self._resume_batch = int(progress.get("batch_in_epoch", 0))
         self._epoch_totals = (
             float(progress.get("epoch_loss_sum", 0.0)),
@@ -250,12 +259,16 @@ class Trainer:
 
     def train_epoch(self, data: Tensor) -> tuple[float, float]:
         """One pass over ``data``; returns the mean minibatch loss and samples per second."""
+        if self.before_epoch is not None:
+            self.before_epoch(self.epoch)
         self.model.train()
         self._epoch_generator_state = self.generator.get_state()
         batches = epoch_batches(len(data), self.batch_size, self.generator)
         total, count = self._epoch_totals
         with EpochProgress(len(batches), self.epoch + 1, self.progress, initial=self._resume_batch) as bar:
             for index in range(self._resume_batch, len(batches)):
+                if self.before_step is not None:
+                    self.before_step(self.step)
                 batch = data[batches[index]]
                 loss = self.loss_fn(self.model, batch)
                 self._check_finite(loss.detach(), "loss", index)
@@ -332,6 +345,7 @@ class Trainer:
                 self.best_state = copy.deepcopy(self.model.state_dict())
             self.stopped_early = self.stopping.should_stop
             self.elapsed += time.perf_counter() - start
+            self.history.append({"epoch": self.epoch, "train_loss": train_loss, "val_loss": value, **extras})
             if improved:
                 save_training_checkpoint(self.best_path, self._checkpoint())
             save_training_checkpoint(self.latest_path, self._checkpoint())

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import math
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maflow.errors import CheckpointError, ConfigError, DataError, MaflowError
+from maflow.errors import CheckpointError, ConfigError, DataError
 from maflow.models.bernoulli_made import BernoulliMADE
-from maflow.run.command import resume_command
+from maflow.run.checkpoint import same_data
 from maflow.run.folder import remove_own_temporaries
-from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
-from maflow.train.progress import EpochProgress
-from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint
+from maflow.train.logger import TrainingLogger
+from maflow.train.loop import Trainer
+from maflow.utils.io import ensure_writable_dir, load_checkpoint
 from maflow.utils.stats import mean_and_error
 
 __all__ = [
@@ -34,11 +32,24 @@ __all__ = [
     "fingerprint",
     "summarize",
     "made_run_files",
+    "made_resume_file",
+    "same_training_data",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"
 RESULTS_NAME = "results.json"
+LOG_NAME = Path("logs") / "training.log"
+# MadeTrainConfig fields that build the model (its constructor config); the others train it.
+MODEL_FIELDS = (
+    "hidden_features",
+    "num_masks",
+    "order",
+    "hidden_degrees",
+    "activation",
+    "direct_input",
+    "seed",
+)
 EVALUATION_NAMES = re.compile(r"evaluate-(test|val|train)-s\d+\.json")
 SAMPLE_NAMES = re.compile(r"samples-s\d+-seed-?\d+\.npy")
 
@@ -46,15 +57,42 @@ SAMPLE_NAMES = re.compile(r"samples-s\d+-seed-?\d+\.npy")
 def made_run_files(out: str | Path) -> tuple[list[Path], dict]:
     """The files that mark a binary-MADE run in ``out``, and the names of those the commands write.
 
+    The run folder has the layout of every family (``checkpoints/{best,latest}.pth``,
+    ``logs/training.log``, ``results.json``); the names of the older layout (``checkpoint.pt``,
+    ``best.pt``, ``train.log``) still mark a run and are still removed by ``--overwrite``.
+
     Example:
         >>> artefacts, own = made_run_files("runs/made")
-        >>> [p.name for p in artefacts[:3]], bool(own[Path("runs/made")][3].fullmatch("evaluate-test-s4.json"))
-        (['checkpoint.pt', 'best.pt', 'results.json'], True)
+        >>> [p.name for p in artefacts[:4]], bool(own[Path("runs/made")][3].fullmatch("evaluate-test-s4.json"))
+        (['latest.pth', 'best.pth', 'results.json', 'checkpoint.pt'], True)
     """
     out = Path(out)
     evaluations = sorted(p for p in out.glob("evaluate-*.json") if EVALUATION_NAMES.fullmatch(p.name))
-    artefacts = [out / CHECKPOINT_NAME, out / BEST_NAME, out / RESULTS_NAME, *evaluations]
-    return artefacts, {out: [CHECKPOINT_NAME, BEST_NAME, RESULTS_NAME, EVALUATION_NAMES, SAMPLE_NAMES]}
+    checkpoints = out / "checkpoints"
+    artefacts = [checkpoints / "latest.pth", checkpoints / "best.pth", out / RESULTS_NAME]
+    artefacts += [out / CHECKPOINT_NAME, out / BEST_NAME, *evaluations]
+    own = {
+        out: [
+            RESULTS_NAME,
+            "results.txt",
+            CHECKPOINT_NAME,
+            BEST_NAME,
+            EVALUATION_NAMES,
+            SAMPLE_NAMES,
+            "train.log",
+        ],
+        checkpoints: ["latest.pth", "best.pth"],
+        out / "samples": [SAMPLE_NAMES],
+        out / "logs": ["training.log"],
+    }
+    return artefacts, own
+
+
+def made_resume_file(out: str | Path) -> Path:
+    """The checkpoint ``--resume`` continues: ``checkpoints/latest.pth``, or an older run's ``checkpoint.pt``."""
+    out = Path(out)
+    latest = out / "checkpoints" / "latest.pth"
+    return out / CHECKPOINT_NAME if not latest.is_file() and (out / CHECKPOINT_NAME).is_file() else latest
 
 
 @dataclass
@@ -202,214 +240,250 @@ def train_made(
     resume: bool = False,
     device: torch.device | str = "cpu",
     progress: bool | None = None,
+    logger: TrainingLogger | None = None,
 ) -> tuple[BernoulliMADE, dict]:
     """Trains a Bernoulli MADE with Adam and early stopping on the validation mixture NLL.
 
-    Writes ``checkpoint.pt`` (resumable: weights, optimiser, step, data-order RNG) after each
-    epoch and ``best.pt`` (best validation weights) to ``out_dir``. ``extra`` (e.g. the data set
-    name) is stored in both. The model and the training data live on ``device``; ``progress``
-    is the progress bar's switch (``None``: only on a terminal). Returns the model with the best
-    weights, and the run summary.
+    The loop is the generic :class:`~maflow.train.loop.Trainer`, with the mask schedule and the
+    learning-rate schedule as its hooks. It writes ``checkpoints/latest.pth`` (resumable:
+    weights, optimiser, step, data order, RNG states) after each epoch and
+    ``checkpoints/best.pth`` (best validation weights) under ``out_dir``, in the checkpoint
+    schema of every family (``family`` ``"made"``, the config as ``model_config``). ``extra``
+    (e.g. ``{"dataset": ...}``) names the data set. The model and the training data live on
+    ``device``; ``progress`` is the bar's switch (``None``: on a terminal); lines go to
+    ``logger`` (a :class:`TrainingLogger`) or, without one, to ``log`` and
+    ``logs/training.log``. A run of the older layout (``checkpoint.pt``) is continued from it.
+    Returns the model with the best weights, and the run summary.
     """
     config = config.validated()
     train = check_binary("train", train)
     val = check_binary("validation", val, train.shape[1])
     out_dir = ensure_writable_dir(out_dir)
-    remove_own_temporaries(out_dir, made_run_files(out_dir)[1][out_dir])  # left by a killed run
-    run = _MadeRun(train, val, config, out_dir, extra, log, torch.device(device), progress)
-    if resume and run.checkpoint_path.is_file():
-        run.restore()
-    with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
-        while run.state["epoch"] < config.epochs and run.state["bad_epochs"] < config.patience:
-            epoch_start = time.perf_counter()
-            train_nll = run.train_epoch(stop)
-            run.end_epoch(train_nll, epoch_start)
-        if stop.received is not None:  # during the last validation: the checkpoint holds the last epoch
-            kept = f"epoch {run.state['epoch']}, step {run.state['step']} in {run.checkpoint_path}"
-            raise TrainingInterrupted(
-                interrupted_message(stop.received, kept, resume_command()), stop.received
-            )
-    return run.finish()
+    for folder, names in made_run_files(out_dir)[1].items():
+        remove_own_temporaries(folder, names)  # left by a killed run
+    own_logger = logger is None
+    if own_logger:
+        logger = _LogTo(log, TrainingLogger(out_dir / LOG_NAME, out_dir / "tensorboard", echo=False))
+    try:
+        run = _MadeRun(train, val, config, out_dir, dict(extra or {}), logger, torch.device(device), progress)
+        if resume:
+            run.restore()
+        summary = run.trainer.fit(run.x_train)
+    finally:
+        if own_logger:
+            logger.close()
+    return run.finish(summary)
+
+
+class _LogTo:
+    """A :class:`TrainingLogger` whose lines also go to ``log`` (a callable)."""
+
+    def __init__(self, log, logger: TrainingLogger):
+        self.log, self.logger = log, logger
+
+    def info(self, message: str, echo: bool | None = None) -> None:
+        self.logger.info(message, echo=False)
+        if echo is not False and self.log is not None:
+            self.log(message)
+
+    def scalars(self, values: dict, step: int) -> None:
+        self.logger.scalars(values, step)
+
+    def close(self) -> None:
+        self.logger.close()
 
 
 class _MadeRun:
-    """The state of one binary-MADE run and the steps of its loop (see :func:`train_made`)."""
+    """One binary-MADE run: its model, optimiser, hooks and checkpoints in the generic Trainer."""
 
-    def __init__(self, train, val, config: MadeTrainConfig, out_dir: Path, extra, log, device, progress):
-        self.val, self.config, self.out_dir, self.log = val, config, out_dir, log
-        self.progress = progress
-        self.checkpoint_path = out_dir / CHECKPOINT_NAME
+    def __init__(
+        self, train, val, config: MadeTrainConfig, out_dir: Path, extra: dict, logger, device, progress
+    ):
+        from maflow.run.checkpoint import data_fingerprint
+
+        self.config, self.out_dir, self.logger = config, out_dir, logger
         self.model = build_bernoulli_made(train.shape[1], config).to(device)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.state = {"epoch": 0, "step": 0, "best_val_nll": math.inf, "best_epoch": 0, "bad_epochs": 0}
-        self.history: list[dict] = []
-        self.best_state = copy.deepcopy(self.model.state_dict())
-        self.meta = {
-            "family": "made",
-            "config": dataclasses.asdict(config),
-            "features": train.shape[1],
-            "train_fingerprint": fingerprint(train),
-            **(extra or {}),
-        }
-        self.elapsed_before = 0.0
-        self.partial = _no_partial_epoch()  # inside an interrupted epoch
+        self.dataset = extra.get("dataset")
+        settings = dataclasses.asdict(config)
+        self.model_config = {"features": train.shape[1], **{k: settings[k] for k in MODEL_FIELDS}}
+        self.fingerprint = data_fingerprint(train)
+        self.training_config = {**dataclasses.asdict(config), **extra}
         self.x_train = torch.from_numpy(train).to(device)
-        self.start = time.perf_counter()
+        checkpoints = out_dir / "checkpoints"
+
+        def validate(model):
+            nll = -float(
+                evaluate_log_likelihood(model, val, config.val_ensemble_masks, config.eval_batch_size).mean()
+            )
+            return nll, {"val_nll": nll, "lr": self.optimizer.param_groups[0]["lr"]}
+
+        self.trainer = Trainer(
+            self.model,
+            self.optimizer,
+            lambda model, batch: -model.log_prob(batch).mean(),
+            validate,
+            self.checkpoint,
+            checkpoints,
+            logger,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            patience=config.patience,
+            generator=self.generator,
+            progress=progress,
+            before_epoch=self._set_learning_rate,
+            before_step=self._set_mask,
+        )
+
+    def _set_learning_rate(self, epochs_done: int) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = _learning_rate(self.config, epochs_done)
+
+    def _set_mask(self, step: int) -> None:
+        if self.config.num_masks > 1:
+            self.model.set_mask_index(
+                mask_index_at_step(step, self.config.num_masks, self.config.resample_every)
+            )
+
+    def checkpoint(self, **progress) -> dict:
+        from maflow.run.checkpoint import make_checkpoint
+
+        return make_checkpoint(
+            self.model,
+            "bernoulli-made",
+            self.model_config,
+            self.dataset,
+            self.fingerprint,
+            self.optimizer,
+            generator=self.generator,
+            training_config=self.training_config,
+            family="made",
+            **progress,
+        )
 
     def restore(self) -> None:
-        checkpoint = load_checkpoint(self.checkpoint_path)
-        if (
-            checkpoint.get("config") != self.meta["config"]
-            or checkpoint.get("train_fingerprint") != self.meta["train_fingerprint"]
+        from maflow.run.checkpoint import load_training_checkpoint
+
+        trainer = self.trainer
+        if not trainer.latest_path.is_file() and (self.out_dir / CHECKPOINT_NAME).is_file():
+            path = self.out_dir / CHECKPOINT_NAME
+            latest, best = _from_older_layout(self.out_dir)
+        elif trainer.latest_path.is_file():
+            path = trainer.latest_path
+            latest = load_training_checkpoint(path, fingerprint=self.fingerprint)
+            best = load_training_checkpoint(trainer.best_path) if trainer.best_path.is_file() else None
+        else:
+            return
+        stored = {**latest["training_config"], **latest["model_config"]}
+        current = {**self.training_config, **self.model_config}
+        free = (
+            ("epochs", "patience", "dataset", "limit_train")
+            if self.config.lr_schedule == "constant"
+            else ("patience", "dataset", "limit_train")
+        )
+        for key in sorted(set(stored) | set(current)):
+            if key not in free and stored.get(key) != current.get(key):
+                raise CheckpointError(
+                    f"{path} was written with other options ({key}={stored.get(key)!r}, now "
+                    f"{current.get(key)!r}); use the same flags to resume, or another --out"
+                )
+        older = latest.get("train_fingerprint")  # the older layout's hash of the whole split
+        if older is not None and older != fingerprint(self.x_train.cpu().numpy()):
+            latest["data_fingerprint"] = {}
+        if latest.get("data_fingerprint") is not None and not same_data(
+            latest["data_fingerprint"], self.fingerprint
         ):
             raise CheckpointError(
-                f"{self.checkpoint_path} was written with other options or data; "
-                "use the same flags to resume, or another --out"
+                "this run was trained on other data (the training split or --limit-train changed); "
+                "resume with the same data, or use another --out"
             )
-        self.model.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.generator.set_state(checkpoint["generator"])
-        self.state.update(checkpoint["state"])
-        self.history = list(checkpoint["history"])
-        self.best_state = checkpoint["best_model"]
-        self.elapsed_before = float(checkpoint["elapsed_seconds"])
-        self.partial.update(checkpoint.get("interrupted", {}))
-        self.log(f"resumed from epoch {self.state['epoch']} (step {self.state['step']})")
+        trainer.restore(latest, best)
+        self.logger.info(f"resumed from epoch {trainer.epoch} (step {trainer.step})")
 
-    def _elapsed(self) -> float:
-        return self.elapsed_before + time.perf_counter() - self.start
-
-    def _save_latest(self, generator_state, **more) -> None:
-        save_checkpoint(
-            self.checkpoint_path,
-            {
-                **self.meta,
-                "state": dict(self.state),
-                "history": self.history,
-                "elapsed_seconds": self._elapsed(),
-                "model": self.model.state_dict(),
-                "best_model": self.best_state,
-                "optimizer": self.optimizer.state_dict(),
-                "generator": generator_state,
-                **more,
-            },
-        )
-
-    def train_epoch(self, stop: StopSignals) -> float:
-        """One pass (from the interrupted batch on, when resuming one); returns the mean training NLL."""
-        config, model, state = self.config, self.model, self.state
-        for group in self.optimizer.param_groups:
-            group["lr"] = _learning_rate(config, state["epoch"])
-        model.train()
-        epoch_generator = self.generator.get_state()  # an interrupt stores this: the resume replays the order
-        batches = torch.randperm(len(self.x_train), generator=self.generator).split(config.batch_size)
-        total, count = self.partial["loss_sum"], self.partial["count"]
-        first = self.partial["batch_in_epoch"]
-        with EpochProgress(len(batches), state["epoch"] + 1, self.progress, initial=first) as bar:
-            return self._run_batches(batches, first, total, count, epoch_generator, stop, bar)
-
-    def _run_batches(
-        self, batches, first: int, total: float, count: int, epoch_generator, stop, bar
-    ) -> float:
-        config, model, state = self.config, self.model, self.state
-        for index in range(first, len(batches)):
-            if config.num_masks > 1:
-                model.set_mask_index(
-                    mask_index_at_step(state["step"], config.num_masks, config.resample_every)
-                )
-            batch = self.x_train[batches[index]]
-            loss = -model.log_prob(batch).mean()
-            if not torch.isfinite(loss):
-                raise MaflowError(
-                    f"the training loss became {loss.item()} at step {state['step']}; lower --lr "
-                    f"(the last good checkpoint is {self.checkpoint_path})"
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            state["step"] += 1
-            value = loss.item()
-            total += value * len(batch)
-            count += len(batch)
-            bar.update(value, len(batch))
-            if stop.received is not None:
-                position = {"batch_in_epoch": index + 1, "loss_sum": total, "count": count}
-                self._save_latest(epoch_generator, interrupted=position)
-                kept = f"epoch {state['epoch'] + 1} (batch {index + 1}), step {state['step']}"
-                message = interrupted_message(
-                    stop.received, f"{kept} in {self.checkpoint_path}", resume_command()
-                )
-                raise TrainingInterrupted(message, stop.received)
-        self.partial = _no_partial_epoch()
-        return total / count
-
-    def end_epoch(self, train_nll: float, epoch_start: float) -> None:
-        """Validation (mixture of ``val_ensemble_masks``), early stopping, the log and the checkpoints."""
-        config, state = self.config, self.state
-        state["epoch"] += 1
-        val_nll = -float(
-            evaluate_log_likelihood(
-                self.model, self.val, config.val_ensemble_masks, config.eval_batch_size
-            ).mean()
-        )
-        improved = val_nll < state["best_val_nll"]
-        if improved:
-            state.update(best_val_nll=val_nll, best_epoch=state["epoch"], bad_epochs=0)
-            self.best_state = copy.deepcopy(self.model.state_dict())
-        else:
-            state["bad_epochs"] += 1
-        record = {
-            "epoch": state["epoch"],
-            "train_nll": train_nll,
-            "val_nll": val_nll,
-            "lr": self.optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - epoch_start,
-        }
-        self.history.append(record)
-        self.log(
-            f"epoch {record['epoch']:4d}  train NLL {record['train_nll']:.3f}  "
-            f"val NLL (S={config.val_ensemble_masks}) {val_nll:.3f}{'  *' if improved else ''}  "
-            f"{record['seconds']:.1f}s"
-        )
-        if improved:
-            common = {
-                **self.meta,
-                "state": dict(state),
-                "history": self.history,
-                "elapsed_seconds": self._elapsed(),
-            }
-            save_checkpoint(self.out_dir / BEST_NAME, {**common, "model": self.best_state})
-        self._save_latest(self.generator.get_state())
-
-    def finish(self) -> tuple[BernoulliMADE, dict]:
-        state = self.state
-        stopped = "early stopping" if state["bad_epochs"] >= self.config.patience else "epoch limit"
-        self.model.load_state_dict(self.best_state)
+    def finish(self, summary: dict) -> tuple[BernoulliMADE, dict]:
         self.model.set_mask_index(0)
-        summary = {
-            "epochs_run": state["epoch"],
-            "best_epoch": state["best_epoch"],
-            "best_val_nll": state["best_val_nll"],
-            "stopped_by": stopped,
-            "train_seconds": self._elapsed(),
-            "history": self.history,
+        history = [
+            {
+                "epoch": h["epoch"],
+                "train_nll": h["train_loss"],
+                "val_nll": h["val_loss"],
+                "lr": h.get("lr"),
+                "seconds": h.get("seconds"),
+            }
+            for h in self.trainer.history
+        ]
+        return self.model, {
+            "epochs_run": summary["epoch"],
+            "best_epoch": summary["best_epoch"],
+            "best_val_nll": summary["best_value"],
+            "stopped_by": "early stopping" if summary["stopped_early"] else "epoch limit",
+            "train_seconds": summary["elapsed_seconds"],
+            "history": history,
         }
-        return self.model, summary
 
 
-def _no_partial_epoch() -> dict:
-    return {"batch_in_epoch": 0, "loss_sum": 0.0, "count": 0}
+def _from_older_layout(out_dir: Path) -> tuple[dict, dict | None]:
+    """``checkpoint.pt`` and ``best.pt`` of a run written before the shared layout, as the Trainer's."""
+    from maflow.run.checkpoint import get_rng_states
+
+    old = load_checkpoint(out_dir / CHECKPOINT_NAME)
+    state = old["state"]
+    position = old.get("interrupted", {})
+    rng = get_rng_states()
+    rng["data_order"] = old["generator"]
+    latest = {
+        "model_state": old["model"],
+        "optimizer_state": old["optimizer"],
+        "rng_states": rng,
+        "model_config": {"features": old["features"]},
+        "training_config": dict(old["config"]),
+        "data_fingerprint": None,
+        "train_fingerprint": old.get("train_fingerprint"),
+        "progress": {
+            "epoch": state["epoch"],
+            "step": state["step"],
+            "batch_in_epoch": position.get("batch_in_epoch", 0),
+            "epoch_loss_sum": position.get("loss_sum", 0.0),
+            "epoch_examples": position.get("count", 0),
+            "best_value": state["best_val_nll"],
+            "best_epoch": state["best_epoch"],
+            "patience_counter": state["bad_epochs"],
+            "stopped_early": False,
+            "elapsed_seconds": old.get("elapsed_seconds", 0.0),
+            "history": [
+                {"epoch": h["epoch"], "train_loss": h["train_nll"], "val_loss": h["val_nll"], **h}
+                for h in old.get("history", [])
+            ],
+        },
+    }
+    return latest, {"model_state": old["best_model"]}
 
 
 def load_trained_made(path: str | Path) -> tuple[BernoulliMADE, dict]:
-    """Rebuilds a model from ``best.pt`` (or a directory holding it); returns it and the checkpoint."""
+    """Rebuilds a model from ``checkpoints/best.pth`` (or the older ``best.pt``), or from a run
+    folder holding either; returns it and the checkpoint (with ``config``, ``features``,
+    ``dataset`` and ``train_fingerprint`` or ``data_fingerprint``).
+    """
     path = Path(path)
     if path.is_dir():
-        path = path / BEST_NAME
+        path = (
+            path / "checkpoints" / "best.pth"
+            if (path / "checkpoints" / "best.pth").is_file()
+            else path / BEST_NAME
+        )
     checkpoint = load_checkpoint(path)
+    if checkpoint.get("family") == "made" and "model_state" in checkpoint:  # the shared schema
+        config = {**checkpoint.get("training_config", {}), **checkpoint["model_config"]}
+        checkpoint = {
+            **checkpoint,
+            "features": config.pop("features"),
+            "config": config,
+            "model": checkpoint["model_state"],
+            "dataset": checkpoint.get("dataset"),
+        }
     if "config" not in checkpoint or "model" not in checkpoint:
         raise CheckpointError(f"{path} is not a binary-MADE checkpoint (train with `maflow made train`)")
     known = {f.name for f in dataclasses.fields(MadeTrainConfig)}
@@ -422,6 +496,16 @@ def load_trained_made(path: str | Path) -> tuple[BernoulliMADE, dict]:
     model.set_mask_index(0)
     model.eval()
     return model, checkpoint
+
+
+def same_training_data(checkpoint: dict, train: np.ndarray) -> bool:
+    """Whether ``train`` (the whole split) holds the rows this checkpoint was trained on."""
+    from maflow.run.checkpoint import data_fingerprint
+
+    if "data_fingerprint" in checkpoint:  # the shared schema, --limit-train counted
+        limit = checkpoint.get("training_config", {}).get("limit_train")
+        return same_data(checkpoint["data_fingerprint"], data_fingerprint(train[:limit] if limit else train))
+    return fingerprint(train) == checkpoint.get("train_fingerprint")
 
 
 def summarize(log_likelihoods: np.ndarray) -> dict:
