@@ -85,3 +85,15 @@ def test_conditional_maf_mog_feeds_the_context_to_every_made():
     flow = build_model("maf-mog", 3, context_features=4, num_layers=2, hidden_features=8, num_components=2)
     mades = [m for m in flow.modules() if m.__class__.__name__ == "MADE"]
     assert len(mades) == 3 and all(m.context_layer is not None for m in mades)
+
+
+@pytest.mark.parametrize("option", [dict(num_layers=True), dict(hidden_features=False), dict(num_bins=True)])
+def test_a_boolean_where_a_count_belongs_is_a_config_error(option):
+    with pytest.raises(ConfigError, match="whole number"):
+        build_model("nsf-ar", 3, **option)
+
+
+@pytest.mark.parametrize("option", [dict(num_bins=0), dict(tail_bound=-1.0)])
+def test_a_builder_range_error_is_a_config_error(option):
+    with pytest.raises(ConfigError, match="nsf-cl"):
+        build_model("nsf-cl", 3, **option)

@@ -9,6 +9,11 @@ from maflow.errors import ConfigError
 __all__ = ["MODELS", "register", "build_model"]
 
 MODELS: dict[str, Callable] = {}
+_COUNTS = {
+    "features", "context_features", "num_layers", "hidden_features", "num_hidden_layers", "num_components",
+    "num_bins", "sigmoid_units", "num_blocks", "steps", "levels", "hidden_channels", "num_masks", "seed",
+    "num_vectors",
+}  # fmt: skip
 
 
 def register(name: str):
@@ -25,6 +30,10 @@ def build_model(name: str, features: int, context_features: int | None = None, *
     """Builds the named model; unknown names and options give a clear error."""
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}")
+    for key, value in options.items():
+        # bool is an int in Python: num_layers=true would quietly build one layer.
+        if isinstance(value, bool) and key in _COUNTS:
+            raise ConfigError(f"model {name!r}: {key} must be a whole number, got {value}")
     try:
         return MODELS[name](features, context_features=context_features, **options)
     except (TypeError, ValueError) as error:  # unknown or out-of-range options
