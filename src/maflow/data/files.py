@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import warnings
 import zipfile
@@ -76,7 +77,7 @@ def read_idx(path: Path, content: bytes | None = None) -> np.ndarray:
     dtype, ndim = np.dtype(_IDX_DTYPES[content[2]]), content[3]
     header = 4 + 4 * ndim
     shape = tuple(int(n) for n in np.frombuffer(content, ">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: a forged header cannot overflow
     if len(content) != expected:
         raise DataError(
             f"{path} has {len(content)} bytes but its IDX header (shape {shape}) says {expected}: "
@@ -107,10 +108,30 @@ def read_amat(path: Path, features: int, content: bytes | None = None) -> np.nda
     return values
 
 
+def real_numeric(path, array: np.ndarray, name: str = "") -> np.ndarray:
+    """The array if it holds real numbers (or booleans); complex, text, structured or date arrays are refused."""
+    kind = array.dtype.kind
+    if array.dtype.names is not None or kind not in "biuf":
+        what = {
+            "c": "complex numbers",
+            "U": "text",
+            "S": "bytes",
+            "O": "objects",
+            "M": "dates",
+            "m": "durations",
+        }
+        found = "named fields (a structured array)" if array.dtype.names else what.get(kind, str(array.dtype))
+        label = f"{path}{f' ({name})' if name else ''}"
+        raise DataError(
+            f"{label} holds {found}, not real numbers: save a float array (e.g. x.astype('float32'))"
+        )
+    return array
+
+
 def read_npy(path: Path) -> np.ndarray:
-    """Loads a ``.npy`` array without pickle support."""
+    """Loads a ``.npy`` array of real numbers without pickle support."""
     try:
-        return np.load(path, allow_pickle=False)
+        return real_numeric(path, np.load(path, allow_pickle=False))
     except ValueError as error:
         raise DataError(
             f"{path} cannot be read as a plain .npy array ({str(error)[:200]}); it is corrupt or holds "
@@ -129,7 +150,7 @@ def read_npz_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
                 raise DataError(f"{path} has no array(s) {missing}; it has {sorted(archive.files)}")
             with warnings.catch_warnings():  # the MADE files were written by Python 2: harmless
                 warnings.filterwarnings("ignore", message=".*created on Python 2")
-                return {key: archive[key] for key in keys}
+                return {key: real_numeric(path, archive[key], key) for key in keys}
     except DataError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
