@@ -36,3 +36,15 @@ def test_an_idx_header_whose_size_overflows_is_a_data_error(tmp_path):
     path.write_bytes(header + bytes(16))
     with pytest.raises(DataError, match="truncated or corrupt"):
         read_idx(path)
+
+
+@pytest.mark.parametrize(
+    "train, message",
+    [(np.zeros((0, 2), np.float32), "no rows"), (np.ones((5, 2), np.float32), "all identical")],
+)
+def test_empty_or_degenerate_splits_are_refused(train, message):
+    from maflow.data.dataset import Dataset
+
+    other = np.zeros((2, 2), np.float32)
+    with pytest.raises(DataError, match=message):
+        Dataset("toy", "toy", 2, train=train, val=other, test=other).validate()

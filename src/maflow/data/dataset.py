@@ -87,6 +87,8 @@ class Dataset:
                 )
             if x.dtype != np.float32:
                 raise DataError(f"{self.name}: the {split} split is {x.dtype}, expected float32")
+            if x.shape[0] == 0:
+                raise DataError(f"{self.name}: the {split} split has no rows; every split needs at least one")
             bad = ~np.isfinite(x)
             if bad.any():
                 rows = np.flatnonzero(bad.any(axis=1))
@@ -107,4 +109,9 @@ class Dataset:
                     and not (0 <= labels.min() and labels.max() < self.num_classes)
                 ):
                     raise DataError(f"{self.name}: {split} labels outside 0..{self.num_classes - 1}")
+        if self.train.shape[0] < 2 or not (self.train != self.train[:1]).any():
+            raise DataError(
+                f"{self.name}: the train split has {self.train.shape[0]} row(s), all identical: a density "
+                "fitted to one point grows without bound; give at least two different rows"
+            )
         return self
