@@ -74,13 +74,11 @@ def register(subparsers) -> None:
         "--weight-decay", type=float, default=0.0, help="Adam L2 coefficient (the MADE authors': 1e-4)"
     )
     model.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
+    defaults = {"epochs": 100, "batch_size": 100, "lr": 1e-3, "patience": 30}
     add_run_arguments(
         train,
         out={"required": True, "help": "run folder: checkpoints, log and results.json"},
-        epochs=100,
-        batch_size=100,
-        lr=1e-3,
-        patience=30,
+        **defaults,
         set_help="any setting: model.KEY (hidden_features, num_masks, ...) or train.KEY (lr, ...), TOML values",
     )
     train.set_defaults(run=run_train)

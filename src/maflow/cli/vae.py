@@ -10,7 +10,7 @@ from pathlib import Path
 
 from maflow.errors import CheckpointError, ConfigError, DataError
 from maflow.run.device import DEVICE_HELP, THREADS_HELP
-from maflow.train.flags import add_run_arguments
+from maflow.train.flags import add_run_arguments, pick
 
 __all__ = ["register", "load_vae_config"]
 
@@ -285,18 +285,12 @@ def _hais(args, model, binary, report: dict, importance) -> None:
 
     started = time.time()
     with ProgressCallback(f"HAIS, {args.hais_steps} steps", False if args.quiet else None) as progress:
-        hais = hais_log_likelihood(
-            model,
-            binary[: args.hais_examples],
-            num_steps=args.hais_steps,
-            num_chains=args.hais_chains,
-            leapfrog_steps=args.hais_leapfrog,
-            step_size=args.hais_step_size,
-            start=args.hais_start,
-            target_acceptance=args.hais_target_acceptance,
-            batch_size=args.batch_size,
-            progress=progress,
+        options = pick(
+            args, "batch_size", num_steps="hais_steps", num_chains="hais_chains", start="hais_start"
         )
+        options.update(pick(args, leapfrog_steps="hais_leapfrog", step_size="hais_step_size"))
+        options["target_acceptance"] = args.hais_target_acceptance
+        hais = hais_log_likelihood(model, binary[: args.hais_examples], progress=progress, **options)
     report["hais"] = {
         **hais.summary(),
         "steps": args.hais_steps,

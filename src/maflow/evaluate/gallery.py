@@ -111,11 +111,9 @@ def train_toy_flow(
     model.cpu().eval()
     with torch.no_grad():
         test_ll = model.log_prob(test).double()
+    settings = {"flow": flow, "builder": builder, "options": options, "steps": steps}
     summary = dict(
-        flow=flow,
-        builder=builder,
-        options=options,
-        steps=steps,
+        **settings,
         batch_size=batch_size,
         lr=lr,
         seed=seed,

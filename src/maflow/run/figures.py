@@ -21,6 +21,20 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height))
 
 
+def _panel(figure, rows: int, columns: int, index: int, title: str):
+    """Panel ``index`` (from 0) of a grid of small panels, titled."""
+    axes = figure.add_subplot(rows, columns, index + 1)
+    axes.set_title(title, fontsize=8)
+    axes.tick_params(labelsize=6)
+    return axes
+
+
+def _finish(figure, title: str, path: str | Path) -> Path:
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def _save(figure, path: str | Path, dpi: int = 100) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
@@ -78,15 +92,11 @@ def save_u_marginals(u, path: str | Path, num_panels: int = 24, seed: int = 0) -
     grid = np.linspace(-5, 5, 201)
     normal = np.exp(-0.5 * grid**2) / math.sqrt(2 * math.pi)
     for k, d in enumerate(dims):
-        axes = figure.add_subplot(rows, columns, k + 1)
+        axes = _panel(figure, rows, columns, k, f"u[{d}]")
         values = u[:, d][np.isfinite(u[:, d])]
         axes.hist(np.clip(values, -5, 5), bins=40, range=(-5, 5), density=True, color="tab:blue", alpha=0.6)
         axes.plot(grid, normal, color="black", linewidth=1)
-        axes.set_title(f"u[{d}]", fontsize=8)
-        axes.tick_params(labelsize=6)
-    figure.suptitle(f"Marginals of u = f(x) on {len(u)} test points vs N(0, 1)", fontsize=10)
-    figure.tight_layout()
-    return _save(figure, path)
+    return _finish(figure, f"Marginals of u = f(x) on {len(u)} test points vs N(0, 1)", path)
 
 
 @skip_without_matplotlib
@@ -100,16 +110,12 @@ def save_u_scatter(u, path: str | Path, num_panels: int = 24, seed: int = 0) -> 
     figure = _figure(2.0 * columns, 2.0 * rows)
     for k in range(num_panels):
         i, j = rng.choice(features, size=2, replace=features < 2)
-        axes = figure.add_subplot(rows, columns, k + 1)
+        axes = _panel(figure, rows, columns, k, f"u[{i}] vs u[{j}]")
         axes.scatter(u[:, i], u[:, j], s=1, alpha=0.4, color="tab:blue")
         axes.set_xlim(-8, 8)
         axes.set_ylim(-8, 8)
         axes.set_aspect("equal")
-        axes.set_title(f"u[{i}] vs u[{j}]", fontsize=8)
-        axes.tick_params(labelsize=6)
-    figure.suptitle(f"Pairs of dimensions of u = f(x) on {len(u)} test points", fontsize=10)
-    figure.tight_layout()
-    return _save(figure, path)
+    return _finish(figure, f"Pairs of dimensions of u = f(x) on {len(u)} test points", path)
 
 
 @skip_without_matplotlib

@@ -175,22 +175,19 @@ def add_run_arguments(
     group.add_argument(
         "--patience", type=int, default=patience, help="validations without improvement before stopping"
     )
-    group.add_argument("--resume", action="store_true", help="continue the run in the run folder, exactly")
-    group.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start over: remove this command's files in the run folder (never other files; not with --resume)",
+    switches = (
+        ("--resume", "continue the run in the run folder, exactly"),
+        (
+            "--overwrite",
+            "start over: remove this command's files in the run folder (never others; not with --resume)",
+        ),
+        ("--print-config", "print the resolved configuration (preset plus flags) and exit"),
+        ("--quiet", "no progress bars and no per-epoch lines on the terminal"),
     )
+    for flag, text in switches:
+        group.add_argument(flag, action="store_true", help=text)
     group.add_argument(
         "--limit-train", type=int, metavar="N", help="train on the first N training examples (smoke runs)"
-    )
-    group.add_argument(
-        "--print-config",
-        action="store_true",
-        help="print the resolved configuration (preset plus flags) and exit",
-    )
-    group.add_argument(
-        "--quiet", action="store_true", help="no progress bars and no per-epoch lines on the terminal"
     )
     group.add_argument(
         "--set",

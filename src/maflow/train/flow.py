@@ -153,7 +153,7 @@ class FlowTrainingConfig:
 def flow_config_from_args(args, dataset: str) -> FlowTrainingConfig:
     """The resolved configuration of ``maflow train``: the data set's preset, the flags, then ``--set``."""
     from maflow.configs import load_preset
-    from maflow.train.flags import TRAIN_FLAGS, apply_settings, model_options_from_args
+    from maflow.train.flags import TRAIN_FLAGS, apply_settings, model_options_from_args, pick
 
     train, options, _ = load_preset(dataset, args.model)
     for flag in TRAIN_FLAGS:
@@ -164,16 +164,9 @@ def flow_config_from_args(args, dataset: str) -> FlowTrainingConfig:
         dataset=dataset,
         model=train.pop("model"),
         model_options=model_options_from_args(args, options),
-        weight_decay_mode=args.weight_decay_mode,
-        seed=args.seed,
-        bn_stats=args.bn_stats,
-        device=args.device,
-        limit_train=args.limit_train,
-        num_samples=args.num_samples,
         progress=False if (args.no_progress or args.quiet) else None,
-        nan_policy=args.nan_policy,
-        nan_lr_factor=args.nan_lr_factor,
-        max_rollbacks=args.max_rollbacks,
+        **pick(args, "weight_decay_mode", "seed", "bn_stats", "device", "limit_train", "num_samples"),
+        **pick(args, "nan_policy", "nan_lr_factor", "max_rollbacks"),
         **train,
     )
     if args.threads is not None:

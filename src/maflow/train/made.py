@@ -164,16 +164,8 @@ def build_bernoulli_made(features: int, config: MadeTrainConfig) -> BernoulliMAD
     """The model a config describes; weights are drawn from ``config.seed``."""
     torch.manual_seed(config.seed)
     try:
-        return BernoulliMADE(
-            features,
-            hidden_features=list(config.hidden_features),
-            order=config.order,
-            hidden_degrees=config.hidden_degrees,
-            activation=config.activation,
-            num_masks=config.num_masks,
-            direct_input=config.direct_input,
-            seed=config.seed,
-        )
+        options = {name: getattr(config, name) for name in MODEL_FIELDS}
+        return BernoulliMADE(features, **{**options, "hidden_features": list(config.hidden_features)})
     except ValueError as error:
         raise ConfigError(str(error)) from None
 
