@@ -142,8 +142,9 @@ class FlowPosterior(nn.Module):
     The constant offset ``c`` (karstenkreis/flow_vae: -3) makes the initial posterior
     narrow. The steps are a choice (``flow``): gated IAF steps (orders alternating between
     natural and reversed), IAF-style deep sigmoidal steps (``"naf"``), planar, radial, or
-    Sylvester steps (orthogonal, Householder, triangular), all amortised on the encoder's
-    context ``h``; ``"diagonal"`` has none.
+    Sylvester steps (orthogonal with 8 orthonormal vectors, Householder with 8 reflections, as
+    the Sylvester paper's MNIST runs, or triangular), all amortised on the encoder's context
+    ``h``; ``"diagonal"`` has none.
 
     References:
         | Improving Variational Inference with Inverse Autoregressive Flow (Kingma et al., 2016)
@@ -247,4 +248,6 @@ def _posterior_step(
     if flow == "radial":
         return Radial(features, context_features)
     kind = flow.removeprefix("sylvester-")
-    return Sylvester(features, kind, reverse=index % 2 == 1, context_features=context_features)
+    # 8 orthonormal vectors or 8 reflections per step, as the Sylvester paper's MNIST runs.
+    vectors = None if kind == "triangular" else min(8, features)
+    return Sylvester(features, kind, vectors, reverse=index % 2 == 1, context_features=context_features)
