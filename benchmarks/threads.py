@@ -68,7 +68,9 @@ def _child(shape: str, threads: int, steps: int, repeats: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=10, help="Adam steps per timing")
     parser.add_argument("--repeats", type=int, default=3, help="timings per process")
     parser.add_argument("--json", help="also write the rows here")
@@ -83,13 +85,29 @@ def main() -> int:
         for threads in (0, 1, 2):  # 0: torch's default
             load_before = os.getloadavg()[0]
             output = subprocess.run(
-                [sys.executable, __file__, "--child", shape, str(threads), "--steps", str(args.steps),
-                 "--repeats", str(args.repeats)],
-                capture_output=True, text=True, env=env, check=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    shape,
+                    str(threads),
+                    "--steps",
+                    str(args.steps),
+                    "--repeats",
+                    str(args.repeats),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
             ).stdout
             row = json.loads(output.strip().splitlines()[-1])
-            row.update(setting="default" if threads == 0 else str(threads), load_before=load_before,
-                       load_after=os.getloadavg()[0], cpus=os.cpu_count())
+            row.update(
+                setting="default" if threads == 0 else str(threads),
+                load_before=load_before,
+                load_after=os.getloadavg()[0],
+                cpus=os.cpu_count(),
+            )
             rows.append(row)
             print(
                 f"{shape:9s} {row['setting']:>7s} ({row['threads']} threads): train "

@@ -101,4 +101,6 @@ def test_fingerprint_covers_every_row_and_still_reads_the_older_one():
     assert data_fingerprint(data)["sha256"] == data_fingerprint(middle)["sha256"]
     assert not same_data(data_fingerprint(data), data_fingerprint(middle))
     older = {key: data_fingerprint(data)[key] for key in ("shape", "sha256")}  # a checkpoint from before
-    assert same_data(older, data_fingerprint(data)) and same_data(data_fingerprint(data), data_fingerprint(data))
+    assert same_data(older, data_fingerprint(data)) and same_data(
+        data_fingerprint(data), data_fingerprint(data)
+    )

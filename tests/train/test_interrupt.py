@@ -142,7 +142,9 @@ def test_binary_made_interrupt_resumes_exactly(tmp_path, monkeypatch):
     straight, summary = made.train_made(train, val, config, tmp_path / "straight", log=lambda _: None)
     with monkeypatch.context() as patch:
         _signal_at_training_step(patch, made, "build_bernoulli_made", 7, "log_prob")  # epoch 2, batch 2
-        with pytest.raises(TrainingInterrupted, match=r"kept epoch 2 \(batch 2\), step 7 in .*checkpoints/latest.pth"):
+        with pytest.raises(
+            TrainingInterrupted, match=r"kept epoch 2 \(batch 2\), step 7 in .*checkpoints/latest.pth"
+        ):
             made.train_made(train, val, config, tmp_path / "stopped", log=lambda _: None)
     resumed, resumed_summary = made.train_made(
         train, val, config, tmp_path / "stopped", log=lambda _: None, resume=True
