@@ -28,7 +28,7 @@ def runs(tmp_path, tiny_data):
         out = tmp_path / model
         args = ["mnf", "train", "--model", model, "--epochs", "1", "--batch-size", "25", "--out", str(out)]
         assert main([*args, "--test-samples", "2", "--quiet"]) == 0
-        assert (out / "metrics.json").exists()
+        assert (out / "results.json").exists()
     return tmp_path
 
 

@@ -172,8 +172,8 @@ def test_mnf_interrupt_resumes_exactly(tmp_path, monkeypatch):
     assert resumed["history"][-1]["train_nll"] == straight["history"][-1]["train_nll"]
     assert resumed["test"] == straight["test"]
     _same(
-        load_classifier(tmp_path / "straight" / "checkpoint.pt").state_dict(),
-        load_classifier(tmp_path / "stopped" / "checkpoint.pt").state_dict(),
+        load_classifier(tmp_path / "straight").state_dict(),
+        load_classifier(tmp_path / "stopped").state_dict(),
         "weights",
     )
 

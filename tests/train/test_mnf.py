@@ -28,13 +28,13 @@ def tiny_mnist(num_train=100, num_other=20, seed=0):
 def test_run_writes_metrics_checkpoint_log_and_tensorboard(tmp_path):
     config = MNFTrainConfig(model="lenet", epochs=2, batch_size=25, log_every=1)
     metrics = train_classifier(config, tiny_mnist(), tmp_path, echo=False)
-    stored = json.loads((tmp_path / "metrics.json").read_text())
+    stored = json.loads((tmp_path / "results.json").read_text())
     assert stored["epochs_completed"] == 2 and len(stored["history"]) == 2
     assert 0 <= stored["test"]["error_percent"] <= 100 and stored["test"]["count"] == 20
     assert metrics["parameters"] == 258_582
-    assert "epoch 2/2" in (tmp_path / "train.log").read_text()
+    assert "epoch 2/2" in (tmp_path / "logs" / "training.log").read_text()
     assert any((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
-    model = load_classifier(tmp_path / "checkpoint.pt")
+    model = load_classifier(tmp_path)
     assert not model.is_bayesian
 
 
@@ -44,8 +44,8 @@ def test_mnf_resume_reproduces_an_uninterrupted_run(tmp_path):
     train_classifier(MNFTrainConfig(epochs=2, **base), data, tmp_path / "straight", echo=False)
     train_classifier(MNFTrainConfig(epochs=1, **base), data, tmp_path / "resumed", echo=False)
     train_classifier(MNFTrainConfig(epochs=2, **base), data, tmp_path / "resumed", resume=True, echo=False)
-    straight = load_classifier(tmp_path / "straight" / "checkpoint.pt").state_dict()
-    resumed = load_classifier(tmp_path / "resumed" / "checkpoint.pt").state_dict()
+    straight = load_classifier(tmp_path / "straight").state_dict()
+    resumed = load_classifier(tmp_path / "resumed").state_dict()
     for name in straight:
         assert torch.equal(straight[name], resumed[name]), name
 
@@ -75,3 +75,20 @@ def test_classification_error_counts_wrong_argmax():
 
     result = classification_error(Constant(), torch.zeros(4, 3), torch.tensor([1, 1, 0, 1]))
     assert result["error_percent"] == 25.0 and result["num_samples"] == 1
+
+
+def test_a_run_of_the_older_layout_still_resumes_and_loads(tmp_path):
+    """Runs written before the shared layout kept ``checkpoint.pt``, ``metrics.json`` and ``train.log``."""
+    data = tiny_mnist(num_train=60, num_other=10)
+    base = dict(model="lenet", batch_size=30)
+    train_classifier(MNFTrainConfig(epochs=2, **base), data, tmp_path / "straight", echo=False)
+    old = tmp_path / "old"
+    train_classifier(MNFTrainConfig(epochs=1, **base), data, old, echo=False)
+    (old / "checkpoints" / "latest.pth").rename(old / "checkpoint.pt")
+    (old / "results.json").rename(old / "metrics.json")
+    assert not load_classifier(old).is_bayesian  # the run folder still names its model
+    with pytest.raises(ConfigError, match="--resume"):  # checkpoint.pt still marks the run
+        train_classifier(MNFTrainConfig(epochs=2, **base), data, old, echo=False)
+    train_classifier(MNFTrainConfig(epochs=2, **base), data, old, resume=True, echo=False)
+    straight, resumed = load_classifier(tmp_path / "straight").state_dict(), load_classifier(old).state_dict()
+    assert all(torch.equal(straight[name], resumed[name]) for name in straight)

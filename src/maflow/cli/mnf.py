@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     )
     add_run_arguments(
         train,
-        out={"required": True, "help": "run folder (checkpoint.pt, metrics.json, train.log, tensorboard/)"},
+        out={"required": True, "help": "run folder (checkpoints/latest.pth, results.json, logs/training.log, tensorboard/)"},
         **{"epochs": 10, "batch_size": 100, "lr": 1e-3},
         epochs_help="passes over the training split",
         set_help="any setting of the run (kl_weight, val_samples, log_every, ...), TOML values",
@@ -103,7 +103,7 @@ def _train(args) -> int:
     metrics = train_classifier(
         config, dataset, args.out, resume=args.resume, echo=not args.quiet, overwrite=args.overwrite
     )
-    print(f"test error {metrics['test']['error_percent']:.2f}% -> {args.out}/metrics.json")
+    print(f"test error {metrics['test']['error_percent']:.2f}% -> {args.out}/results.json")
     return 0
 
 

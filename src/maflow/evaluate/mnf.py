@@ -72,8 +72,8 @@ def auroc(labels, scores) -> float:
 def _load_pair(mnf_run, lenet_run):
     from maflow.run.checkpoint import load_classifier
 
-    mnf = load_classifier(Path(mnf_run) / "checkpoint.pt")
-    lenet = load_classifier(Path(lenet_run) / "checkpoint.pt")
+    mnf = load_classifier(Path(mnf_run))  # the run folder: checkpoints/latest.pth (or checkpoint.pt)
+    lenet = load_classifier(Path(lenet_run))
     if not mnf.is_bayesian:
         raise ConfigError(f"--mnf-run {mnf_run} holds a plain LeNet; give the run of --model mnf-lenet")
     if lenet.is_bayesian:

@@ -218,8 +218,17 @@ def rebuild_model(checkpoint: dict, path: str | Path = "checkpoint") -> torch.nn
 
 
 def load_classifier(checkpoint_path: str | Path, dataset: str = "mnist_grey") -> torch.nn.Module:
-    """Rebuilds a trained MNF LeNet or LeNet from its checkpoint (safe load: no pickled code runs)."""
+    """Rebuilds a trained MNF LeNet or LeNet from its checkpoint (safe load: no pickled code runs).
+
+    A run folder stands for its ``checkpoints/latest.pth``, or the ``checkpoint.pt`` of a run
+    written before the shared layout.
+    """
     from maflow.models.mnf import build_classifier
+
+    checkpoint_path = Path(checkpoint_path)
+    if checkpoint_path.is_dir():
+        latest = checkpoint_path / "checkpoints" / "latest.pth"
+        checkpoint_path = latest if latest.is_file() else checkpoint_path / "checkpoint.pt"
 
     checkpoint = load_training_checkpoint(checkpoint_path, dataset=dataset)
     model = build_classifier(checkpoint["model_name"], **checkpoint["model_config"])

@@ -32,8 +32,24 @@ from maflow.utils.io import ensure_writable_dir, write_json
 __all__ = ["MNFTrainConfig", "train_classifier", "classification_error", "load_classifier"]
 
 DATASET = "mnist_grey"
-CHECKPOINT_NAME = "checkpoint.pt"
-METRICS_NAME = "metrics.json"
+# The shared run-folder layout, and the names of the older one (still read, still marking a run).
+LATEST = Path("checkpoints") / "latest.pth"
+RESULTS_NAME, RESULTS_TEXT, LOG_NAME = "results.json", "results.txt", Path("logs") / "training.log"
+CHECKPOINT_NAME, METRICS_NAME = "checkpoint.pt", "metrics.json"
+
+
+def mnf_run_files(out: Path) -> tuple[list[Path], dict, Path]:
+    """The files that mark an MNF run in ``out``, the names the command writes, and the checkpoint
+    ``--resume`` continues (``checkpoints/latest.pth``, or an older run's ``checkpoint.pt``).
+    """
+    artefacts = [out / LATEST, out / RESULTS_NAME, out / CHECKPOINT_NAME, out / METRICS_NAME]
+    own = {
+        out: [RESULTS_NAME, RESULTS_TEXT, CHECKPOINT_NAME, METRICS_NAME, "train.log"],
+        out / "checkpoints": [LATEST.name],
+        out / "logs": [LOG_NAME.name],
+    }
+    older = out / CHECKPOINT_NAME
+    return artefacts, own, older if older.is_file() and not (out / LATEST).is_file() else out / LATEST
 
 
 @dataclass
@@ -127,8 +143,10 @@ def train_classifier(
     The loss per batch is mean NLL + beta * kl_weight * KL / N_train, i.e. the negative evidence
     lower bound of the whole training set divided by N_train (the formula "NLL + KL / number of
     batches" with the NLL summed over the batch, divided by the batch size). After every epoch
-    ``checkpoint.pt`` (weights, optimiser, RNG states, progress) is replaced atomically and the
-    validation error is logged; at the end the test error goes to ``metrics.json``.
+    ``checkpoints/latest.pth`` (weights, optimiser, RNG states, progress) is replaced atomically
+    and the validation error is logged to ``logs/training.log``; at the end the test error goes to
+    ``results.json`` and ``results.txt``. A run of the older layout (``checkpoint.pt``) resumes
+    from it.
     The folder is locked while the run writes there; a folder that holds a run is continued with
     ``resume``, started over with ``overwrite`` (only this trainer's files are removed), and
     otherwise refused. Returns the metrics dict.
@@ -142,16 +160,18 @@ def train_classifier(
         raise ConfigError(f"--batch-size {config.batch_size} exceeds the {num_train} training images")
     out = ensure_writable_dir(out_dir)
     with RunLock(out, command_line()):
-        files = [out / CHECKPOINT_NAME, out / METRICS_NAME]
-        prepare_run_folder(out, files, {out: [p.name for p in files]}, resume, overwrite, files[0])
-        return _train_in_folder(config, dataset, out, resume, echo)
+        artefacts, own, resume_from = mnf_run_files(out)
+        prepare_run_folder(out, artefacts, own, resume, overwrite, resume_from)
+        return _train_in_folder(config, dataset, out, resume, echo, resume_from)
 
 
-def _train_in_folder(config: MNFTrainConfig, dataset, out: Path, resume: bool, echo: bool) -> dict:
+def _train_in_folder(
+    config: MNFTrainConfig, dataset, out: Path, resume: bool, echo: bool, resume_from
+) -> dict:
     run = _ClassifierRun(config, dataset, out, progress=None if echo else False)
-    if resume and run.checkpoint_path.exists():
-        run.restore()
-    run.logger = TrainingLogger(out / "train.log", out / "tensorboard", echo=echo)
+    if resume and resume_from.exists():
+        run.restore(resume_from)
+    run.logger = TrainingLogger(out / LOG_NAME, out / "tensorboard", echo=echo)
     try:
         run.describe()
         with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
@@ -211,17 +231,18 @@ class _ClassifierRun:
         self.model = build_classifier(config.model, **config.model_options()).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.checkpoint_path = out / CHECKPOINT_NAME
+        self.checkpoint_path = out / LATEST
         self.epoch, self.step, self.elapsed = 0, 0, 0.0
         self.history: list[dict] = []
         self.first_batch, self.partial = 0, _zero_sums()  # inside an interrupted epoch
         self.anneal_steps = config.kl_anneal_epochs * self.batches_per_epoch
         self.start_wall = self.start_cpu = 0.0
 
-    def restore(self) -> None:
+    def restore(self, path: Path) -> None:
+        """Continues from ``path`` (``checkpoints/latest.pth``, or an older run's ``checkpoint.pt``)."""
         config = self.config
         checkpoint = load_training_checkpoint(
-            self.checkpoint_path,
+            path,
             model_name=config.model,
             model_config=config.model_options(),
             dataset=DATASET,
@@ -358,8 +379,10 @@ class _ClassifierRun:
         return len(nll) - 1 - best >= self.config.patience
 
     def finish(self) -> dict:
-        """The test error with ``test_samples`` posterior samples, into ``metrics.json``."""
+        """The test error with ``test_samples`` posterior samples, into ``results.json`` and ``results.txt``."""
         from maflow.models.mnf import num_parameters
+        from maflow.run.results import format_results
+        from maflow.utils.io import atomic_write_text
 
         test = classification_error(self.model, *self.test, self.config.test_samples)
         metrics: dict[str, Any] = {
@@ -373,7 +396,8 @@ class _ClassifierRun:
             "config": asdict(self.config),
             "history": self.history,
         }
-        write_json(self.out / METRICS_NAME, metrics)
+        write_json(self.out / RESULTS_NAME, metrics)
+        atomic_write_text(self.out / RESULTS_TEXT, format_results({self.config.model: metrics}))
         self.logger.info(
             f"test error {test['error_percent']:.2f}% (NLL {test['nll']:.4f}, {test['num_samples']} sample(s)) "
             f"after {self.epoch} epochs, {metrics['wall_seconds'] / 60:.1f} min wall"
