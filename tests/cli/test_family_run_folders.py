@@ -95,7 +95,7 @@ def test_vae_resumes_its_checkpoint_and_refuses_a_run_that_lost_it(tmp_path, mon
     assert not ours.exists() and all(path.read_text() == "mine" for path in user)
     assert main(train) == 2 and "--resume" in _error(capsys)  # a run is there: continue or overwrite
     assert main([*train, "--resume"]) == 0  # resumed (here: nothing left to train)
-    (tmp_path / "checkpoint.pt").unlink()
+    (tmp_path / "checkpoints" / "latest.pth").unlink()
     assert main(train) == 2 and "--overwrite" in _error(capsys)  # history.json marks the run
     assert main([*train, "--overwrite"]) == 0
     assert all(path.read_text() == "mine" for path in user)

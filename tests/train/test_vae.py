@@ -43,13 +43,19 @@ def test_trainer_applies_warmup_and_learning_rate_per_epoch(tmp_path):
     assert [h["warmup_scale"] for h in history] == [0.5, 1.0, 1.0, 1.0]
     assert [h["learning_rate"] for h in history] == pytest.approx([1e-2, 1e-2, 1e-3, 1e-3])
     assert ["val_elbo" in h for h in history] == [False, True, False, True]
-    checkpoint = load_checkpoint(tmp_path / "checkpoint.pt")
+    checkpoint = load_checkpoint(tmp_path / "checkpoints" / "latest.pth")
     assert checkpoint["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-3)
     assert checkpoint["epoch"] == 4
-    for name in ("train.log", "history.json", "data_samples.png", "model_samples.png", "reconstructions.png"):
+    for name in (
+        "logs/training.log",
+        "history.json",
+        "data_samples.png",
+        "model_samples.png",
+        "reconstructions.png",
+    ):
         assert (tmp_path / name).is_file(), name
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
-    assert "warmup_scale=0.5" in (tmp_path / "train.log").read_text()
+    assert "warmup_scale=0.5" in (tmp_path / "logs" / "training.log").read_text()
 
 
 def test_resume_continues_exactly(tmp_path):
@@ -95,4 +101,17 @@ def test_gpu_reproduction_configuration_runs_one_epoch(tmp_path):
     history = train_vae(model, grey_images(8, 784), grey_images(4, 784, seed=1), train_config, tmp_path)
     assert len(history) == 1 and history[0]["warmup_scale"] == 1 / 200 and history[0]["learning_rate"] == 1e-3
     assert torch.isfinite(torch.tensor([history[0]["train_elbo"], history[0]["val_elbo"]])).all()
-    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
+    assert load_checkpoint(tmp_path / "checkpoints" / "latest.pth")["epoch"] == 1
+
+
+def test_a_run_of_the_older_layout_resumes_from_its_checkpoint_pt(tmp_path):
+    config = dict(
+        epochs=3, batch_size=8, warmup_epochs=2, lr_decay_epochs=2, checkpoint_every=1, eval_every=1
+    )
+    train, val = grey_images(24), grey_images(8, seed=1)
+    full = train_vae(tiny_vae(), train, val, VAETrainConfig(**config), tmp_path / "a")
+    train_vae(tiny_vae(), train, val, VAETrainConfig(**{**config, "epochs": 2}), tmp_path / "old")
+    (tmp_path / "old" / "checkpoints" / "latest.pth").rename(tmp_path / "old" / "checkpoint.pt")
+    resumed = train_vae(tiny_vae(), train, val, VAETrainConfig(**config), tmp_path / "old")
+    assert [h["train_elbo"] for h in resumed] == [h["train_elbo"] for h in full]
+    assert load_checkpoint(tmp_path / "old" / "checkpoints" / "latest.pth")["epoch"] == 3

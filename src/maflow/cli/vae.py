@@ -175,7 +175,7 @@ def run_train(args) -> int:
     from maflow.run.folder import RunLock, prepare_run_folder
     from maflow.train.flags import check_run_arguments, print_config
     from maflow.train.flow import git_commit
-    from maflow.train.vae import VAETrainConfig, train_vae, vae_run_files
+    from maflow.train.vae import VAETrainConfig, train_vae, vae_checkpoint, vae_run_files
     from maflow.utils.io import ensure_writable_dir, write_json
 
     check_run_arguments(args)
@@ -194,7 +194,7 @@ def run_train(args) -> int:
         raise ConfigError(f"[model]: {error}") from None
     with RunLock(out, command_line()):
         artefacts, own = vae_run_files(out)
-        prepare_run_folder(out, artefacts, own, args.resume, args.overwrite, out / "checkpoint.pt")
+        prepare_run_folder(out, artefacts, own, args.resume, args.overwrite, vae_checkpoint(out))
         write_json(out / "config.json", {**config, "commit": git_commit(), "command": sys.argv})
         started = time.time()
         history = train_vae(model, train, val, train_config, out, extra={"config": config}, quiet=args.quiet)
@@ -206,12 +206,13 @@ def run_evaluate(args) -> int:
     from maflow.run.command import command_line
     from maflow.run.device import resolve_device, set_threads
     from maflow.run.folder import existing_run_lock
+    from maflow.train.vae import vae_checkpoint
     from maflow.utils.io import load_checkpoint
 
     args.device = resolve_device(args.device)
     set_threads(args.threads)
     with existing_run_lock(args.out, command_line()):  # it writes evaluation_*.json into the run folder
-        checkpoint = load_checkpoint(Path(args.out) / "checkpoint.pt")
+        checkpoint = load_checkpoint(vae_checkpoint(args.out))
         return _evaluate_locked(args, checkpoint)
 
 
@@ -220,11 +221,12 @@ def _evaluate_locked(args, checkpoint) -> int:
 
     from maflow.models.vae import VAE
     from maflow.train.flow import git_commit
+    from maflow.train.vae import vae_checkpoint
     from maflow.utils.io import write_json
 
     if not {"extra", "hparams", "model", "epoch"} <= set(checkpoint):
         raise CheckpointError(
-            f"{Path(args.out) / 'checkpoint.pt'} is not a VAE checkpoint: train one with `maflow vae train`"
+            f"{vae_checkpoint(args.out)} is not a VAE checkpoint: train one with `maflow vae train`"
         )
     config = checkpoint["extra"]["config"]
     model = VAE(**checkpoint["hparams"])

@@ -22,9 +22,19 @@ from maflow.train.guard import optimizer_step
 from maflow.train.progress import EpochProgress
 from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint, write_json
 
-__all__ = ["VAETrainConfig", "kl_warmup_scale", "learning_rate", "train_vae", "pictures", "vae_run_files"]
+__all__ = [
+    "VAETrainConfig",
+    "kl_warmup_scale",
+    "learning_rate",
+    "train_vae",
+    "pictures",
+    "vae_run_files",
+    "vae_checkpoint",
+]
 
-CHECKPOINT = "checkpoint.pt"
+CHECKPOINT = "checkpoint.pt"  # the older layout's checkpoint: still read, still marks a run
+LATEST = Path("checkpoints") / "latest.pth"
+LOG_NAME = Path("logs") / "training.log"
 EVALUATION_NAMES = re.compile(r"evaluation_(train|val|test)\.json")
 PICTURES = ("data_samples.png", "model_samples.png", "reconstructions.png")
 
@@ -36,8 +46,19 @@ def vae_run_files(out) -> tuple[list[Path], dict]:
     """
     out = Path(out)
     evaluations = sorted(p for p in out.glob("evaluation_*.json") if EVALUATION_NAMES.fullmatch(p.name))
-    artefacts = [out / CHECKPOINT, out / "history.json", *evaluations]
-    return artefacts, {out: [CHECKPOINT, "history.json", "config.json", EVALUATION_NAMES, *PICTURES]}
+    artefacts = [out / LATEST, out / CHECKPOINT, out / "history.json", *evaluations]
+    own = {
+        out: [CHECKPOINT, "history.json", "config.json", "train.log", EVALUATION_NAMES, *PICTURES],
+        out / "checkpoints": [LATEST.name],
+        out / "logs": [LOG_NAME.name],
+    }
+    return artefacts, own
+
+
+def vae_checkpoint(out) -> Path:
+    """The checkpoint of a VAE run: ``checkpoints/latest.pth``, or an older run's ``checkpoint.pt``."""
+    out = Path(out)
+    return out / CHECKPOINT if not (out / LATEST).is_file() and (out / CHECKPOINT).is_file() else out / LATEST
 
 
 @dataclass
@@ -143,7 +164,8 @@ def _logger(out: Path, echo: bool = True) -> logging.Logger:
     for handler in list(logger.handlers):  # a second run in this process gets its own
         logger.removeHandler(handler)
         handler.close()
-    handler = logging.FileHandler(out / "train.log")
+    (out / LOG_NAME).parent.mkdir(exist_ok=True)
+    handler = logging.FileHandler(out / LOG_NAME)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     logger.addHandler(handler)
     if echo:
@@ -177,13 +199,13 @@ def train_vae(
 ) -> list[dict]:
     """Trains ``model`` on ``train_data`` (grey levels if dynamically binarised), resuming from ``out``.
 
-    Writes to ``out``: ``checkpoint.pt`` (model, optimiser, epoch, RNG states, history;
-    atomic), ``train.log``, TensorBoard scalars under ``tensorboard/`` (ELBO, reconstruction,
+    Writes to ``out``: ``checkpoints/latest.pth`` (model, optimiser, epoch, RNG states, history;
+    atomic; a run of the older layout continues from its ``checkpoint.pt``), ``logs/training.log``, TensorBoard scalars under ``tensorboard/`` (ELBO, reconstruction,
     KL, warm-up scale, learning rate), ``history.json`` and the pictures
     ``data_samples.png``, ``model_samples.png`` and ``reconstructions.png``. ``val_data`` is
     binarised once (seeded) so validation ELBOs are comparable across epochs. Returns the
     per-epoch history. ``extra`` (plain values) is stored in the checkpoint, e.g. the data set.
-    ``quiet``: no progress bar and no log lines on the terminal (``train.log`` keeps them).
+    ``quiet``: no progress bar and no log lines on the terminal (``logs/training.log`` keeps them).
     """
     out = ensure_writable_dir(out)
     remove_own_temporaries(out, vae_run_files(out)[1][out])  # left by a killed run
@@ -250,11 +272,11 @@ class _VAERun:
         self.history: list[dict] = []
         self.start_epoch = 0
         self.interrupted = None  # the position inside the epoch a signal stopped
-        self.checkpoint_path = out / CHECKPOINT
+        self.checkpoint_path = out / LATEST
         self.fingerprint = data_fingerprint(train_data.cpu().numpy())
         self.device = next(model.parameters()).device  # data stay on the CPU; batches move
         self.writer: Any = None  # a SummaryWriter, or a NullSummaryWriter without TensorBoard
-        if self.checkpoint_path.exists():
+        if vae_checkpoint(out).exists():
             self.restore()
         else:
             self.log.info(f"model: {json.dumps(model.hparams)}")
@@ -265,7 +287,7 @@ class _VAERun:
         return torch.bernoulli(x, generator=self.data_rng) if self.config.dynamic_binarization else x
 
     def restore(self) -> None:
-        checkpoint = load_checkpoint(self.checkpoint_path)
+        checkpoint = load_checkpoint(vae_checkpoint(self.out))
         if type(self.model).with_defaults(checkpoint.get("hparams") or {}) != self.model.hparams:
             raise CheckpointError(
                 f"{self.checkpoint_path} holds a different model ({checkpoint.get('hparams')}); "
@@ -285,7 +307,7 @@ class _VAERun:
         self.history = list(checkpoint["history"])
         self.start_epoch = int(checkpoint["epoch"])
         self.interrupted = checkpoint.get("interrupted")
-        self.log.info(f"resumed from {self.checkpoint_path} after epoch {self.start_epoch}")
+        self.log.info(f"resumed from {vae_checkpoint(self.out)} after epoch {self.start_epoch}")
 
     def save(self, epoch: int, data_rng_state=None, **more) -> None:
         save_checkpoint(
