@@ -41,6 +41,7 @@ import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "quality_results.jsonl"
+TIMING = ROOT / "benchmarks" / "quality_timing.jsonl"
 PEERS = ["nflows", "zuko", "normflows", "normflows-native"]
 
 
@@ -459,14 +460,26 @@ def main(argv=None) -> None:
     if args.command == "report":
         from quality_report import render  # the sibling benchmarks/quality_report.py
 
-        args.output.write_text(render(read_results(args.results), SETUPS, DESCRIPTIONS))
+        timing = read_results(TIMING)
+        args.output.write_text(render(read_results(args.results), SETUPS, DESCRIPTIONS, timing))
         print(f"wrote {args.output}")
         return
     for data in args.data:
         train, test = load_data(data, args.data_dir)
         if args.command == "time":
             result = time_steps(runs, data, train, args.steps, args.seeds[0])
-            print(json.dumps(dict(data=data, seconds_per_step=result, load=os.getloadavg()[0])), flush=True)
+            line = json.dumps(
+                dict(
+                    data=data,
+                    seconds_per_step=result,
+                    steps=args.steps,
+                    load=os.getloadavg()[0],
+                    commit=git_commit(),
+                )
+            )
+            print(line, flush=True)
+            with TIMING.open("a") as f:
+                f.write(line + "\n")
             continue
         for seed in args.seeds:
             for run in runs:
