@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from maflow.errors import ConfigError
 from maflow.run.device import THREADS_HELP
@@ -74,7 +75,7 @@ def register(subparsers) -> None:
         "--weight-decay", type=float, default=0.0, help="Adam L2 coefficient (the MADE authors': 1e-4)"
     )
     model.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
-    defaults = {"epochs": 100, "batch_size": 100, "lr": 1e-3, "patience": 30}
+    defaults: dict[str, Any] = {"epochs": 100, "batch_size": 100, "lr": 1e-3, "patience": 30}
     add_run_arguments(
         train,
         out={"required": True, "help": "run folder: checkpoints, log and results.json"},

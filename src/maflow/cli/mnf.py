@@ -35,8 +35,13 @@ def register(subparsers) -> None:
     )
     add_run_arguments(
         train,
-        out={"required": True, "help": "run folder (checkpoints/latest.pth, results.json, logs/training.log, tensorboard/)"},
-        **{"epochs": 10, "batch_size": 100, "lr": 1e-3},
+        out={
+            "required": True,
+            "help": "run folder (checkpoints/latest.pth, results.json, logs/training.log, tensorboard/)",
+        },
+        epochs=10,
+        batch_size=100,
+        lr=1e-3,
         epochs_help="passes over the training split",
         set_help="any setting of the run (kl_weight, val_samples, log_every, ...), TOML values",
     )
