@@ -147,6 +147,10 @@ RECIPES: dict[str, tuple[dict, str, str | None]] = {
         "dataset",
         "postshift",
     ),
+    # one factor at a time around today's default
+    "maflow+running": ({}, "running", None),
+    "maflow+between": ({"batch_norm_placement": "between"}, "dataset", None),
+    "maflow+residual": ({"residual": True}, "dataset", None),
     # nflows' parameterisation inside maflow: softplus scale, PyTorch's init everywhere
     "nflows-like": ({**MAF_PAPER, "scale": "softplus", "shift": "before"}, "dataset", "all"),
     "nflows-like+running": ({**MAF_PAPER, "scale": "softplus", "shift": "before"}, "running", "all"),
