@@ -63,7 +63,7 @@ def made_run_files(out: str | Path) -> tuple[list[Path], dict]:
 
     Example:
         >>> artefacts, own = made_run_files("runs/made")
-        >>> [p.name for p in artefacts[:4]], bool(own[Path("runs/made")][3].fullmatch("evaluate-test-s4.json"))
+        >>> [p.name for p in artefacts[:4]], bool(own[Path("runs/made")][4].fullmatch("evaluate-test-s4.json"))
         (['latest.pth', 'best.pth', 'results.json', 'checkpoint.pt'], True)
     """
     out = Path(out)
