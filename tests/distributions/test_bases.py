@@ -53,7 +53,9 @@ def test_mixture_normalises_in_1d():
 def test_flow_on_learned_base_contract(base_class, context_features):
     def make():
         torch.manual_seed(1)
-        transform = CompositeTransform([AffineCoupling(half_mask(3), 8, context_features=context_features)])
+        transform = CompositeTransform(
+            [AffineCoupling(half_mask(3), context_features=context_features, hidden_features=8)]
+        )
         return Flow(transform, base_class(3), 3, context_features)
 
     flow = make()

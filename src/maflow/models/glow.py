@@ -71,8 +71,8 @@ class Glow(Flow):
             transforms.append(
                 AffineCoupling(
                     half_mask(features),
-                    hidden_features,
-                    num_hidden_layers,
+                    hidden_features=hidden_features,
+                    num_hidden_layers=num_hidden_layers,
                     context_features=context_features,
                     scale_activation=activation,
                     shift_activation=activation,

@@ -116,8 +116,8 @@ class NSF(Flow):
                 transforms.append(
                     RQSCoupling(
                         coupling_mask(mask, features, layer),
-                        hidden_features,
-                        num_hidden_layers,
+                        hidden_features=hidden_features,
+                        num_hidden_layers=num_hidden_layers,
                         context_features=context_features,
                         activation=activation,
                         **spline,

@@ -78,8 +78,8 @@ class RealNVP(Flow):
             transforms.append(
                 AffineCoupling(
                     coupling_mask(mask, features, layer),
-                    hidden_features,
-                    num_hidden_layers,
+                    hidden_features=hidden_features,
+                    num_hidden_layers=num_hidden_layers,
                     context_features=context_features,
                     scale_activation=scale_activation,
                     shift_activation=shift_activation,
@@ -130,8 +130,8 @@ class NICE(Flow):
         transforms: list[Transform] = [
             AdditiveCoupling(
                 coupling_mask(mask, features, layer),
-                hidden_features,
-                num_hidden_layers,
+                hidden_features=hidden_features,
+                num_hidden_layers=num_hidden_layers,
                 context_features=context_features,
                 activation=activation,
             )

@@ -59,6 +59,15 @@ class Coupling(Transform):
     def num_transformed(self) -> int:
         return self.transform_index.numel()
 
+    def _network(self, outputs_per_dimension: int, **mlp_options) -> MLP:
+        """An MLP from the conditioning dimensions (and the context) to the transformed ones' parameters."""
+        return MLP(
+            self.num_identity,
+            self.num_transformed * outputs_per_dimension,
+            context_features=self.context_features,
+            **mlp_options,
+        )
+
     def _elementwise(self, x_b: Tensor, x_a: Tensor, context: Tensor | None, inverse: bool):
         raise NotImplementedError
 
@@ -92,12 +101,13 @@ class AffineCoupling(Coupling):
     Arguments:
         mask: Boolean ``(features,)`` tensor, ``True`` for the transformed dimensions
             (see :func:`alternating_mask`, :func:`half_mask`).
-        hidden_features, num_hidden_layers: Sizes of both nets.
         context_features: Size of an optional context vector.
         scale_activation, shift_activation: Hidden activations of the two nets.
         scale_bound: ``"soft"`` (``B tanh(s / B)``), ``"clamp"`` or ``"none"``.
         max_log_scale: The bound ``B`` on ``|s|``.
         scale: ``"exp"`` (Real NVP) or ``"sigmoid"`` (Glow).
+        **mlp_options: Sizes of both nets (``hidden_features``, ``num_hidden_layers``), passed
+            to :class:`maflow.nn.mlp.MLP`.
 
     Example:
         >>> layer = AffineCoupling(alternating_mask(4), hidden_features=16)
@@ -110,14 +120,13 @@ class AffineCoupling(Coupling):
     def __init__(
         self,
         mask: Tensor,
-        hidden_features=64,
-        num_hidden_layers: int = 2,
         context_features: int | None = None,
         scale_activation: str = "tanh",
         shift_activation: str = "relu",
         scale_bound: str = "soft",
         max_log_scale: float = 10.0,
         scale: str = "exp",
+        **mlp_options,
     ):
         super().__init__(mask, context_features)
         bound_log_scale(torch.zeros(1), max_log_scale, scale_bound)  # validates the mode early
@@ -126,15 +135,8 @@ class AffineCoupling(Coupling):
         self.scale = scale
         self.scale_bound = scale_bound
         self.max_log_scale = max_log_scale
-        sizes = (
-            self.num_identity,
-            self.num_transformed,
-            hidden_features,
-            num_hidden_layers,
-            context_features,
-        )
-        self.scale_net = MLP(*sizes, activation=scale_activation)
-        self.shift_net = MLP(*sizes, activation=shift_activation)
+        self.scale_net = self._network(1, activation=scale_activation, **mlp_options)
+        self.shift_net = self._network(1, activation=shift_activation, **mlp_options)
 
     def _elementwise(self, x_b, x_a, context, inverse):
         raw = self.scale_net(x_a, context)
@@ -157,8 +159,8 @@ class AdditiveCoupling(Coupling):
 
     Arguments:
         mask: Boolean ``(features,)`` tensor, ``True`` for the transformed dimensions.
-        hidden_features, num_hidden_layers, activation: The shift net.
         context_features: Size of an optional context vector.
+        **mlp_options: The shift net (``hidden_features``, ``num_hidden_layers``, ``activation``).
 
     Example:
         >>> layer = AdditiveCoupling(half_mask(4), hidden_features=16)
@@ -167,23 +169,9 @@ class AdditiveCoupling(Coupling):
         tensor([0., 0., 0.])
     """
 
-    def __init__(
-        self,
-        mask: Tensor,
-        hidden_features=64,
-        num_hidden_layers: int = 2,
-        context_features: int | None = None,
-        activation: str = "relu",
-    ):
+    def __init__(self, mask: Tensor, context_features: int | None = None, **mlp_options):
         super().__init__(mask, context_features)
-        self.shift_net = MLP(
-            self.num_identity,
-            self.num_transformed,
-            hidden_features,
-            num_hidden_layers,
-            context_features,
-            activation,
-        )
+        self.shift_net = self._network(1, **mlp_options)
 
     def _elementwise(self, x_b, x_a, context, inverse):
         shift = self.shift_net(x_a, context)

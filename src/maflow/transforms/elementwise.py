@@ -269,7 +269,27 @@ def _check_shift(shift: str) -> str:
     return shift
 
 
-class SoftplusAffine(ElementwiseMap):
+class _ScaledAffine(ElementwiseMap):
+    """An affine map given its positive scale directly: subclasses say how ``_split`` makes it."""
+
+    params_per_dim = 2
+    shift: str = "before"
+
+    def _split(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        shift, scale = self._split(params)
+        y = (x - shift) * scale if self.shift == "before" else x * scale - shift
+        return y, torch.log(scale)
+
+    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
+        shift, scale = self._split(params)
+        x = y / scale + shift if self.shift == "before" else (y + shift) / scale
+        return x, -torch.log(scale)
+
+
+class SoftplusAffine(_ScaledAffine):
     r"""An affine map whose scale is a softplus, :math:`s = \mathrm{softplus}(a) + \epsilon`.
 
     ``shift="before"``: :math:`y = (x - m)\,s` (the shift is a conditional mean, as MAF's
@@ -301,23 +321,13 @@ class SoftplusAffine(ElementwiseMap):
     def _split(self, params: Tensor) -> tuple[Tensor, Tensor]:
         return params[..., 0], F.softplus(params[..., 1]) + self.eps
 
-    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        shift, scale = self._split(params)
-        y = (x - shift) * scale if self.shift == "before" else x * scale - shift
-        return y, torch.log(scale)
-
-    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        shift, scale = self._split(params)
-        x = y / scale + shift if self.shift == "before" else (y + shift) / scale
-        return x, -torch.log(scale)
-
     def identity_parameters(self) -> Tensor:
         return torch.tensor(
             [0.0, float(torch.log(torch.expm1(torch.tensor(1.0 - self.eps, dtype=torch.float64))))]
         )
 
 
-class SigmoidAffine(ElementwiseMap):
+class SigmoidAffine(_ScaledAffine):
     r"""An affine map with a bounded scale, :math:`s = s_{max}\,\sigma(a + o) + \epsilon`.
 
     ``shift="before"``: :math:`y = (x - m)\,s`; ``shift="after"``: :math:`y = s\,x - m`.
@@ -354,16 +364,6 @@ class SigmoidAffine(ElementwiseMap):
 
     def _split(self, params: Tensor) -> tuple[Tensor, Tensor]:
         return params[..., 0], self.max_scale * torch.sigmoid(params[..., 1] + self.offset) + self.eps
-
-    def forward(self, x: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        shift, scale = self._split(params)
-        y = (x - shift) * scale if self.shift == "before" else x * scale - shift
-        return y, torch.log(scale)
-
-    def inverse(self, y: Tensor, params: Tensor) -> tuple[Tensor, Tensor]:
-        shift, scale = self._split(params)
-        x = y / scale + shift if self.shift == "before" else (y + shift) / scale
-        return x, -torch.log(scale)
 
     def identity_parameters(self) -> Tensor:
         p = torch.tensor((1.0 - self.eps) / self.max_scale, dtype=torch.float64)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from maflow.nn.mlp import MLP
 from maflow.transforms.autoregressive import MaskedAutoregressive
 from maflow.transforms.coupling import Coupling
 from maflow.transforms.elementwise import RationalQuadraticSpline
@@ -27,13 +26,14 @@ class RQSCoupling(Coupling):
 
     Arguments:
         mask: Boolean ``(features,)`` tensor, ``True`` for the transformed dimensions.
-        hidden_features, num_hidden_layers, activation: The conditioner MLP.
         context_features: Size of an optional context vector.
         num_bins: Number of bins K.
         tail_bound: B; the spline acts on ``[-B, B]``.
         min_bin_width, min_bin_height, min_derivative: Floors that keep the spline
             well conditioned.
         identity_init: Start as the identity map (zero output weights).
+        **mlp_options: The conditioner MLP (``hidden_features``, ``num_hidden_layers``,
+            ``activation``).
 
     Example:
         >>> from maflow.transforms.coupling import half_mask
@@ -47,30 +47,21 @@ class RQSCoupling(Coupling):
     def __init__(
         self,
         mask: Tensor,
-        hidden_features=64,
-        num_hidden_layers: int = 2,
         context_features: int | None = None,
-        activation: str = "relu",
         num_bins: int = 8,
         tail_bound: float = 3.0,
         min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
         min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
         min_derivative: float = DEFAULT_MIN_DERIVATIVE,
         identity_init: bool = True,
+        **mlp_options,
     ):
         super().__init__(mask, context_features)
         self.spline = RationalQuadraticSpline(
             num_bins, tail_bound, min_bin_width, min_bin_height, min_derivative
         )
         self.params_per_dim = self.spline.params_per_dim
-        self.conditioner = MLP(
-            self.num_identity,
-            self.num_transformed * self.params_per_dim,
-            hidden_features,
-            num_hidden_layers,
-            context_features,
-            activation,
-        )
+        self.conditioner = self._network(self.params_per_dim, **mlp_options)
         if identity_init:
             with torch.no_grad():  # zero output weights; biases that make every spline the identity
                 self.conditioner.output_layer.weight.zero_()
