@@ -86,6 +86,14 @@ def render(results: list[dict], setups: dict, descriptions: dict, timing: list[d
             f"| {d} | {s['layers']} | {s['depth']} x {s['hidden']} | {'yes' if s['bn'] else 'no'} | "
             f"{s['epochs']} | {s['lr']:g} | {s['batch']} | {descriptions[d]} |"
         )
+    missing = [d for d in setups if d not in datas]
+    if missing:
+        out += [
+            "",
+            f"Defined in `benchmarks/quality.py` but not run yet: {', '.join(missing)} (on the shared",
+            "2-core machine, at the 0.4-0.9 s per MNIST step measured here, one epoch of 50,000 images",
+            "is 3-8 minutes per library and run).",
+        ]
     columns = [c for c in LIBRARY_COLUMNS if any((d, c, 0) in latest for d in datas)]
     out += [
         "",
