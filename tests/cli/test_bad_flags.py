@@ -70,3 +70,20 @@ def test_nonsense_flag_gives_one_clear_line_and_exit_code_2(tmp_path, capsys, co
         err
     )  # argparse: usage, then the error
     assert not list(out.rglob("*.pt*")) if out.exists() else True  # nothing was trained
+
+
+def test_help_texts_carry_no_rest_markup():
+    import argparse
+
+    from maflow.cli import build_parser
+
+    def texts(parser):
+        yield parser.description or ""
+        for action in parser._actions:
+            yield action.help or ""
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from texts(sub)
+
+    found = [t for t in texts(build_parser()) if "``" in t or ":class:`" in t or ":func:`" in t]
+    assert not found, found[:3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from maflow.run.command import set_command
@@ -27,7 +28,34 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(subparsers)
+    _plain_help(parser)
     return parser
+
+
+_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def plain_text(text: str | None) -> str | None:
+    """Help text without reStructuredText markup (docstrings double as descriptions).
+
+    Example:
+        >>> plain_text("``maflow train``: see :class:`maflow.models.MAF`")
+        'maflow train: see maflow.models.MAF'
+    """
+    return None if text is None else _ROLE.sub(r"\1", text).replace("``", "")
+
+
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    parser.description = plain_text(parser.description)
+    parser.epilog = plain_text(parser.epilog)
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = plain_text(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                choice.help = plain_text(choice.help)
+            for subparser in action.choices.values():
+                _plain_help(subparser)
 
 
 def main(argv=None) -> int:
