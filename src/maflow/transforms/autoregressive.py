@@ -113,9 +113,10 @@ class MaskedAutoregressive(Transform):
 
     def _initialise_weight_norm(self, y: Tensor, context: Tensor | None) -> None:
         # Data-dependent initialisation must see data, not the all-zero first guess of a solver.
-        if self.training and any(
-            isinstance(m, WeightNormMaskedLinear) and not m.initialized for m in self.made.modules()
-        ):
+        # One forward pass initialises every layer, so the first layer's flag speaks for all;
+        # other MADEs skip the check (it reads a flag back from the device).
+        first = self.made.hidden_layers[0]
+        if self.training and isinstance(first, WeightNormMaskedLinear) and not bool(first.initialized):
             self.made(y, context)
 
 
