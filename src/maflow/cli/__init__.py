@@ -14,7 +14,7 @@ __all__ = ["main"]
 
 # Each module maflow.cli.<name> that exists defines ``register(subparsers)``, which adds its
 # subcommand and sets ``run=function(args) -> int`` as a default.
-COMMANDS = ["train", "evaluate", "sample", "data", "toy", "made", "vae", "mnf"]
+COMMANDS = ["train", "evaluate", "sample", "score", "data", "toy", "made", "vae", "mnf", "reproduce"]
 
 
 def build_parser() -> argparse.ArgumentParser:
