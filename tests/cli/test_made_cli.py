@@ -166,3 +166,17 @@ def test_sigkill_then_resume_ends_bit_identical(tmp_path):
     )
     assert all(torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])
     assert a["progress"]["history"] == b["progress"]["history"]
+
+
+def test_the_made_authors_protocol_flags_reach_the_run(tmp_path, fake_data):
+    out = tmp_path / "run"
+    argv = ["made", "train", "--dataset", "fake", "--out", str(out), "-q", "8", "--fresh-masks", "-r", "1"]
+    argv += ["-s", "50", "--val-samples", "4", "--optimizer", "adadelta", "--lr", "1", "--eps", "1e-5"]
+    assert main([*argv, "--epochs", "2", "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    config = results["config"]
+    assert config["fresh_masks"] and config["optimizer"] == "adadelta" and config["eps"] == 1e-5
+    assert results["test"]["nll_1se"] == pytest.approx(results["test"]["nll_2se"] / 2)
+    assert main(["made", "evaluate", "--out", str(out), "-s", "1000"]) == 0
+    with pytest.raises(SystemExit):
+        main(["made", "train", "--dataset", "fake", "--out", str(tmp_path / "x"), "--optimizer", "sgd"])

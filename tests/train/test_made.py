@@ -163,3 +163,69 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         tiny_config(num_masks=2, order="natural").validated()
     with pytest.raises(CheckpointError):
         load_trained_made(tmp_path / "missing")
+
+
+def test_fresh_masks_use_a_new_draw_at_every_update_and_never_cycle(tmp_path, monkeypatch):
+    used = []
+    original = bernoulli_made.BernoulliMADE.set_mask_index
+
+    def record(self, index):
+        used.append(index)
+        original(self, index)
+
+    monkeypatch.setattr(bernoulli_made.BernoulliMADE, "set_mask_index", record)
+    train, val = noisy_copies(100), noisy_copies(40, seed=1)
+    config = tiny_config(fresh_masks=True, resample_every=1, ensemble_masks=5, val_ensemble_masks=2)
+    model, _ = train_made(train, val, config, tmp_path, log=lambda _: None)
+    # 4 updates per epoch, 4 epochs: updates use draws 0..15, each once; validation (S = 2)
+    # visits draws 0 and 1 and restores the training draw; the end selects draw 0.
+    expected = [i for e in range(4) for i in [*range(4 * e, 4 * e + 4), 0, 1, 4 * e + 3]] + [0]
+    assert used == expected
+    assert model.num_masks > 10**9
+    # The test mixture of 5 draws is a different (but well-defined) score than one draw.
+    ensemble = evaluate_log_likelihood(model, val, 5)
+    assert np.isfinite(ensemble).all() and not np.allclose(ensemble, evaluate_log_likelihood(model, val, 1))
+    reloaded, _ = load_trained_made(tmp_path)
+    assert np.allclose(evaluate_log_likelihood(reloaded, val, 5), ensemble)
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [("adam", torch.optim.Adam), ("adadelta", torch.optim.Adadelta), ("adagrad", torch.optim.Adagrad)],
+)
+def test_optimizer_option_builds_the_named_optimizer_and_trains(tmp_path, name, kind):
+    from maflow.train.made import build_optimizer
+
+    config = tiny_config(optimizer=name, lr=1.0 if name == "adadelta" else 1e-2, eps=1e-5).validated()
+    optimizer = build_optimizer([torch.zeros(2, requires_grad=True)], config)
+    assert type(optimizer) is kind and optimizer.param_groups[0]["eps"] == 1e-5
+    if name == "adadelta":
+        assert optimizer.param_groups[0]["rho"] == 0.95
+    train, val = noisy_copies(200), noisy_copies(50, seed=1)
+    _, summary = train_made(train, val, config, tmp_path, log=lambda _: None)
+    history = summary["history"]
+    assert history[-1]["val_nll"] < history[0]["val_nll"]
+
+
+def test_fresh_masks_and_optimizer_options_are_checked():
+    with pytest.raises(ConfigError, match="optimizer"):
+        MadeTrainConfig(optimizer="sgd").validated()
+    with pytest.raises(ConfigError, match="rho"):
+        MadeTrainConfig(optimizer="adadelta", rho=1.5).validated()
+    with pytest.raises(ConfigError, match="order random"):
+        MadeTrainConfig(fresh_masks=True, order="natural").validated()
+    assert MadeTrainConfig(fresh_masks=True, ensemble_masks=1000).validated().ensemble_masks == 1000
+    with pytest.raises(ConfigError, match="--samples"):
+        MadeTrainConfig(ensemble_masks=1000).validated()
+
+
+def test_summary_reports_two_and_one_standard_errors():
+    from maflow.train.made import summarize
+
+    rng = np.random.RandomState(0)
+    values = -rng.rand(400) * 10
+    summary = summarize(values)
+    standard_error = values.std() / math.sqrt(values.size)
+    assert summary["nll_2se"] == pytest.approx(2 * standard_error) and summary["nll_1se"] == pytest.approx(
+        standard_error
+    )

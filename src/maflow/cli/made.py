@@ -58,6 +58,12 @@ def register(subparsers) -> None:
         "-r", "--resample-every", type=int, default=20, help="optimiser steps between mask changes"
     )
     model.add_argument(
+        "--fresh-masks",
+        action="store_true",
+        help="a new order and connectivity at every mask change, never cycled (the MADE authors' "
+        "shuffle_mask -1; with -r 1, one per update); -n is then ignored",
+    )
+    model.add_argument(
         "-s", "--samples", type=int, default=1, help="masks averaged (as probabilities) at val/test"
     )
     model.add_argument(
@@ -75,6 +81,15 @@ def register(subparsers) -> None:
         "--weight-decay", type=float, default=0.0, help="Adam L2 coefficient (the MADE authors': 1e-4)"
     )
     model.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
+    model.add_argument(
+        "--optimizer",
+        choices=("adam", "adadelta", "adagrad"),
+        default="adam",
+        help="the MADE authors used adadelta for DNA (with --lr 1 --rho 0.95 --eps 1e-5) and "
+        "adagrad (--lr 0.01) for binarised MNIST",
+    )
+    model.add_argument("--rho", type=float, default=0.95, help="AdaDelta's decay")
+    model.add_argument("--eps", type=float, help="the optimiser's epsilon (default: torch's)")
     defaults: dict[str, Any] = {"epochs": 100, "batch_size": 100, "lr": 1e-3, "patience": 30}
     add_run_arguments(
         train,
@@ -129,7 +144,15 @@ def _score(model, data, samples: int, batch_size: int) -> dict:
 
 
 # MadeTrainConfig fields that describe the model (the others describe its training).
-MODEL_KEYS = ("hidden_features", "num_masks", "order", "hidden_degrees", "activation", "direct_input")
+MODEL_KEYS = (
+    "hidden_features",
+    "num_masks",
+    "fresh_masks",
+    "order",
+    "hidden_degrees",
+    "activation",
+    "direct_input",
+)
 
 
 def _made_config(args):

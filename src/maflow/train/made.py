@@ -25,6 +25,7 @@ from maflow.utils.stats import mean_and_error
 __all__ = [
     "MadeTrainConfig",
     "build_bernoulli_made",
+    "build_optimizer",
     "mask_index_at_step",
     "evaluate_log_likelihood",
     "train_made",
@@ -50,6 +51,10 @@ MODEL_FIELDS = (
     "direct_input",
     "seed",
 )
+# With ``fresh_masks`` the model draws mask k from seed + k for any k below this, so every update
+# can use a new order and connectivity without a cycle (numpy seeds must stay below 2**32).
+FRESH_MASK_COUNT = 2**31
+OPTIMIZERS = ("adam", "adadelta", "adagrad")
 EVALUATION_NAMES = re.compile(r"evaluate-(test|val|train)-s\d+\.json")
 SAMPLE_NAMES = re.compile(r"samples-s\d+-seed-?\d+\.npy")
 
@@ -112,6 +117,14 @@ class MadeTrainConfig:
             or ``"cosine"`` (annealed to 0 over ``epochs``).
         batch_size, eval_batch_size: Minibatch sizes for training and scoring.
         seed: Seed of the weights, the masks and the data order.
+        fresh_masks: Draw a new order and connectivity for every mask change instead of
+            cycling ``num_masks`` draws (the MADE authors' ``shuffle_mask = -1`` with
+            ``-r 1``: a fresh mask for every update); the val/test mixtures then use draws
+            ``0..S-1`` and ``num_masks`` is ignored.
+        optimizer: ``"adam"`` (default), ``"adadelta"`` (the MADE authors' DNA run: decay
+            ``rho`` 0.95, ``eps`` 1e-5, no step size, i.e. ``lr`` 1) or ``"adagrad"`` (their
+            binarised-MNIST run, lr 0.01).
+        rho, eps: AdaDelta's decay and every optimiser's epsilon (``None``: torch's default).
 
     Example:
         >>> MadeTrainConfig(num_masks=4, ensemble_masks=4).validated().ensemble_masks
@@ -135,6 +148,15 @@ class MadeTrainConfig:
     batch_size: int = 100
     eval_batch_size: int = 1000
     seed: int = 0
+    fresh_masks: bool = False
+    optimizer: str = "adam"
+    rho: float = 0.95
+    eps: float | None = None
+
+    @property
+    def mask_draws(self) -> int:
+        """How many distinct masks the model can use: ``num_masks``, or unbounded with ``fresh_masks``."""
+        return FRESH_MASK_COUNT if self.fresh_masks else self.num_masks
 
     def validated(self) -> MadeTrainConfig:
         positive = ("num_masks", "resample_every", "ensemble_masks", "epochs", "patience", "batch_size")
@@ -146,17 +168,21 @@ class MadeTrainConfig:
         if self.val_ensemble_masks is None:
             self.val_ensemble_masks = self.ensemble_masks
         for name in ("ensemble_masks", "val_ensemble_masks"):
-            if not 1 <= int(getattr(self, name)) <= self.num_masks:
+            if not 1 <= int(getattr(self, name)) <= self.mask_draws:
                 raise ConfigError(
                     f"cannot average {getattr(self, name)} masks when training with {self.num_masks}: "
-                    "use 1 <= --samples, --val-samples <= --num-masks"
+                    "use 1 <= --samples, --val-samples <= --num-masks (or train with --fresh-masks)"
                 )
         if self.lr <= 0 or self.weight_decay < 0:
             raise ConfigError(f"need lr > 0 and weight_decay >= 0, got {self.lr} and {self.weight_decay}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ConfigError(f"unknown lr schedule {self.lr_schedule!r}: use constant or cosine")
-        if self.num_masks > 1 and self.order != "random":
+        if self.mask_draws > 1 and self.order != "random":
             raise ConfigError("several masks need --order random (else every mask has the same order)")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}: use one of {', '.join(OPTIMIZERS)}")
+        if not 0 <= self.rho < 1 or (self.eps is not None and not self.eps > 0):
+            raise ConfigError(f"need 0 <= rho < 1 and eps > 0, got {self.rho} and {self.eps}")
         return self
 
 
@@ -165,6 +191,7 @@ def build_bernoulli_made(features: int, config: MadeTrainConfig) -> BernoulliMAD
     torch.manual_seed(config.seed)
     try:
         options = {name: getattr(config, name) for name in MODEL_FIELDS}
+        options["num_masks"] = config.mask_draws
         return BernoulliMADE(features, **{**options, "hidden_features": list(config.hidden_features)})
     except ValueError as error:
         raise ConfigError(str(error)) from None
@@ -178,6 +205,26 @@ def mask_index_at_step(step: int, num_masks: int, resample_every: int) -> int:
         [0, 0, 1, 1, 2, 2, 0, 0]
     """
     return (step // resample_every) % num_masks
+
+
+def build_optimizer(parameters, config: MadeTrainConfig) -> torch.optim.Optimizer:
+    """The optimiser a config names, on ``parameters``.
+
+    The MADE authors' AdaDelta (mgermain/MADE ``update_rules.py``) is torch's with ``lr`` 1:
+    their ``learning_rate`` argument is AdaDelta's epsilon and their ``decrease_constant`` its
+    decay. Their AdaGrad adds epsilon inside the square root, torch's outside it.
+
+    Example:
+        >>> build_optimizer([torch.zeros(1, requires_grad=True)], MadeTrainConfig(optimizer="adadelta", lr=1.0))
+        Adadelta (...
+    """
+    eps = {} if config.eps is None else {"eps": config.eps}
+    decay = config.weight_decay
+    if config.optimizer == "adadelta":
+        return torch.optim.Adadelta(parameters, lr=config.lr, rho=config.rho, weight_decay=decay, **eps)
+    if config.optimizer == "adagrad":
+        return torch.optim.Adagrad(parameters, lr=config.lr, weight_decay=decay, **eps)
+    return torch.optim.Adam(parameters, lr=config.lr, weight_decay=decay, **eps)
 
 
 def fingerprint(array: np.ndarray) -> dict:
@@ -295,9 +342,7 @@ class _MadeRun:
 
         self.config, self.out_dir, self.logger = config, out_dir, logger
         self.model = build_bernoulli_made(train.shape[1], config).to(device)
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-        )
+        self.optimizer = build_optimizer(self.model.parameters(), config)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.dataset = extra.get("dataset")
         settings = dataclasses.asdict(config)
@@ -335,9 +380,9 @@ class _MadeRun:
             group["lr"] = _learning_rate(self.config, epochs_done)
 
     def _set_mask(self, step: int) -> None:
-        if self.config.num_masks > 1:
+        if self.config.mask_draws > 1:
             self.model.set_mask_index(
-                mask_index_at_step(step, self.config.num_masks, self.config.resample_every)
+                mask_index_at_step(step, self.config.mask_draws, self.config.resample_every)
             )
 
     def checkpoint(self, **progress) -> dict:
@@ -501,6 +546,15 @@ def same_training_data(checkpoint: dict, train: np.ndarray) -> bool:
 
 
 def summarize(log_likelihoods: np.ndarray) -> dict:
-    """Mean NLL in nats with 2 standard errors, as the MADE paper reports it."""
+    """Mean NLL in nats with 2 standard errors (maflow's convention, the MAF paper's), and 1 SE.
+
+    The MADE authors' code reports 1 standard error (mgermain/MADE ``trainMADE.py``:
+    ``losses.std() / sqrt(N)``); ``nll_1se`` is that number, for comparing with their tables.
+
+    Example:
+        >>> summary = summarize(np.array([-1.0, -3.0]))
+        >>> summary["nll"], round(summary["nll_2se"], 4), round(summary["nll_1se"], 4), summary["count"]
+        (2.0, 1.4142, 0.7071, 2)
+    """
     mean, error = mean_and_error(-np.asarray(log_likelihoods, dtype=np.float64))
-    return {"nll": mean, "nll_2se": error, "count": int(np.size(log_likelihoods))}
+    return {"nll": mean, "nll_2se": error, "nll_1se": error / 2, "count": int(np.size(log_likelihoods))}
