@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"  # the one place the version is defined (pyproject.toml reads it)
 
-__all__ = ["MADE", "MAF", "__version__"]
+__all__ = ["MADE", "MAF", "__version__", "set_default_validate_args"]
 
 
 def __getattr__(name):
@@ -15,4 +15,8 @@ def __getattr__(name):
         from maflow.nn.made import MADE
 
         return MADE
+    if name == "set_default_validate_args":
+        from maflow.distributions.flow import set_default_validate_args
+
+        return set_default_validate_args
     raise AttributeError(f"module 'maflow' has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Base densities and flows as distributions."""
 
 from maflow.distributions.diagonal import DiagonalNormal
-from maflow.distributions.flow import Flow, FlowDistribution
+from maflow.distributions.flow import Flow, FlowDistribution, set_default_validate_args
 from maflow.distributions.interop import MaflowTransform, TorchTransform
 from maflow.distributions.made_mog import MADEMoG
 from maflow.distributions.mixture import MixtureOfGaussians
@@ -16,4 +16,5 @@ __all__ = [
     "MixtureOfGaussians",
     "StandardNormal",
     "TorchTransform",
+    "set_default_validate_args",
 ]

@@ -10,7 +10,7 @@ from torch.distributions import Distribution, constraints
 
 from maflow.transforms.base import Transform
 
-__all__ = ["Flow", "FlowDistribution", "set_value_validation"]
+__all__ = ["Flow", "FlowDistribution", "set_default_validate_args", "set_value_validation"]
 
 
 class Flow(nn.Module):
@@ -26,6 +26,11 @@ class Flow(nn.Module):
         base: A base density module (see :class:`maflow.distributions.StandardNormal`).
         features: The event size D.
         context_features: Size of the context vector, or ``None`` for an unconditional flow.
+        validate_args: Whether ``log_prob`` checks its inputs' values for NaN and Inf (and maps
+            overflowing densities to -inf), as ``torch.distributions`` does; ``None`` follows
+            :func:`set_default_validate_args`. Also an attribute: ``flow.validate_args = False``.
+            The value check reads a flag back from the device (a host synchronisation) and is
+            skipped under ``torch.compile``; shapes, dtypes and devices are always checked.
 
     Example:
         >>> from maflow.distributions import StandardNormal
@@ -42,13 +47,32 @@ class Flow(nn.Module):
     density_of_outside_points = True
 
     def __init__(
-        self, transform: Transform, base: nn.Module, features: int, context_features: int | None = None
+        self,
+        transform: Transform,
+        base: nn.Module,
+        features: int,
+        context_features: int | None = None,
+        validate_args: bool | None = None,
     ):
         super().__init__()
         self.transform = transform
         self.base = base
         self.features = features
         self.context_features = context_features
+        self.validate_args = validate_args
+
+    # Not a constructor argument of the models (it is no part of their architecture, so
+    # checkpoints do not store it): set it on the instance, or switch the default.
+    _validate_args: bool | None = None
+
+    @property
+    def validate_args(self) -> bool:
+        """Whether values are checked: this flow's setting, else the process-wide default."""
+        return _DEFAULT_VALIDATE_ARGS if self._validate_args is None else self._validate_args
+
+    @validate_args.setter
+    def validate_args(self, value: bool | None) -> None:
+        self._validate_args = None if value is None else bool(value)
 
     def _check(self, x: Tensor, context: Tensor | None) -> None:
         _check_tensor(self, x, "inputs")
@@ -118,22 +142,36 @@ class Flow(nn.Module):
         return FlowDistribution(self, context)
 
 
-_VALIDATE_VALUES = True
+_DEFAULT_VALIDATE_ARGS = True
 
 
-def set_value_validation(enabled: bool) -> None:
-    """Switches the NaN/Inf check of every flow's inputs on or off (on by default).
+def set_default_validate_args(value: bool) -> None:
+    """Switches the NaN/Inf check of flows' inputs on or off by default (on to start with).
 
-    The check reads one boolean back from the device on every call: a host
-    synchronisation on a GPU. Shapes, dtypes and devices are always checked (they cost
-    nothing); under ``torch.compile`` the value check is skipped, so a compiled ``log_prob``
-    is one graph. A trainer that validated its data once can switch it off.
+    The counterpart of :func:`torch.distributions.Distribution.set_default_validate_args`
+    for flows whose ``validate_args`` is unset. The check reads one boolean back from the
+    device on every call: a host synchronisation on a GPU. Shapes, dtypes and devices are
+    always checked (they cost nothing); under ``torch.compile`` the value check is skipped,
+    so a compiled ``log_prob`` is one graph. A trainer that validated its data once runs its
+    steps without it.
 
     Example:
-        >>> set_value_validation(False); set_value_validation(True)
+        >>> from maflow.models import MAF
+        >>> flow = MAF(2, num_layers=1, hidden_features=4).eval()
+        >>> set_default_validate_args(False); flow.validate_args
+        False
+        >>> set_default_validate_args(True); flow.validate_args
+        True
     """
-    global _VALIDATE_VALUES
-    _VALIDATE_VALUES = bool(enabled)
+    global _DEFAULT_VALIDATE_ARGS
+    _DEFAULT_VALIDATE_ARGS = bool(value)
+
+
+set_value_validation = set_default_validate_args  # the earlier name, kept for existing code
+
+
+def _validates(flow: nn.Module) -> bool:
+    return bool(getattr(flow, "validate_args", _DEFAULT_VALIDATE_ARGS)) and not torch.compiler.is_compiling()
 
 
 def _overflow_is_minus_inf(flow: nn.Module, log_prob: Tensor) -> Tensor:
@@ -144,7 +182,7 @@ def _overflow_is_minus_inf(flow: nn.Module, log_prob: Tensor) -> Tensor:
     log-density is below anything representable. A model with NaN or infinite weights keeps
     its NaN. Checked only with value validation on (it reads a flag back from the device).
     """
-    if not _VALIDATE_VALUES or torch.compiler.is_compiling() or not bool(torch.isnan(log_prob).any()):
+    if not _validates(flow) or not bool(torch.isnan(log_prob).any()):
         return log_prob
     if not all(bool(torch.isfinite(p).all()) for p in flow.parameters()):
         return log_prob
@@ -166,7 +204,7 @@ def _check_tensor(flow: nn.Module, x, name: str) -> None:
         )
     if reference is not None and x.device != reference.device:
         raise ValueError(f"{name} are on {x.device} but the flow is on {reference.device}: move one of them")
-    if not _VALIDATE_VALUES or x.device.type == "meta" or torch.compiler.is_compiling():
+    if not _validates(flow) or x.device.type == "meta":
         return
     if not bool(torch.isfinite(x).all()):
         bad = ~torch.isfinite(x.reshape(-1, x.shape[-1]) if x.dim() else x.reshape(1, 1))
