@@ -1,0 +1,323 @@
+"""Held-out log-likelihood of Real NVP and neural spline flows in maflow, nflows and zuko.
+
+The companion of ``benchmarks/quality.py`` (which does MAF) for the other default
+builders: for each family every library builds K layers with hidden nets of the same
+width and depth and keeps its own defaults (initialisation, scale or spline
+parameterisation, permutations), which is what a user comparing libraries gets. maflow
+also runs a few one-factor variants around its default. Every run trains with plain
+``torch.optim.Adam`` on the same seeded minibatch order and budget (``quality.SETUPS``:
+epochs, learning rate, batch size, widths) and reports the test log-likelihood in float64,
+evaluation mode, ± 2 standard errors over the test points.
+
+    OMP_NUM_THREADS=1 python benchmarks/quality_zoo.py run --family realnvp --data moons pinwheel digits
+    python benchmarks/quality_zoo.py report     # writes docs/quality_zoo.md
+
+Results are appended, one JSON line per run, to ``benchmarks/quality_zoo_results.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from quality import DESCRIPTIONS, SETUPS, git_commit, git_dirty, load_data, read_results, versions  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "quality_zoo_results.jsonl"
+DATA = ["moons", "pinwheel", "digits", "miniboone"]
+
+
+# ---------------------------------------------------------------- maflow
+
+
+def _zero_output_layers(flow, *names: str) -> None:
+    """Starts every coupling at the identity: the named nets' last layers output zero."""
+    for module in flow.modules():
+        for name in names:
+            net = getattr(module, name, None)
+            if net is not None and hasattr(net, "output_layer"):
+                torch.nn.init.zeros_(net.output_layer.weight)
+                torch.nn.init.zeros_(net.output_layer.bias)
+
+
+def _maflow_realnvp(features, setup, variant):
+    from maflow.models import RealNVP
+
+    options = dict(
+        num_layers=setup["layers"], hidden_features=setup["hidden"], num_hidden_layers=setup["depth"]
+    )
+    options["batch_norm"] = setup["bn"] and variant != "bn-none"
+    if variant == "half-mask":
+        options["mask"] = "half"
+    flow = RealNVP(features, **options)
+    if variant in ("identity", "identity+sigmoid"):
+        _zero_output_layers(flow, "scale_net", "shift_net")
+    if variant in ("sigmoid", "identity+sigmoid"):
+        for module in flow.modules():
+            if hasattr(module, "scale_net"):
+                module.scale = "sigmoid"
+    return flow
+
+
+def _maflow_nsf(features, setup, variant, kind):
+    from maflow.models import NSF
+
+    options = dict(
+        num_layers=setup["layers"], hidden_features=setup["hidden"], num_hidden_layers=setup["depth"]
+    )
+    if variant == "bins-16":
+        options["num_bins"] = 16
+    if variant == "tail-5":
+        options["tail_bound"] = 5.0
+    if variant == "random-init":
+        options["identity_init"] = False
+    return NSF(features, kind=kind, **options)
+
+
+# ---------------------------------------------------------------- peers
+
+
+def _nflows_realnvp(features, setup):
+    from nflows.flows.realnvp import SimpleRealNVP
+
+    return SimpleRealNVP(
+        features,
+        setup["hidden"],
+        setup["layers"],
+        num_blocks_per_layer=max(setup["depth"] - 1, 1),
+        batch_norm_between_layers=setup["bn"],
+    )
+
+
+def _nflows_nsf(features, setup, kind):
+    from nflows import transforms as T
+    from nflows.distributions import StandardNormal
+    from nflows.flows import Flow
+    from nflows.nn.nets import ResidualNet
+
+    def net(inputs, outputs):
+        return ResidualNet(inputs, outputs, setup["hidden"], num_blocks=max(setup["depth"] - 1, 1))
+
+    layers: list = []
+    for layer in range(setup["layers"]):
+        layers += [T.RandomPermutation(features), T.LULinear(features, identity_init=True)]
+        if kind == "coupling":
+            mask = (
+                torch.arange(features) >= features // 2
+                if layer % 2 == 0
+                else torch.arange(features) < features // 2
+            )
+            layers.append(
+                T.PiecewiseRationalQuadraticCouplingTransform(
+                    mask.int(), net, num_bins=8, tails="linear", tail_bound=3.0
+                )
+            )
+        else:
+            layers.append(
+                T.MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
+                    features, setup["hidden"], num_bins=8, tails="linear", tail_bound=3.0,
+                    num_blocks=max(setup["depth"] - 1, 1),
+                )
+            )  # fmt: skip
+    layers += [T.RandomPermutation(features), T.LULinear(features, identity_init=True)]
+    return Flow(T.CompositeTransform(layers), StandardNormal([features]))
+
+
+def _zuko(features, setup, family):
+    import zuko
+
+    hidden = [setup["hidden"]] * setup["depth"]
+    if family == "realnvp":
+        return zuko.flows.RealNVP(features, transforms=setup["layers"], hidden_features=hidden)
+    passes = 2 if family == "nsf-cl" else None
+    return zuko.flows.NSF(features, transforms=setup["layers"], hidden_features=hidden, bins=8, passes=passes)
+
+
+# name -> builder(features, setup) -> module; each family's maflow default first
+RUNS = {
+    "realnvp": {
+        "maflow": lambda f, s: _maflow_realnvp(f, s, None),
+        "maflow+identity": lambda f, s: _maflow_realnvp(f, s, "identity"),
+        "maflow+sigmoid": lambda f, s: _maflow_realnvp(f, s, "sigmoid"),
+        "maflow+identity+sigmoid": lambda f, s: _maflow_realnvp(f, s, "identity+sigmoid"),
+        "maflow+half-mask": lambda f, s: _maflow_realnvp(f, s, "half-mask"),
+        "nflows": _nflows_realnvp,
+        "zuko": lambda f, s: _zuko(f, s, "realnvp"),
+    },
+    "nsf-cl": {
+        "maflow": lambda f, s: _maflow_nsf(f, s, None, "coupling"),
+        "maflow+random-init": lambda f, s: _maflow_nsf(f, s, "random-init", "coupling"),
+        "maflow+tail-5": lambda f, s: _maflow_nsf(f, s, "tail-5", "coupling"),
+        "nflows": lambda f, s: _nflows_nsf(f, s, "coupling"),
+        "zuko": lambda f, s: _zuko(f, s, "nsf-cl"),
+    },
+    "nsf-ar": {
+        "maflow": lambda f, s: _maflow_nsf(f, s, None, "autoregressive"),
+        "maflow+random-init": lambda f, s: _maflow_nsf(f, s, "random-init", "autoregressive"),
+        "maflow+tail-5": lambda f, s: _maflow_nsf(f, s, "tail-5", "autoregressive"),
+        "nflows": lambda f, s: _nflows_nsf(f, s, "autoregressive"),
+        "zuko": lambda f, s: _zuko(f, s, "nsf-ar"),
+    },
+}
+
+
+def _log_prob(module):
+    if type(module).__module__.startswith("zuko"):
+        return lambda x: module().log_prob(x)
+    return module.log_prob
+
+
+def _set_batch_norm_statistics(module, train: torch.Tensor) -> None:
+    """maflow's evaluation statistics: batch norm over the whole training set, as ``maflow train``."""
+    from maflow.transforms.batchnorm import recompute_batchnorm_statistics
+
+    if type(module).__module__.startswith("maflow"):
+        recompute_batchnorm_statistics(module.transform, train)
+
+
+# ---------------------------------------------------------------- train and evaluate
+
+
+def train_and_evaluate(
+    family: str, run: str, data: str, train: np.ndarray, test: np.ndarray, seed: int
+) -> dict:
+    setup = SETUPS[data]
+    torch.manual_seed(seed)
+    module = RUNS[family][run](train.shape[1], setup)
+    log_prob = _log_prob(module)
+    optimiser = torch.optim.Adam(module.parameters(), lr=setup["lr"])
+    x_train = torch.from_numpy(train)
+    order = torch.Generator().manual_seed(seed)
+    steps, diverged = 0, False
+    module.train()
+    start = time.perf_counter()
+    for _epoch in range(setup["epochs"]):
+        for batch in torch.randperm(len(x_train), generator=order).split(setup["batch"]):
+            if len(batch) < 2:
+                continue
+            loss = -log_prob(x_train[batch]).mean()
+            if not torch.isfinite(loss):
+                diverged = True
+                break
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            steps += 1
+        if diverged:
+            break
+    seconds = time.perf_counter() - start
+    module.eval()
+    with torch.no_grad():
+        _set_batch_norm_statistics(module, x_train)
+        module.double()
+        log_prob = _log_prob(module)
+        values = torch.cat([log_prob(chunk) for chunk in torch.from_numpy(test).double().split(1000)]).numpy()
+    finite = np.isfinite(values)
+    return dict(
+        family=family,
+        data=data,
+        run=run,
+        seed=seed,
+        test_ll=float(values.mean()) if finite.all() else float("-inf"),
+        two_se=float(2 * values.std(ddof=1) / math.sqrt(len(values))) if finite.all() else float("nan"),
+        non_finite=int((~finite).sum()),
+        diverged=diverged,
+        steps=steps,
+        seconds_per_step=seconds / max(steps, 1),
+        parameters=sum(p.numel() for p in module.parameters()),
+        setup=setup,
+        commit=git_commit(),
+        dirty=git_dirty(),
+        versions=versions(),
+        finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        load=os.getloadavg()[0],
+    )
+
+
+def report(results: list[dict]) -> str:
+    lines = [
+        "# Quality: Real NVP and neural spline flows against the peers",
+        "",
+        "Written by `python benchmarks/quality_zoo.py report` from `benchmarks/quality_zoo_results.jsonl`;",
+        "runs by `OMP_NUM_THREADS=1 python benchmarks/quality_zoo.py run ...` (see the script's docstring).",
+        "Test log-likelihood in nats (mean over seeds; ± 2 SE over the test points of the first seed).",
+        "Each library keeps its own defaults; same widths, depth, K, optimiser (plain Adam), budget and",
+        "minibatch order. `maflow+x` rows are one-factor variants of maflow's default.",
+        "",
+    ]
+    for family in RUNS:
+        rows = [r for r in results if r["family"] == family]
+        if not rows:
+            continue
+        datasets = [d for d in DATA if any(r["data"] == d for r in rows)]
+        lines += [
+            f"## {family}",
+            "",
+            "| run | " + " | ".join(datasets) + " |",
+            "|---" * (len(datasets) + 1) + "|",
+        ]
+        for run in RUNS[family]:
+            cells = []
+            for data in datasets:
+                runs = [r for r in rows if r["run"] == run and r["data"] == data]
+                if not runs:
+                    cells.append("")
+                    continue
+                mean = statistics.fmean(r["test_ll"] for r in runs)
+                cells.append(
+                    f"{mean:.3f} ± {runs[0]['two_se']:.3f} ({len(runs)} seed{'s' * (len(runs) > 1)})"
+                )
+            lines.append(f"| {run} | " + " | ".join(cells) + " |")
+        commits = sorted({r["commit"] for r in rows})
+        lines += ["", f"Commits: {', '.join(commits)}.", ""]
+    lines += ["## Data sets", ""] + [f"- {d}: {DESCRIPTIONS[d]}" for d in DATA] + [""]
+    lines += [f"- budget {d}: {json.dumps(SETUPS[d])}" for d in DATA] + [""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument("--family", nargs="+", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--data", nargs="+", default=DATA, choices=DATA)
+    parser.add_argument("--runs", nargs="+", default=None, help="default: every run of the family")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--data-dir", default=os.environ.get("MAFLOW_DATA_DIR", "../shared/data"))
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "quality_zoo.md")
+    args = parser.parse_args(argv)
+    if args.command == "report":
+        args.output.write_text(report(read_results(args.results)))
+        print(f"wrote {args.output}")
+        return
+    for data in args.data:
+        train, test = load_data(data, args.data_dir)
+        for family in args.family:
+            for run in args.runs or list(RUNS[family]):
+                for seed in args.seeds:
+                    result = train_and_evaluate(family, run, data, train, test, seed)
+                    with args.results.open("a") as file:
+                        file.write(json.dumps(result) + "\n")
+                    print(
+                        f"{family:8s} {data:10s} {run:26s} seed {seed}: {result['test_ll']:10.3f} "
+                        f"± {result['two_se']:.3f}  ({result['seconds_per_step'] * 1e3:.1f} ms/step)",
+                        flush=True,
+                    )
+
+
+if __name__ == "__main__":
+    main()
