@@ -198,7 +198,9 @@ def test_vae_interrupt_resumes_exactly(tmp_path):
         return forward(*args, **kwargs)
 
     stopped.forward = signalling
-    with pytest.raises(TrainingInterrupted, match=r"kept epoch 2 \(batch 2\) in .*checkpoints/latest.pth"):
+    with pytest.raises(
+        TrainingInterrupted, match=r"kept epoch 2 \(batch 2\), step 5 in .*checkpoints/latest.pth"
+    ):
         train_vae(stopped, train, val, config, tmp_path / "b")
     torch.manual_seed(123)  # the resumed run restores its own RNG states
     resumed_model = tiny_vae()

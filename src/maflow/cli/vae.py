@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
-from maflow.errors import CheckpointError, ConfigError, DataError
+from maflow.errors import ConfigError, DataError
 from maflow.run.device import DEVICE_HELP, THREADS_HELP
 from maflow.train.flags import add_run_arguments, pick
 
@@ -190,7 +191,7 @@ def run_train(args) -> int:
     torch.manual_seed(train_config.seed)
     try:
         model = VAE(image_shape=dataset.image_shape, **config["model"]).to(device)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ConfigError(f"[model]: {error}") from None
     with RunLock(out, command_line()):
         artefacts, own = vae_run_files(out)
@@ -202,37 +203,68 @@ def run_train(args) -> int:
     return 0
 
 
+def _check_evaluate_arguments(args) -> None:
+    """One line for the first nonsensical evaluation flag, before any file is read."""
+    checks = [
+        (args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}"),
+        (
+            args.num_examples is None or args.num_examples >= 1,
+            f"--num-examples must be at least 1 (or left out for the whole split), got {args.num_examples}",
+        ),
+        (
+            args.is_samples >= 0,
+            f"--is-samples must be >= 0 (0 skips importance sampling), got {args.is_samples}",
+        ),
+        (
+            args.is_samples > 0 or args.hais,
+            "--is-samples 0 without --hais computes nothing: give --is-samples K, --hais or both",
+        ),
+        (args.threads is None or args.threads >= 1, f"--threads must be at least 1, got {args.threads}"),
+    ]
+    if args.hais:
+        for flag in ("hais_examples", "hais_steps", "hais_chains", "hais_leapfrog"):
+            value = getattr(args, flag)
+            checks.append((value >= 1, f"--{flag.replace('_', '-')} must be at least 1, got {value}"))
+        checks.append(
+            (
+                math.isfinite(args.hais_step_size) and args.hais_step_size > 0,
+                f"--hais-step-size must be a positive number, got {args.hais_step_size}",
+            )
+        )
+        checks.append(
+            (
+                0 < args.hais_target_acceptance < 1,
+                f"--hais-target-acceptance must be in (0, 1), got {args.hais_target_acceptance}",
+            )
+        )
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
 def run_evaluate(args) -> int:
     from maflow.run.command import command_line
     from maflow.run.device import resolve_device, set_threads
     from maflow.run.folder import existing_run_lock
-    from maflow.train.vae import vae_checkpoint
-    from maflow.utils.io import load_checkpoint
+    from maflow.train.vae_checkpoint import load_trained_vae
 
+    _check_evaluate_arguments(args)
     args.device = resolve_device(args.device)
     set_threads(args.threads)
     with existing_run_lock(args.out, command_line()):  # it writes evaluation_*.json into the run folder
-        checkpoint = load_checkpoint(vae_checkpoint(args.out))
-        return _evaluate_locked(args, checkpoint)
+        model, stored = load_trained_vae(args.out)
+        return _evaluate_locked(args, model, stored)
 
 
-def _evaluate_locked(args, checkpoint) -> int:
+def _evaluate_locked(args, model, stored: dict) -> int:
     import torch
 
-    from maflow.models.vae import VAE
+    from maflow.run.results import update_results
     from maflow.train.flow import git_commit
-    from maflow.train.vae import vae_checkpoint
     from maflow.utils.io import write_json
 
-    if not {"extra", "hparams", "model", "epoch"} <= set(checkpoint):
-        raise CheckpointError(
-            f"{vae_checkpoint(args.out)} is not a VAE checkpoint: train one with `maflow vae train`"
-        )
-    config = checkpoint["extra"]["config"]
-    model = VAE(**checkpoint["hparams"])
-    model.load_state_dict(checkpoint["model"])
     model.to(args.device).eval()
-    dataset, data = _load_split(config, args.data_dir, args.split)
+    dataset, data = _load_split(stored["config"], args.data_dir, args.split)
     if args.num_examples:
         data = data[: args.num_examples]
     # Grey levels are binarised once, with a seed, as karstenkreis/flow_vae draws its test batches once.
@@ -241,7 +273,7 @@ def _evaluate_locked(args, checkpoint) -> int:
     report = {
         "dataset": dataset.name,
         "split": args.split,
-        "epochs_trained": int(checkpoint["epoch"]),
+        "epochs_trained": int(stored["epochs_trained"]),
         "commit": git_commit(),
         "command": sys.argv,
         "binarization_seed": args.seed,
@@ -254,6 +286,9 @@ def _evaluate_locked(args, checkpoint) -> int:
         previous = json.loads(path.read_text())
         report = {**previous, **report}
     write_json(path, report)
+    summary = {key: report[key] for key in ("importance_sampling", "hais") if key in report}
+    out = Path(args.out)
+    update_results(out / "results.json", out / "results.txt", f"evaluation_{args.split}", summary)
     return 0
 
 

@@ -12,6 +12,7 @@ from maflow.run.checkpoint import get_rng_states, set_rng_states
 __all__ = ["NonFiniteLossError", "NonFiniteGuard", "gradient_norm", "parameters_finite", "optimizer_step"]
 
 POLICIES = ("rollback", "stop")
+ADVICE = "Try a lower --lr, --nan-policy rollback, or check the data"
 
 
 class NonFiniteLossError(MaflowError):
@@ -62,6 +63,7 @@ class NonFiniteGuard:
         policy: ``"rollback"`` or ``"stop"``.
         lr_factor: Multiplies the learning rate at each rollback, in (0, 1].
         max_rollbacks: Rollbacks allowed before stopping (>= 0).
+        advice: What the message of a stop tells the user to do (each family has its flags).
 
     Example:
         >>> model = torch.nn.Linear(2, 1)
@@ -78,7 +80,9 @@ class NonFiniteGuard:
         (True, 0.05, 1)
     """
 
-    def __init__(self, policy: str = "stop", lr_factor: float = 0.5, max_rollbacks: int = 3):
+    def __init__(
+        self, policy: str = "stop", lr_factor: float = 0.5, max_rollbacks: int = 3, advice: str | None = None
+    ):
         if policy not in POLICIES:
             raise ConfigError(f"--nan-policy must be one of {', '.join(POLICIES)}, got {policy!r}")
         if not 0 < lr_factor <= 1:
@@ -89,6 +93,7 @@ class NonFiniteGuard:
         self.lr_factor = lr_factor
         self.max_rollbacks = max_rollbacks
         self.rollbacks = 0
+        self.advice = advice or ADVICE
         self._state: dict | None = None
 
     def remember(self, model, optimizer, scheduler=None, generator=None, step: int = 0) -> None:
@@ -115,7 +120,7 @@ class NonFiniteGuard:
             after = f" after {self.rollbacks} rollback(s)" if self.rollbacks else ""
             raise NonFiniteLossError(
                 f"{problem}; training stopped{after}, {last_good or 'no checkpoint was written yet'}. "
-                "Try a lower --lr, --nan-policy rollback, or check the data"
+                f"{self.advice}"
             )
         state = self._state
         model.load_state_dict(state["model"])

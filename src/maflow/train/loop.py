@@ -11,9 +11,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from maflow.errors import ConfigError
 from maflow.run.checkpoint import save_training_checkpoint, set_rng_states
 from maflow.run.command import resume_command
 from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
+from maflow.train.batches import epoch_batches
+from maflow.train.early_stopping import EarlyStopping
 from maflow.train.guard import NonFiniteGuard, NonFiniteLossError, gradient_norm, parameters_finite
 from maflow.train.logger import TrainingLogger
 from maflow.train.progress import EpochProgress
@@ -21,59 +24,27 @@ from maflow.train.progress import EpochProgress
 __all__ = ["NonFiniteLossError", "TrainingInterrupted", "EarlyStopping", "epoch_batches", "Trainer"]
 
 
-class EarlyStopping:
-    """Counts validations without improvement of a lower-is-better value.
-
-    Example:
-        >>> stop = EarlyStopping(patience=2)
-        >>> [stop.update(v) for v in (3.0, 2.0, 2.5, 2.1)], stop.should_stop
-        ([True, True, False, False], True)
-    """
-
-    def __init__(self, patience: int):
-        self.patience = patience
-        self.best = math.inf
-        self.counter = 0
-
-    def update(self, value: float) -> bool:
-        """Records a validation value; returns whether it is a new best."""
-        if value < self.best:
-            self.best, self.counter = value, 0
-            return True
-        self.counter += 1
-        return False
-
-    @property
-    def should_stop(self) -> bool:
-        return self.counter >= self.patience
+def _loss_and_sums(result) -> tuple[Tensor, dict]:
+    # A family's loss_fn returns the loss, or the loss and sums over the batch's examples.
+    return result if isinstance(result, tuple) else (result, {})
 
 
-def epoch_batches(num_examples: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
-    """Index batches of one epoch from a fresh permutation; the last batch may be smaller.
-
-    The permutation comes only from ``generator``, so saving its state before an epoch
-    is enough to replay that epoch's order. A last batch of one row joins the one before
-    it: batch norm in training mode needs at least two rows.
-
-    Example:
-        >>> [len(b) for b in epoch_batches(7, 3, torch.Generator().manual_seed(0))]
-        [3, 4]
-    """
-    batches = list(torch.randperm(num_examples, generator=generator).split(batch_size))
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        batches[-2:] = [torch.cat(batches[-2:])]
-    return batches
+def _number(value: float) -> str:
+    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
 
 
 class Trainer:
     """Trains ``model`` on the rows of a tensor with a user-given loss, validating every epoch.
 
-    The loop is model-agnostic: ``loss_fn(model, batch) -> scalar`` is minimised,
-    ``validate_fn(model) -> (value, extras)`` returns a lower-is-better number for early
-    stopping plus extra scalars to log, and ``checkpoint_fn(**progress) -> dict`` builds a
-    checkpoint (see :func:`maflow.train.checkpoint.make_checkpoint`). After every epoch
-    ``latest.pth`` is written, and ``best.pth`` whenever validation improves; at the end the
-    best weights are restored into ``model``. A NaN or infinite loss, gradient or weight goes to
+    The loop is model-agnostic: ``loss_fn(model, batch)`` returns the scalar to minimise, or
+    that scalar and a dict of sums over the batch's examples (e.g. a VAE's ELBO terms; their
+    means over the epoch join the epoch's record); ``validate_fn(model) -> (value, extras)``
+    returns a lower-is-better number for early stopping (``None``: no validation this epoch)
+    plus extra scalars to record and log; ``checkpoint_fn(**progress) -> dict`` builds a
+    checkpoint (see :func:`maflow.run.checkpoint.make_checkpoint`). After every epoch
+    ``latest.pth`` is written, and ``best.pth`` whenever validation improves (and, until a first
+    validation, after every epoch); at the end the best weights are restored into ``model``
+    (unless ``restore_best`` is off). A NaN or infinite loss, gradient or weight goes to
     ``nan_guard`` (a :class:`maflow.train.guard.NonFiniteGuard`; default: stop), which rolls back
     to the epoch's start with a smaller learning rate or raises :class:`NonFiniteLossError`
     naming the step and the last good checkpoint; a non-finite model is never saved.
@@ -82,16 +53,17 @@ class Trainer:
     writes ``latest.pth`` with the position inside the epoch, and raises
     :class:`~maflow.run.interrupt.TrainingInterrupted`, whose message names the epoch and step
     kept and the command that resumes (``resume_command``, by default this command with
-    ``--resume``). :meth:`restore` continues such a checkpoint exactly, from the next batch.
+    ``--resume``). :meth:`restore` continues such a checkpoint exactly, from the next batch;
+    :meth:`change_learning_rate` records a deliberate new rate on resume.
 
     Arguments:
         model, optimizer: What to train and how; ``scheduler`` (optional) steps per epoch.
         loss_fn, validate_fn, checkpoint_fn: See above.
         checkpoint_dir: Where ``best.pth`` and ``latest.pth`` go.
         logger: A :class:`maflow.train.logger.TrainingLogger`.
-        epochs: Last epoch to run (counting from 1, resumed runs included).
+        epochs: Last epoch to run (counting from 1, resumed runs included; at least 1).
         batch_size, patience, grad_clip: Minibatch size, validations without improvement
-            before stopping, maximum gradient norm (``None`` or 0: no clipping).
+            before stopping (``None``: never), maximum gradient norm (``None`` or 0: no clipping).
         generator: The seeded generator that shuffles the data (its state is checkpointed).
         progress: Progress-bar switch (``None``: only on a terminal).
         nan_guard: What to do about NaN or Inf (see above).
@@ -99,8 +71,17 @@ class Trainer:
             must stop at the same step).
         resume_command: The command line that resumes, for the message of an interrupt.
         before_epoch, before_step: A family's hooks, called with the epochs done before each
-            epoch (e.g. a learning-rate schedule) and with the steps done before each step
-            (e.g. the binary MADE's mask schedule); pure functions of the count keep a resume exact.
+            epoch (e.g. a learning-rate schedule or a KL warm-up) and with the steps done before
+            each step (e.g. the binary MADE's mask schedule); pure functions of the count keep a
+            resume exact.
+        batches_fn: ``(num_examples, batch_size, generator) -> index batches`` of one epoch
+            (default :func:`~maflow.train.batches.epoch_batches`).
+        prepare_batch: Turns the rows of a batch into the model's input (e.g. draws a binary
+            image from grey levels with ``generator``); on a resume inside an epoch it is also
+            called for the batches already done, so its random draws replay exactly.
+        stop_after_epoch: Called after each epoch; a message ends the run there (e.g. a time
+            limit), ``None`` goes on.
+        restore_best: Load the best weights into ``model`` at the end (off: keep the last).
 
     Example:
         >>> import tempfile
@@ -125,14 +106,14 @@ class Trainer:
         self,
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
-        loss_fn: Callable[[torch.nn.Module, Tensor], Tensor],
-        validate_fn: Callable[[torch.nn.Module], tuple[float, dict]],
+        loss_fn: Callable[[torch.nn.Module, Tensor], Tensor | tuple[Tensor, dict]],
+        validate_fn: Callable[[torch.nn.Module], tuple[float | None, dict]],
         checkpoint_fn: Callable[..., dict],
         checkpoint_dir: str | Path,
         logger: TrainingLogger,
         epochs: int,
         batch_size: int,
-        patience: int = 30,
+        patience: int | None = 30,
         grad_clip: float | None = None,
         generator: torch.Generator | None = None,
         scheduler=None,
@@ -142,7 +123,13 @@ class Trainer:
         resume_command: str | None = None,
         before_epoch: Callable[[int], None] | None = None,
         before_step: Callable[[int], None] | None = None,
+        batches_fn: Callable[[int, int, torch.Generator], list[Tensor]] | None = None,
+        prepare_batch: Callable[[Tensor], Tensor] | None = None,
+        stop_after_epoch: Callable[[], str | None] | None = None,
+        restore_best: bool = True,
     ):
+        if epochs < 1:
+            raise ConfigError(f"--epochs must be at least 1, got {epochs} (0 would train nothing)")
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -167,12 +154,19 @@ class Trainer:
         self.handle_signals = handle_signals
         self.resume_command = resume_command
         self.before_epoch, self.before_step = before_epoch, before_step
+        self.batches_fn = batches_fn or epoch_batches
+        self.prepare_batch = prepare_batch
+        self.stop_after_epoch = stop_after_epoch
+        self.restore_best = restore_best
         self.history: list[dict] = []  # one record an epoch: losses and extras (no times: a resume is exact)
+        self.lr_changes: list[dict] = []  # deliberate learning-rate changes on resume
         self._signals: StopSignals | None = None
         # Position inside an epoch that an interrupt stopped: first batch to run, and the sum of
-        # the batch losses (times batch sizes) and the examples seen so far in that epoch.
+        # the batch losses (times batch sizes), the examples seen and the family's sums so far.
         self._resume_batch = 0
         self._epoch_totals = (0.0, 0)
+        self._epoch_sums: dict = {}
+        self._epoch_means: dict = {}
         self._epoch_generator_state: torch.Tensor | None = None
         self._epoch_started = 0.0
 
@@ -184,8 +178,10 @@ class Trainer:
     def best_path(self) -> Path:
         return self.checkpoint_dir / "best.pth"
 
-    def progress_state(self, batch_in_epoch: int = 0, epoch_totals: tuple = (0.0, 0)) -> dict:
-        return {
+    def progress_state(
+        self, batch_in_epoch: int = 0, epoch_totals: tuple = (0.0, 0), epoch_sums: dict | None = None
+    ) -> dict:
+        state = {
             "epoch": self.epoch,
             "step": self.step,
             # Non-zero only in the checkpoint of an interrupt: the batches of epoch + 1 already
@@ -202,9 +198,19 @@ class Trainer:
             "nan_rollbacks": self.guard.rollbacks,
             "history": [dict(record) for record in self.history],
         }
+        # Only when used, so that a flow's or the binary MADE's checkpoint keeps its keys.
+        if epoch_sums:
+            state["epoch_sums"] = {key: float(value) for key, value in epoch_sums.items()}
+        if self.lr_changes:
+            state["lr_changes"] = [dict(change) for change in self.lr_changes]
+        return state
 
     def restore(self, latest: dict, best: dict | None = None) -> None:
-        """Continues from a ``latest.pth`` checkpoint (and its ``best.pth``), exactly."""
+        """Continues from a ``latest.pth`` checkpoint (and its ``best.pth``), exactly.
+
+        A run that early stopping ended trains on when this trainer's ``patience`` allows more
+        validations without improvement than it had (a larger ``--patience`` on ``--resume``).
+        """
         self.model.load_state_dict(latest["model_state"])
         if latest.get("optimizer_state") is not None:
             self.optimizer.load_state_dict(latest["optimizer_state"])
@@ -220,13 +226,41 @@ class Trainer:
         self.elapsed = float(progress.get("elapsed_seconds", 0.0))
         self.guard.rollbacks = int(progress.get("nan_rollbacks", 0))
         self.history = [dict(record) for record in progress.get("history", [])]
+        self.lr_changes = [dict(change) for change in progress.get("lr_changes", [])]
         self._resume_batch = int(progress.get("batch_in_epoch", 0))
         self._epoch_totals = (
             float(progress.get("epoch_loss_sum", 0.0)),
             int(progress.get("epoch_examples", 0)),
         )
+        self._epoch_sums = dict(progress.get("epoch_sums", {}))
         if best is not None:
             self.best_state = best["model_state"]
+        if self.stopped_early and not self.stopping.should_stop:
+            self.stopped_early = False
+            self.logger.info(
+                f"early stopping had ended this run at epoch {self.epoch} after "
+                f"{self.stopping.counter} validations without improvement; patience is now "
+                f"{self.stopping.patience}: training on"
+            )
+
+    def change_learning_rate(self, lr: float) -> None:
+        """Sets a new learning rate on a resumed run (e.g. lower after a NaN stop), logged and
+        recorded in every later checkpoint (``progress["lr_changes"]``); the trajectory from here
+        on differs from the original run's by that choice.
+        """
+        if not (math.isfinite(lr) and lr > 0):
+            raise ConfigError(f"--lr must be a positive number, got {lr}")
+        old = self.optimizer.param_groups[0]["lr"]
+        if old == lr:
+            return
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if self.scheduler is not None and hasattr(self.scheduler, "base_lrs"):
+            self.scheduler.base_lrs = [lr for _ in self.scheduler.base_lrs]
+        self.lr_changes.append({"epoch": self.epoch, "step": self.step, "from": old, "to": lr})
+        self.logger.info(
+            f"learning rate changed on resume at epoch {self.epoch} (step {self.step}): {old:g} -> {lr:g}"
+        )
 
     def _check_finite(self, value: Tensor, what: str, batch: int) -> None:
         if torch.isfinite(value).all():
@@ -258,19 +292,28 @@ class Trainer:
         )
 
     def train_epoch(self, data: Tensor) -> tuple[float, float]:
-        """One pass over ``data``; returns the mean minibatch loss and samples per second."""
+        """One pass over ``data``; returns the mean minibatch loss and samples per second.
+
+        The means of the family's sums over the epoch are kept for the epoch's record.
+        """
         if self.before_epoch is not None:
             self.before_epoch(self.epoch)
         self.model.train()
         self._epoch_generator_state = self.generator.get_state()
-        batches = epoch_batches(len(data), self.batch_size, self.generator)
+        batches = self.batches_fn(len(data), self.batch_size, self.generator)
         total, count = self._epoch_totals
+        sums = dict(self._epoch_sums)
+        if self.prepare_batch is not None:
+            for index in range(min(self._resume_batch, len(batches))):  # replays their draws
+                self.prepare_batch(data[batches[index]])
         with EpochProgress(len(batches), self.epoch + 1, self.progress, initial=self._resume_batch) as bar:
             for index in range(self._resume_batch, len(batches)):
                 if self.before_step is not None:
                     self.before_step(self.step)
                 batch = data[batches[index]]
-                loss = self.loss_fn(self.model, batch)
+                if self.prepare_batch is not None:
+                    batch = self.prepare_batch(batch)
+                loss, batch_sums = _loss_and_sums(self.loss_fn(self.model, batch))
                 self._check_finite(loss.detach(), "loss", index)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -284,11 +327,14 @@ class Trainer:
                 value = loss.item()
                 total += value * len(batch)
                 count += len(batch)
+                for key, part in batch_sums.items():
+                    sums[key] = sums.get(key, 0.0) + float(part)
                 bar.update(value, len(batch))
                 if self._signals is not None and self._signals.received is not None:
-                    self._interrupt(index + 1, (total, count))
+                    self._interrupt(index + 1, (total, count), sums)
             throughput = bar.samples_per_second
-        self._resume_batch, self._epoch_totals = 0, (0.0, 0)
+        self._resume_batch, self._epoch_totals, self._epoch_sums = 0, (0.0, 0), {}
+        self._epoch_means = {key: value / max(count, 1) for key, value in sums.items()}
         if self.scheduler is not None:
             self.scheduler.step()
         return total / max(count, 1), throughput
@@ -309,7 +355,7 @@ class Trainer:
                 self._signals = None
         if self.stopped_early:
             self.logger.info(f"early stopping: no improvement for {self.stopping.patience} validations")
-        if self.best_state is not None:
+        if self.best_state is not None and self.restore_best:
             self.model.load_state_dict(self.best_state)
         return {
             "epoch": self.epoch,
@@ -322,7 +368,10 @@ class Trainer:
 
     def _fit_epochs(self, data: Tensor) -> None:
         if self.stopped_early:
-            self.logger.info(f"early stopping had already ended this run at epoch {self.epoch}")
+            self.logger.info(
+                f"early stopping had already ended this run at epoch {self.epoch}; to train on, resume "
+                f"with a --patience above {self.stopping.counter}"
+            )
         while self.epoch < self.epochs and not self.stopped_early:
             if self._signals is not None and self._signals.received is not None:
                 self._interrupt(0, (0.0, 0))  # between epochs: latest.pth is this epoch end's
@@ -339,33 +388,58 @@ class Trainer:
                 continue
             self.epoch += 1
             value, extras = self.validate_fn(self.model)
+            self._end_epoch(train_loss, value, extras, throughput, start)
+            if self.stop_after_epoch is not None and self.epoch < self.epochs and not self.stopped_early:
+                reason = self.stop_after_epoch()
+                if reason:
+                    self.logger.info(reason)
+                    break
+
+    def _end_epoch(self, train_loss: float, value, extras: dict, throughput: float, start: float) -> None:
+        """Early stopping, the epoch's record, checkpoints, the log line and TensorBoard."""
+        if value is not None:
             improved = self.stopping.update(value)
-            if improved:
-                self.best_epoch = self.epoch
+        else:  # no validation this epoch: the latest weights stand for the best until a first one
+            improved = self.stopping.best == math.inf
+        if improved:
+            self.best_epoch = self.epoch
+            if self.restore_best:
                 self.best_state = copy.deepcopy(self.model.state_dict())
-            self.stopped_early = self.stopping.should_stop
-            self.elapsed += time.perf_counter() - start
-            self.history.append({"epoch": self.epoch, "train_loss": train_loss, "val_loss": value, **extras})
-            if improved:
-                save_training_checkpoint(self.best_path, self._checkpoint())
-            save_training_checkpoint(self.latest_path, self._checkpoint())
-            extra_text = "".join(f" {k} {v:.4f}" for k, v in extras.items())
-            self.logger.info(
-                f"epoch {self.epoch} step {self.step} train_loss {train_loss:.4f} val_loss {value:.4f}"
-                f"{extra_text} best {self.stopping.best:.4f} (epoch {self.best_epoch}) "
-                f"patience {self.stopping.counter}/{self.stopping.patience} "
-                f"{throughput:.0f} samples/s {time.perf_counter() - start:.1f} s"
-            )
-            self.logger.scalars(
-                {"loss/train": train_loss, "loss/validation": value, "throughput/samples_per_s": throughput}
-                | {f"validation/{k}": v for k, v in extras.items()},
-                self.epoch,
-            )
+        self.stopped_early = self.stopping.should_stop
+        self.elapsed += time.perf_counter() - start
+        record = {"epoch": self.epoch, "train_loss": train_loss}
+        if value is not None:
+            record["val_loss"] = value
+        self.history.append({**record, **self._epoch_means, **extras})
+        if improved:
+            save_training_checkpoint(self.best_path, self._checkpoint())
+        save_training_checkpoint(self.latest_path, self._checkpoint())
+        shown = {**self._epoch_means, **extras}
+        extra_text = "".join(f" {k} {_number(v)}" for k, v in shown.items() if isinstance(v, int | float))
+        validation = f" val_loss {value:.4f}" if value is not None else ""
+        patience = f"{self.stopping.counter}/{self.stopping.patience}" if self.stopping.patience else "off"
+        best = (
+            f"{self.stopping.best:.4f} (epoch {self.best_epoch})"
+            if math.isfinite(self.stopping.best)
+            else "none yet (no validation)"
+        )
+        self.logger.info(
+            f"epoch {self.epoch} step {self.step} train_loss {train_loss:.4f}{validation}"
+            f"{extra_text} best {best} "
+            f"patience {patience} "
+            f"{throughput:.0f} samples/s {time.perf_counter() - start:.1f} s"
+        )
+        scalars = {"loss/train": train_loss, "throughput/samples_per_s": throughput}
+        if value is not None:
+            scalars["loss/validation"] = value
+        scalars |= {f"train/{k}": v for k, v in self._epoch_means.items()}
+        numbers = {k: v for k, v in extras.items() if isinstance(v, int | float)}
+        self.logger.scalars(scalars | {f"validation/{k}": v for k, v in numbers.items()}, self.epoch)
 
     def _checkpoint(self) -> dict:
         return self.checkpoint_fn(**self.progress_state())
 
-    def _interrupt(self, batch_in_epoch: int, epoch_totals: tuple) -> None:
+    def _interrupt(self, batch_in_epoch: int, epoch_totals: tuple, epoch_sums: dict | None = None) -> None:
         """Writes ``latest.pth`` at this step (inside the epoch when ``batch_in_epoch`` > 0) and raises."""
         signum = self._signals.received
         if batch_in_epoch:
@@ -373,7 +447,9 @@ class Trainer:
             position = self.generator.get_state()
             self.generator.set_state(self._epoch_generator_state)  # resume replays the permutation
             try:
-                checkpoint = self.checkpoint_fn(**self.progress_state(batch_in_epoch, epoch_totals))
+                checkpoint = self.checkpoint_fn(
+                    **self.progress_state(batch_in_epoch, epoch_totals, epoch_sums)
+                )
             finally:
                 self.generator.set_state(position)
             kept = f"epoch {self.epoch + 1} (batch {batch_in_epoch}), step {self.step}"

@@ -1,26 +1,35 @@
-"""Training loop of the VAE: ELBO with KL warm-up, stepped Adam, checkpoints, logs and pictures."""
+"""Training of the VAE through the one :class:`~maflow.train.loop.Trainer`: the negative ELBO with
+a KL warm-up and a stepped learning rate as the loop's hooks, and the pictures at the end."""
 
 from __future__ import annotations
 
 import json
-import logging
-import re
-import time
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from maflow.errors import CheckpointError, ConfigError
-from maflow.run.checkpoint import data_fingerprint, same_data
-from maflow.run.command import resume_command
+from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint, same_data
 from maflow.run.folder import remove_own_temporaries
-from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
-from maflow.train.guard import optimizer_step
-from maflow.train.progress import EpochProgress
-from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint, write_json
+from maflow.train.batches import epoch_batches
+from maflow.train.guard import NonFiniteGuard
+from maflow.train.logger import TrainingLogger
+from maflow.train.loop import Trainer
+from maflow.train.vae_checkpoint import (
+    BEST,
+    LATEST,
+    LOG_NAME,
+    RESULTS_NAME,
+    RESULTS_TEXT,
+    is_older,
+    older_as_latest,
+    vae_checkpoint,
+    vae_run_files,
+)
+from maflow.utils.io import ensure_writable_dir, load_checkpoint, write_json
 
 __all__ = [
     "VAETrainConfig",
@@ -32,33 +41,9 @@ __all__ = [
     "vae_checkpoint",
 ]
 
-CHECKPOINT = "checkpoint.pt"  # the older layout's checkpoint: still read, still marks a run
-LATEST = Path("checkpoints") / "latest.pth"
-LOG_NAME = Path("logs") / "training.log"
-EVALUATION_NAMES = re.compile(r"evaluation_(train|val|test)\.json")
-PICTURES = ("data_samples.png", "model_samples.png", "reconstructions.png")
-
-
-def vae_run_files(out) -> tuple[list[Path], dict]:
-    """The files that mark a VAE run in ``out``, and the names of those the commands write there.
-
-    ``config.json`` alone does not mark a run: it is written before the first epoch.
-    """
-    out = Path(out)
-    evaluations = sorted(p for p in out.glob("evaluation_*.json") if EVALUATION_NAMES.fullmatch(p.name))
-    artefacts = [out / LATEST, out / CHECKPOINT, out / "history.json", *evaluations]
-    own = {
-        out: [CHECKPOINT, "history.json", "config.json", "train.log", EVALUATION_NAMES, *PICTURES],
-        out / "checkpoints": [LATEST.name],
-        out / "logs": [LOG_NAME.name],
-    }
-    return artefacts, own
-
-
-def vae_checkpoint(out) -> Path:
-    """The checkpoint of a VAE run: ``checkpoints/latest.pth``, or an older run's ``checkpoint.pt``."""
-    out = Path(out)
-    return out / CHECKPOINT if not (out / LATEST).is_file() and (out / CHECKPOINT).is_file() else out / LATEST
+NAN_ADVICE = (
+    "Resume with a lower learning rate (--resume --lr ...), or set train.grad_clip (--set train.grad_clip=5)"
+)
 
 
 @dataclass
@@ -74,7 +59,8 @@ class VAETrainConfig:
         warmup_epochs: The KL weight rises linearly to 1 over this many epochs (0: no warm-up).
         dynamic_binarization: Draw a fresh Bernoulli image per batch from grey levels.
         eval_every: Epochs between validation ELBOs (0: never).
-        checkpoint_every: Epochs between checkpoints (the last epoch always gets one).
+        checkpoint_every: Kept so that older configurations load: ``checkpoints/latest.pth`` is
+            now written after every epoch, as in every family.
         max_train_batches: Stop each epoch after this many batches (tests, smoke runs).
         grad_clip: Gradient-norm bound, or ``None`` (karstenkreis/flow_vae has none).
         patience: Stop after this many validations without a better validation ELBO (``None``:
@@ -105,11 +91,12 @@ class VAETrainConfig:
         return cls(**values).validated()
 
     def validated(self) -> VAETrainConfig:
-        """Raises :class:`ConfigError` naming the first nonsensical setting."""
+        """Raises :class:`ConfigError` naming the first nonsensical setting (type or range)."""
+        _check_types(self)
         checks = [
-            (self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}"),
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, got {self.lr}"),
             (self.lr_decay_epochs >= 1, f"lr_decay_epochs must be >= 1, got {self.lr_decay_epochs}"),
             (0 < self.lr_decay_factor <= 1, f"lr_decay_factor must be in (0, 1], got {self.lr_decay_factor}"),
             (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
@@ -121,7 +108,7 @@ class VAETrainConfig:
             ),
             (self.patience is None or self.patience >= 1, f"patience must be >= 1, got {self.patience}"),
             (
-                self.grad_clip is None or self.grad_clip > 0,
+                self.grad_clip is None or (math.isfinite(self.grad_clip) and self.grad_clip > 0),
                 f"grad_clip must be positive, got {self.grad_clip}",
             ),
         ]
@@ -129,6 +116,25 @@ class VAETrainConfig:
             if not ok:
                 raise ConfigError(f"[train] {message}")
         return self
+
+
+def _check_types(config) -> None:
+    """Raises :class:`ConfigError` for the first setting whose value has the wrong type."""
+    kinds = {"int": (int,), "float": (int, float), "bool": (bool,)}
+    for field in fields(config):
+        value = getattr(config, field.name)
+        annotation = str(field.type)
+        if value is None and "None" in annotation:
+            continue
+        kind = annotation.split("|")[0].strip()
+        wanted = kinds.get(kind)
+        if wanted is None:
+            continue
+        if not isinstance(value, wanted) or (kind != "bool" and isinstance(value, bool)):
+            raise ConfigError(f"[train] {field.name} must be {_ARTICLE[kind]}, got {value!r}")
+
+
+_ARTICLE = {"int": "a whole number", "float": "a number", "bool": "true or false"}
 
 
 def kl_warmup_scale(epoch: int, warmup_epochs: int) -> float:
@@ -158,21 +164,6 @@ def learning_rate(epoch: int, lr: float, decay_epochs: int, decay_factor: float)
     return lr * decay_factor ** (epoch // decay_epochs)
 
 
-def _logger(out: Path, echo: bool = True) -> logging.Logger:
-    logger = logging.getLogger(f"maflow.vae.{out.resolve()}")
-    logger.setLevel(logging.INFO)
-    for handler in list(logger.handlers):  # a second run in this process gets its own
-        logger.removeHandler(handler)
-        handler.close()
-    (out / LOG_NAME).parent.mkdir(exist_ok=True)
-    handler = logging.FileHandler(out / LOG_NAME)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    logger.addHandler(handler)
-    if echo:
-        logger.addHandler(logging.StreamHandler())
-    return logger
-
-
 @torch.no_grad()
 def _evaluate_elbo(model, data: Tensor, batch_size: int = 500) -> dict:
     """Single-sample ELBO terms on binary ``data`` in evaluation mode (nats per example)."""
@@ -199,68 +190,45 @@ def train_vae(
 ) -> list[dict]:
     """Trains ``model`` on ``train_data`` (grey levels if dynamically binarised), resuming from ``out``.
 
-    Writes to ``out``: ``checkpoints/latest.pth`` (model, optimiser, epoch, RNG states, history;
-    atomic; a run of the older layout continues from its ``checkpoint.pt``), ``logs/training.log``, TensorBoard scalars under ``tensorboard/`` (ELBO, reconstruction,
-    KL, warm-up scale, learning rate), ``history.json`` and the pictures
-    ``data_samples.png``, ``model_samples.png`` and ``reconstructions.png``. ``val_data`` is
-    binarised once (seeded) so validation ELBOs are comparable across epochs. Returns the
-    per-epoch history. ``extra`` (plain values) is stored in the checkpoint, e.g. the data set.
-    ``quiet``: no progress bar and no log lines on the terminal (``logs/training.log`` keeps them).
+    The loop is the one :class:`~maflow.train.loop.Trainer`: the loss of a batch is the negative
+    ELBO with the KL term weighted by the warm-up (:func:`kl_warmup_scale`), the learning rate
+    follows :func:`learning_rate`, both set before each epoch; the binarisation of each batch
+    draws from the data-order generator (so a resume replays it). ``val_data`` is binarised once
+    (seeded) so validation ELBOs are comparable across epochs; early stopping (``patience``)
+    watches the validation ELBO.
+
+    Writes to ``out``: ``checkpoints/latest.pth`` after every epoch and ``checkpoints/best.pth``
+    at the best validation ELBO (the shared schema: ``family`` ``"vae"``, the model's constructor
+    arguments as ``model_config``, optimiser, RNG and data-order states, a fingerprint of all the
+    training data), ``logs/training.log``, TensorBoard scalars under ``tensorboard/``,
+    ``history.json``, ``results.json`` and ``results.txt`` (the training section), and the
+    pictures ``data_samples.png``, ``model_samples.png`` and ``reconstructions.png`` (of the last
+    weights, which ``maflow vae evaluate`` scores, as karstenkreis/flow_vae). A run of the older
+    layout continues from its ``checkpoint.pt``. Returns the per-epoch history. ``extra`` (plain
+    values) is stored in the checkpoint, e.g. the run's configuration. ``quiet``: no progress bar
+    and no log lines on the terminal (``logs/training.log`` keeps them).
     """
+    config = config.validated()
     out = ensure_writable_dir(out)
-    remove_own_temporaries(out, vae_run_files(out)[1][out])  # left by a killed run
-    run = _VAERun(model, train_data, val_data, config, out, extra, quiet)
-    from maflow.utils.optional import NullSummaryWriter, has_tensorboard
-
-    if has_tensorboard():  # optional: without it one line says what to install
-        from torch.utils.tensorboard import SummaryWriter
-
-        run.writer = SummaryWriter(str(out / "tensorboard"), purge_step=run.start_epoch)
-    else:
-        run.writer = NullSummaryWriter()
-    try:
-        with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
-            for epoch in range(run.start_epoch, config.epochs):
-                started = time.time()
-                totals, seen = run.train_epoch(epoch, stop)
-                run.end_epoch(epoch, totals, seen, started)
-                if stop.received is not None:  # during the validation: keep this epoch end and stop
-                    run.save(epoch + 1)
-                    write_json(out / "history.json", run.history)
-                    kept = f"epoch {epoch + 1} in {run.checkpoint_path}"
-                    raise TrainingInterrupted(
-                        interrupted_message(stop.received, kept, resume_command()), stop.received
-                    )
-                if run.patience_exhausted():
-                    run.log.info(
-                        f"early stopping: no better validation ELBO for {config.patience} validations"
-                    )
-                    run.save(epoch + 1)
-                    write_json(out / "history.json", run.history)
-                    break
-    finally:
-        run.writer.close()
+    for folder, names in vae_run_files(out)[1].items():
+        remove_own_temporaries(folder, names)  # left by a killed run
+    with TrainingLogger(out / LOG_NAME, out / "tensorboard", echo=not quiet) as logger:
+        run = _VAERun(model, train_data, val_data, config, out, extra, logger, quiet)
+        run.restore_or_describe()
+        summary = run.trainer.fit(run.train_data)
+        history = run.finish(summary)
     pictures(model, run.picture_data(), out)
-    return run.history
+    return history
 
 
 class _VAERun:
-    """The state of one VAE run and the steps of its loop (see :func:`train_vae`)."""
+    """One VAE run: its model, optimiser, hooks and checkpoints in the one Trainer."""
 
-    def __init__(
-        self,
-        model,
-        train_data: Tensor,
-        val_data: Tensor | None,
-        config: VAETrainConfig,
-        out: Path,
-        extra,
-        quiet: bool = False,
-    ):
-        self.model, self.train_data, self.config, self.out, self.extra = model, train_data, config, out, extra
-        self.log = _logger(out, echo=not quiet)
-        self.progress = False if quiet else None
-        self.data_rng = torch.Generator().manual_seed(config.seed)
+    def __init__(self, model, train_data, val_data, config: VAETrainConfig, out: Path, extra, logger, quiet):
+        self.model, self.config, self.out, self.extra, self.logger = model, config, out, extra or {}, logger
+        self.train_data = train_data
+        self.device = next(model.parameters()).device  # data stay on the CPU; batches move
+        self.generator = torch.Generator().manual_seed(config.seed)  # data order and binarisation
         self.val_binary = None
         if val_data is not None and len(val_data):
             self.val_binary = (
@@ -269,164 +237,144 @@ class _VAERun:
                 else val_data
             )
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        self.history: list[dict] = []
-        self.start_epoch = 0
-        self.interrupted = None  # the position inside the epoch a signal stopped
-        self.checkpoint_path = out / LATEST
         self.fingerprint = data_fingerprint(train_data.cpu().numpy())
-        self.device = next(model.parameters()).device  # data stay on the CPU; batches move
-        self.writer: Any = None  # a SummaryWriter, or a NullSummaryWriter without TensorBoard
-        if vae_checkpoint(out).exists():
-            self.restore()
-        else:
-            self.log.info(f"model: {json.dumps(model.hparams)}")
-            self.log.info(f"training: {json.dumps(asdict(config))}")
-            self.log.info(f"parameters: {sum(p.numel() for p in model.parameters())}")
+        self.beta = 1.0
+        self.trainer = Trainer(
+            model,
+            self.optimizer,
+            self.loss,
+            self.validate,
+            self.checkpoint,
+            out / "checkpoints",
+            logger,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            patience=config.patience,
+            grad_clip=config.grad_clip,
+            generator=self.generator,
+            progress=False if quiet else None,
+            nan_guard=NonFiniteGuard("stop", advice=NAN_ADVICE),
+            before_epoch=self.set_schedules,
+            batches_fn=self.batches,
+            prepare_batch=self.binarize,
+            restore_best=False,  # the last weights are the run's result (karstenkreis/flow_vae)
+        )
+
+    def batches(self, num_examples: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
+        return epoch_batches(num_examples, batch_size, generator)[: self.config.max_train_batches]
 
     def binarize(self, x: Tensor) -> Tensor:
-        return torch.bernoulli(x, generator=self.data_rng) if self.config.dynamic_binarization else x
+        if self.config.dynamic_binarization:
+            x = torch.bernoulli(x, generator=self.generator)
+        return x.to(self.device)
 
-    def restore(self) -> None:
-        checkpoint = load_checkpoint(vae_checkpoint(self.out))
-        if type(self.model).with_defaults(checkpoint.get("hparams") or {}) != self.model.hparams:
-            raise CheckpointError(
-                f"{self.checkpoint_path} holds a different model ({checkpoint.get('hparams')}); "
-                "use another --out or the same model settings"
+    def set_schedules(self, epochs_done: int) -> None:
+        config = self.config
+        self.beta = kl_warmup_scale(epochs_done, config.warmup_epochs)
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(
+                epochs_done, config.lr, config.lr_decay_epochs, config.lr_decay_factor
             )
-        if "data_fingerprint" in checkpoint and not same_data(
+
+    def loss(self, model, x: Tensor) -> tuple[Tensor, dict]:
+        terms = model(x)
+        loss = -(terms.log_likelihood - self.beta * terms.kl).mean()
+        with torch.no_grad():
+            sums = torch.stack([terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]).double()
+        elbo, reconstruction, kl = sums.tolist()
+        return loss, {"train_elbo": elbo, "train_reconstruction": reconstruction, "train_kl": kl}
+
+    def validate(self, model) -> tuple[float | None, dict]:
+        """The validation ELBO when due (every ``eval_every`` epochs and at the last), and the schedules."""
+        config, epoch = self.config, self.trainer.epoch
+        extras = {
+            "warmup_scale": kl_warmup_scale(epoch - 1, config.warmup_epochs),
+            "learning_rate": learning_rate(
+                epoch - 1, config.lr, config.lr_decay_epochs, config.lr_decay_factor
+            ),
+        }
+        due = config.eval_every and (epoch % config.eval_every == 0 or epoch == config.epochs)
+        if self.val_binary is None or not due:
+            return None, extras
+        terms = _evaluate_elbo(model, self.val_binary)
+        return -terms["elbo"], {**extras, **{f"val_{k}": v for k, v in terms.items()}}
+
+    def checkpoint(self, **progress) -> dict:
+        dataset = (self.extra.get("config") or {}).get("data", {}).get("dataset")
+        return make_checkpoint(
+            self.model,
+            "vae",
+            self.model.hparams,
+            dataset,
+            self.fingerprint,
+            self.optimizer,
+            generator=self.generator,
+            training_config={**asdict(self.config), "run": self.extra},
+            family="vae",
+            **progress,
+        )
+
+    def restore_or_describe(self) -> None:
+        """Continues the run in ``out`` when it holds a checkpoint; else logs what starts."""
+        path = vae_checkpoint(self.out)
+        if not path.exists():
+            self.logger.info(f"model: {json.dumps(self.model.hparams)}", echo=False)
+            self.logger.info(f"training: {json.dumps(asdict(self.config))}", echo=False)
+            self.logger.info(f"parameters: {sum(p.numel() for p in self.model.parameters())}", echo=False)
+            return
+        checkpoint = load_checkpoint(path)
+        if is_older(checkpoint):
+            batches = len(self.batches(len(self.train_data), self.config.batch_size, torch.Generator()))
+            checkpoint = older_as_latest(checkpoint, batches)
+        elif checkpoint.get("family") != "vae" or "progress" not in checkpoint:
+            raise CheckpointError(f"{path} is not a VAE checkpoint; use another --out")
+        stored = checkpoint.get("model_config") or {}
+        if type(self.model).with_defaults(stored) != self.model.hparams:
+            raise CheckpointError(
+                f"{path} holds a different model ({stored}); use another --out or the same model settings"
+            )
+        if checkpoint.get("data_fingerprint") is not None and not same_data(
             checkpoint["data_fingerprint"], self.fingerprint
         ):
             raise CheckpointError(
-                f"{self.checkpoint_path} was trained on other data (the training split or --limit-train "
-                "changed); resume with the same data, or use another --out"
+                f"{path} was trained on other data (the training split or --limit-train changed); "
+                "resume with the same data, or use another --out"
             )
-        self.model.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        torch.set_rng_state(checkpoint["rng_state"])
-        self.data_rng.set_state(checkpoint["data_rng_state"])
-        self.history = list(checkpoint["history"])
-        self.start_epoch = int(checkpoint["epoch"])
-        self.interrupted = checkpoint.get("interrupted")
-        self.log.info(f"resumed from {vae_checkpoint(self.out)} after epoch {self.start_epoch}")
+        best = self.out / BEST
+        self.trainer.restore(checkpoint, load_training_checkpoint(best) if best.is_file() else None)
+        stored_lr = (checkpoint.get("training_config") or {}).get("lr")
+        if stored_lr is not None and stored_lr != self.config.lr:  # the schedule restarts from the new rate
+            config, epoch = self.config, self.trainer.epoch
+            self.trainer.change_learning_rate(
+                learning_rate(epoch, config.lr, config.lr_decay_epochs, config.lr_decay_factor)
+            )
+        self.logger.info(f"resumed from {path} after epoch {self.trainer.epoch}")
 
-    def save(self, epoch: int, data_rng_state=None, **more) -> None:
-        save_checkpoint(
-            self.checkpoint_path,
-            {
-                "family": "vae",
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "epoch": epoch,
-                "hparams": self.model.hparams,
-                "config": asdict(self.config),
-                "rng_state": torch.get_rng_state(),
-                "data_rng_state": self.data_rng.get_state() if data_rng_state is None else data_rng_state,
-                "history": self.history,
-                "extra": self.extra or {},
-                "data_fingerprint": self.fingerprint,
-                **more,
-            },
-        )
+    def finish(self, summary: dict) -> list[dict]:
+        """``history.json``, and the training section of ``results.json`` and ``results.txt``."""
+        from maflow.run.results import update_results
 
-    def train_epoch(self, epoch: int, stop: StopSignals) -> tuple[Tensor, int]:
-        """One pass (from the interrupted batch on, when resuming one); returns the ELBO sums and count."""
-        config, model = self.config, self.model
-        beta = kl_warmup_scale(epoch, config.warmup_epochs)
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(epoch, config.lr, config.lr_decay_epochs, config.lr_decay_factor)
-        model.train()
-        epoch_rng = (
-            self.data_rng.get_state()
-        )  # an interrupt stores this: the resume replays the epoch's draws
-        permutation = torch.randperm(self.train_data.shape[0], generator=self.data_rng)
-        totals = torch.zeros(3, dtype=torch.float64)
-        seen, first = 0, 0
-        if self.interrupted is not None:  # continue the interrupted epoch after its last step
-            totals = torch.tensor(self.interrupted["totals"], dtype=torch.float64)
-            seen, first = int(self.interrupted["seen"]), int(self.interrupted["batch_in_epoch"])
-            self.interrupted = None
-        batches = permutation.split(config.batch_size)
-        shown = (
-            len(batches) if config.max_train_batches is None else min(len(batches), config.max_train_batches)
-        )
-        with EpochProgress(shown, epoch + 1, self.progress, initial=first) as bar:
-            for index, batch in enumerate(batches):
-                if config.max_train_batches is not None and index >= config.max_train_batches:
-                    break
-                if index < first:
-                    self.binarize(self.train_data[batch])  # done before the interrupt: replays its draws
-                    continue
-                x = self.binarize(self.train_data[batch]).to(self.device)
-                terms = model(x)
-                loss = -(terms.log_likelihood - beta * terms.kl).mean()
-                optimizer_step(
-                    self.optimizer,
-                    loss,
-                    lambda: (
-                        f"non-finite loss at epoch {epoch + 1}, batch {index + 1}; "
-                        "lower --lr or set grad_clip, and resume from the last checkpoint"
-                    ),
-                    model.parameters(),
-                    config.grad_clip,
-                )
-                with torch.no_grad():
-                    totals += torch.stack(
-                        [terms.elbo.sum(), terms.log_likelihood.sum(), terms.kl.sum()]
-                    ).double()
-                seen += x.shape[0]
-                bar.update(loss.item(), x.shape[0])
-                if stop.received is not None:
-                    position = {"batch_in_epoch": index + 1, "totals": totals.tolist(), "seen": seen}
-                    self.save(epoch, data_rng_state=epoch_rng, interrupted=position)
-                    kept = f"epoch {epoch + 1} (batch {index + 1}) in {self.checkpoint_path}"
-                    message = interrupted_message(stop.received, kept, resume_command())
-                    raise TrainingInterrupted(message, stop.received)
-        return totals, seen
-
-    def end_epoch(self, epoch: int, totals: Tensor, seen: int, started: float) -> None:
-        """The epoch's record (validation ELBO when due), TensorBoard, the log and the checkpoint."""
-        config = self.config
-        elbo, reconstruction, kl = (totals / max(seen, 1)).tolist()
-        record = {
-            "epoch": epoch + 1,
-            "train_elbo": elbo,
-            "train_reconstruction": reconstruction,
-            "train_kl": kl,
-            "warmup_scale": kl_warmup_scale(epoch, config.warmup_epochs),
-            "learning_rate": learning_rate(epoch, config.lr, config.lr_decay_epochs, config.lr_decay_factor),
-            "seconds": time.time() - started,
+        history = self.trainer.history
+        write_json(self.out / "history.json", history)
+        validated = [record for record in history if "val_elbo" in record]
+        best = max(validated, key=lambda record: record["val_elbo"]) if validated else None
+        last = history[-1] if history else {}
+        training = {
+            "family": "vae",
+            "model": "vae",
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "epochs_run": summary["epoch"],
+            "steps": summary["step"],
+            "stopped_by": "early stopping" if summary["stopped_early"] else "epoch limit",
+            "best_epoch": best["epoch"] if best else None,
+            "best_val_elbo": best["val_elbo"] if best else None,
+            "last_train_elbo": last.get("train_elbo", math.nan),
+            "last_val_elbo": validated[-1]["val_elbo"] if validated else None,
+            "train_seconds": summary["elapsed_seconds"],
+            "checkpoint": str(self.out / LATEST),
         }
-        last = epoch + 1 == config.epochs
-        if (
-            self.val_binary is not None
-            and config.eval_every
-            and ((epoch + 1) % config.eval_every == 0 or last)
-        ):
-            record.update({f"val_{k}": v for k, v in _evaluate_elbo(self.model, self.val_binary).items()})
-        self.history.append(record)
-        for key in ("elbo", "reconstruction", "kl"):
-            for split in ("train", "val"):
-                if f"{split}_{key}" in record:
-                    self.writer.add_scalar(f"{key}/{split}", record[f"{split}_{key}"], epoch + 1)
-        self.writer.add_scalar("warmup_scale", record["warmup_scale"], epoch + 1)
-        self.writer.add_scalar("learning_rate", record["learning_rate"], epoch + 1)
-        self.writer.flush()
-        self.log.info(
-            " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
-        )
-        if last or (config.checkpoint_every and (epoch + 1) % config.checkpoint_every == 0):
-            self.save(epoch + 1)
-            write_json(self.out / "history.json", self.history)
-
-    def patience_exhausted(self) -> bool:
-        """Whether the last ``patience`` validations all fell short of the best validation ELBO."""
-        if self.config.patience is None:
-            return False
-        elbos = [record["val_elbo"] for record in self.history if "val_elbo" in record]
-        if not elbos:
-            return False
-        best = max(range(len(elbos)), key=elbos.__getitem__)
-        return len(elbos) - 1 - best >= self.config.patience
+        update_results(self.out / RESULTS_NAME, self.out / RESULTS_TEXT, "training", training)
+        return history
 
     def picture_data(self) -> Tensor:
         data = self.val_binary if self.val_binary is not None else self.binarize(self.train_data[:100])
