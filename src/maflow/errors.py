@@ -1,6 +1,14 @@
 """User-facing errors: the CLI prints their message without a traceback."""
 
-__all__ = ["MaflowError", "DataError", "CheckpointError", "ConfigError", "NoDensityError", "StorageError"]
+__all__ = [
+    "MaflowError",
+    "DataError",
+    "CheckpointError",
+    "ConfigError",
+    "NoDensityError",
+    "StorageError",
+    "NumericalError",
+]
 
 
 class MaflowError(Exception):
@@ -25,3 +33,7 @@ class NoDensityError(MaflowError, NotImplementedError):
 
 class StorageError(MaflowError, OSError):
     """A file could not be written (disk full, read-only, no permission); still an ``OSError``."""
+
+
+class NumericalError(MaflowError, ArithmeticError):
+    """A model gave NaN or infinite values where finite ones are needed (a diverged run's samples)."""

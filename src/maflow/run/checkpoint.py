@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 import maflow
-from maflow.errors import CheckpointError
+from maflow.errors import CheckpointError, ConfigError
 from maflow.utils.io import load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "save_training_checkpoint",
     "load_training_checkpoint",
     "check_compatible",
+    "check_structure",
     "rebuild_model",
     "load_classifier",
 ]
@@ -160,6 +161,7 @@ def check_compatible(
     """Raises :class:`CheckpointError` naming the first mismatch with what the caller expects."""
     if not isinstance(checkpoint, dict) or "model_state" not in checkpoint:
         raise CheckpointError(f"{path} is not a maflow training checkpoint")
+    check_structure(checkpoint, path)
     version = checkpoint.get("format_version", 0)
     if version > FORMAT_VERSION:
         raise CheckpointError(
@@ -189,6 +191,86 @@ def check_compatible(
         )
 
 
+# Counters of the training loop that must be whole numbers >= 0 when present.
+_PROGRESS_COUNTS = ("epoch", "step", "batch_in_epoch", "best_epoch", "patience_counter", "nan_rollbacks")
+
+
+def check_structure(checkpoint: dict, path: str | Path) -> None:
+    """Raises :class:`CheckpointError` naming the first entry of the wrong type or out of range.
+
+    Checked before anything is built from the checkpoint: the weights are a dict of tensors,
+    the model's name a string, its config a dict whose ``features`` is a whole number >= 1 and
+    ``context_features`` one or ``None``, ``progress`` a dict whose counters are whole numbers
+    >= 0 and whose ``best_value`` a number or ``None``, ``format_version`` a whole number.
+
+    Example:
+        >>> try:
+        ...     check_structure({"model_state": {}, "progress": [1, 2, 3]}, "best.pth")
+        ... except CheckpointError as error:
+        ...     print(str(error)[:43])
+        best.pth: progress is a list, not a dict of
+    """
+
+    def refuse(what: str) -> CheckpointError:
+        return CheckpointError(
+            f"{path}: {what}; the checkpoint is damaged or was not written by this maflow: "
+            "train again (--overwrite), or use another checkpoint"
+        )
+
+    state = checkpoint.get("model_state")
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise refuse("model_state is not a dict of named tensors")
+    version = checkpoint.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise refuse(f"format_version is {version!r}, not a whole number")
+    if "model_name" in checkpoint and not isinstance(checkpoint["model_name"], str):
+        raise refuse(f"model_name is {checkpoint['model_name']!r}, not a name")
+    config = checkpoint.get("model_config", {})
+    if not isinstance(config, dict):
+        raise refuse(f"model_config is a {type(config).__name__}, not a dict")
+    progress = checkpoint.get("progress", {})
+    if not isinstance(progress, dict):
+        raise refuse(f"progress is a {type(progress).__name__}, not a dict of counters")
+    for key in _PROGRESS_COUNTS:
+        value = progress.get(key, 0)
+        if value is None and key == "best_epoch":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise refuse(f"progress {key}={value!r} is not a whole number >= 0")
+    best = progress.get("best_value")
+    if best is not None and (isinstance(best, bool) or not isinstance(best, int | float)):
+        raise refuse(f"progress best_value={best!r} is not a number")
+    if not isinstance(progress.get("history", []), list):
+        raise refuse("progress history is not a list")
+
+
+def _model_sizes(checkpoint: dict, path: str | Path) -> tuple[int, int | None]:
+    # features and context_features of a flow checkpoint, checked (rebuild_model's first step).
+    config = checkpoint.get("model_config")
+    if not isinstance(config, dict) or "features" not in config:
+        raise CheckpointError(
+            f"{path}: its model_config has no 'features' (the data dimension), so the model cannot be "
+            "rebuilt; the checkpoint is damaged or not a flow's: train again (--overwrite), or use another checkpoint"
+        )
+    sizes: list[int | None] = []
+    for key in ("features", "context_features"):
+        value = config.get(key)
+        if value is None and key == "context_features":
+            sizes.append(None)
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CheckpointError(
+                f"{path}: model_config {key}={value!r} is not a whole number >= 1; the checkpoint is "
+                "damaged: train again (--overwrite), or use another checkpoint"
+            )
+        sizes.append(value)
+    features = sizes[0]
+    assert features is not None  # checked above
+    return features, sizes[1]
+
+
 def load_training_checkpoint(path: str | Path, **expected) -> dict:
     """Loads a checkpoint safely (no pickle code runs) and checks it against ``expected``.
 
@@ -200,13 +282,38 @@ def load_training_checkpoint(path: str | Path, **expected) -> dict:
 
 
 def rebuild_model(checkpoint: dict, path: str | Path = "checkpoint") -> torch.nn.Module:
-    """Builds the registered model from the stored name and config and loads the weights."""
-    from maflow.models.registry import build_model
+    """Builds the registered model from the stored name and config and loads the weights.
 
-    config = dict(checkpoint["model_config"])
-    features = config.pop("features")
-    context_features = config.pop("context_features", None)
-    model = build_model(checkpoint["model_name"], features, context_features, **config)
+    Everything is checked before the model is built (:func:`check_structure`, the sizes in
+    :func:`maflow.utils.sizes.check_sizes`, the family, ``features``), and the weights after they
+    are loaded: a checkpoint whose weights hold NaN or infinity is refused, since every density
+    and sample of it would be NaN.
+    """
+    from maflow.models.registry import build_model
+    from maflow.utils.sizes import check_sizes
+
+    check_structure(checkpoint, path)
+    check_sizes(checkpoint, path)
+    family = checkpoint.get("family", "flow")
+    if family != "flow":
+        command = {"made": "maflow made", "mnf": "maflow mnf", "vae": "maflow vae"}.get(
+            str(family), "its own"
+        )
+        raise CheckpointError(
+            f"{path} holds a {family!r} model, not a flow: use it with the {command} commands, "
+            "or give the flow's run folder"
+        )
+    features, context_features = _model_sizes(checkpoint, path)
+    config = {
+        k: v for k, v in checkpoint["model_config"].items() if k not in ("features", "context_features")
+    }
+    try:
+        model = build_model(checkpoint.get("model_name", ""), features, context_features, **config)
+    except ConfigError as error:  # an unknown model or option: the file, not the user's flags, is wrong
+        raise CheckpointError(
+            f"{path}: its model cannot be rebuilt ({error}); it was written by another maflow version or "
+            "is damaged: train again (--overwrite), or use another checkpoint"
+        ) from None
     try:
         model.load_state_dict(checkpoint["model_state"])
     except RuntimeError as error:
@@ -214,6 +321,12 @@ def rebuild_model(checkpoint: dict, path: str | Path = "checkpoint") -> torch.nn
             f"{path}: the stored weights do not fit model {checkpoint['model_name']!r} "
             f"({_first_mismatch(error)})"
         ) from None
+    for name, tensor in checkpoint["model_state"].items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{path}: the weight {name} holds NaN or infinite values, so every density and sample "
+                "would be NaN (the run diverged); use an earlier checkpoint, or train again with a lower --lr"
+            )
     return model
 
 

@@ -55,6 +55,8 @@ def save_image_grid(images, image_shape, path: str | Path, columns: int | None =
     images = np.clip(np.asarray(images, dtype=np.float64), 0.0, 1.0).reshape(-1, *image_shape)
     channels, height, width = image_shape
     count = len(images)
+    if count == 0:
+        return None  # nothing to draw (every sample was non-finite): the caller says so
     columns = columns or math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns)
     grid = np.ones((rows * (height + 1) + 1, columns * (width + 1) + 1, channels))
