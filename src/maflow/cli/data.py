@@ -12,9 +12,14 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("data", help="list, fetch and prepare data sets")
     commands = parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
+    from maflow.train.flags import data_folder
+
     def common(sub):
         sub.add_argument(
-            "--data-dir", "--data_dir", help="data directory (default: $MAFLOW_DATA or ~/.cache/maflow)"
+            "--data-dir",
+            "--data_dir",
+            type=data_folder,
+            help="data directory (default: $MAFLOW_DATA or ~/.cache/maflow)",
         )
 
     listing = commands.add_parser("list", help="every data set: dims, split sizes, where it looks, presence")

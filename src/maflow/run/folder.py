@@ -51,6 +51,7 @@ __all__ = [
     "remove_own_files",
     "prepare_run_folder",
     "existing_run_lock",
+    "check_layout",
 ]
 
 LOCK_NAME = ".maflow.lock"
@@ -314,6 +315,8 @@ def prepare_run_folder(
     from maflow.errors import ConfigError
 
     folder = Path(folder)
+    artefacts = list(artefacts)
+    check_layout(folder, own, artefacts)
     for directory, names in own.items():
         remove_own_temporaries(directory, names)  # left by a killed run; live writers' files are locked
     found = existing_artefacts(artefacts)
@@ -335,6 +338,41 @@ def prepare_run_folder(
     if overwrite:
         for directory, names in own.items():  # a stale best checkpoint or evaluation must not survive
             remove_own_files(directory, names)
+
+
+def check_layout(
+    folder: str | os.PathLike, own: dict, artefacts: Iterable[str | os.PathLike] = (), folders=()
+) -> None:
+    """Refuses a run folder where a file sits in place of one of its folders, or the reverse.
+
+    ``own``'s keys and ``folders`` must be folders (or not exist yet), ``artefacts`` files (or
+    not exist yet). Checked before any work, so that a ``checkpoints`` file or a
+    ``results_summary.json`` folder is one line at the start, not a failure at the end of a run.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = (Path(d) / "checkpoints").write_text("not a folder")
+        ...     try:
+        ...         check_layout(d, {Path(d) / "checkpoints": ["best.pth"]})
+        ...     except StorageError as error:
+        ...         print(str(error).split(": ", 1)[1])
+        a file where the run keeps a folder: move it away, or choose another --out
+    """
+    folder = Path(folder)
+    for directory in [*own, *folders]:
+        for path in [Path(directory), *Path(directory).parents]:
+            if path.exists() and not path.is_dir():
+                raise StorageError(
+                    f"{path}: a file where the run keeps a folder: move it away, or choose another --out"
+                )
+            if path == folder or path == path.parent:
+                break
+    for artefact in artefacts:
+        if Path(artefact).is_dir():
+            raise StorageError(
+                f"{artefact}: a folder where the run keeps a file: move it away, or choose another --out"
+            )
 
 
 def _relative(path: Path, folder: Path) -> Path:

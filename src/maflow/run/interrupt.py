@@ -88,7 +88,9 @@ def run_reporting(prog: str, function, *args) -> int:
 
     A :class:`TrainingInterrupted` prints what was kept and how to resume (130 / 143), any other
     :class:`~maflow.errors.MaflowError` prints ``PROG: error: ...`` (2), a bare Ctrl-C outside a
-    training loop prints ``PROG: interrupted`` (130).
+    training loop prints ``PROG: interrupted ...`` and that every written file is complete (130), and an ``OSError`` about a file (a file
+    where the run keeps a folder, a full disk) one line from
+    :func:`maflow.utils.io.file_system_message` (2).
     """
     import sys
 
@@ -100,6 +102,18 @@ def run_reporting(prog: str, function, *args) -> int:
     except MaflowError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the file system refused something no command checks for itself
+        from maflow.utils.io import file_system_message
+
+        message = file_system_message(error)
+        if message is None:
+            raise
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        print(
+            f"{prog}: interrupted (Ctrl-C) before it finished; the files it wrote are complete "
+            "(atomic writes): run the command again to finish",
+            file=sys.stderr,
+        )
         return 130

@@ -91,4 +91,8 @@ class RunPaths:
             self.checkpoints: [self.best.name, self.latest.name],
             self.samples: [samples],
             self.figures: [f"{self.dataset}_u_marginals.png", f"{self.dataset}_u_scatter.png"],
+            # Appended to or written by other libraries, never removed; listed so that a file in
+            # their place is refused before the run starts.
+            self.log_file.parent: [],
+            self.tensorboard: [],
         }

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 
 from maflow.errors import ConfigError
@@ -20,6 +22,13 @@ from maflow.run.device import DEVICE_HELP, THREADS_HELP
 
 __all__ = [
     "MODEL_FLAGS",
+    "SEED_RANGE",
+    "RESERVED_MODEL_OPTIONS",
+    "finite_float",
+    "positive_float",
+    "seed_int",
+    "accept_negative_numbers",
+    "data_folder",
     "TRAIN_FLAGS",
     "add_model_arguments",
     "add_run_arguments",
@@ -43,6 +52,108 @@ MODEL_FLAGS = {
     "bn_placement": "batch_norm_placement",
 }
 TRAIN_FLAGS = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "patience")
+
+
+# Seeds every RNG takes (torch, numpy after reduction, Python): the signed 64-bit range.
+SEED_RANGE = (-(2**63), 2**63 - 1)
+# Model-builder keywords that the data set (and --conditional) set, never an option.
+RESERVED_MODEL_OPTIONS = {
+    "features": "the data set sets it (its dimension)",
+    "context_features": "--conditional sets it (the number of classes)",
+}
+# argparse reads "-1e-3" as an unknown option; numbers in any float notation are values.
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (NaN and infinity are refused with the flag's name).
+
+    Example:
+        >>> finite_float("1e-3")
+        0.001
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (learning rates).
+
+    Example:
+        >>> positive_float("3e-4")
+        0.0003
+        >>> try:
+        ...     positive_float("-1e-3")
+        ... except argparse.ArgumentTypeError as error:
+        ...     print(error)
+        must be a positive finite number, got -0.001
+    """
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {value:g}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """An argparse type: a whole number that every RNG accepts (the signed 64-bit range).
+
+    Example:
+        >>> seed_int("42")
+        42
+        >>> try:
+        ...     seed_int("18446744073709551616")
+        ... except argparse.ArgumentTypeError as error:
+        ...     print(str(error)[:47])
+        must be a whole number from -2**63 to 2**63 - 1
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"must be a whole number from -2**63 to 2**63 - 1, got {text}")
+    return value
+
+
+def data_folder(text: str) -> str:
+    """An argparse type for ``--data-dir``: a folder, or a path that does not exist yet (not a file).
+
+    Example:
+        >>> data_folder("/no/such/folder")
+        '/no/such/folder'
+    """
+    from pathlib import Path
+
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a file; give the folder that holds the data sets' folders (mnist/, miniboone/, ...)"
+        )
+    return text
+
+
+def accept_negative_numbers(parser: argparse.ArgumentParser) -> None:
+    """Lets ``parser`` read ``--lr -1e-3`` as a value (then refused by the flag's range), not an option.
+
+    argparse takes only ``-1`` and ``-0.5`` as numbers; exponents and ``-inf`` looked like
+    unknown options and gave "expected one argument". Every float flag of ``parser`` defined so
+    far also refuses NaN and infinity (:func:`finite_float`), and its ``--data-dir`` a file
+    (:func:`data_folder`).
+    """
+    if hasattr(parser, "_negative_number_matcher") and not getattr(
+        parser, "_has_negative_number_optionals", []
+    ):
+        parser._negative_number_matcher = _NEGATIVE_NUMBER
+    for action in parser._actions:
+        if action.type is float:
+            action.type = finite_float
+        elif action.dest == "data_dir" and action.type is None:
+            action.type = data_folder
 
 
 def _key_value(text: str) -> tuple[str, object]:
@@ -100,6 +211,8 @@ def apply_settings(config: dict, settings, open_sections=()) -> dict:
                 what = "is in several sections" if holders else "is not a setting of this command"
                 raise ConfigError(f"--set {key}: {what}; write section.key, or use one of {', '.join(known)}")
             section = holders[0]
+        if section == "model":
+            _refuse_reserved(name, f"--set {key}")
         if name not in config[section] and section not in open_sections:
             raise ConfigError(
                 f"--set {key}: {section} has no setting {name!r}; use one of {', '.join(sorted(config[section]))}"
@@ -168,10 +281,10 @@ def add_run_arguments(
     group.add_argument("--out", **out)
     group.add_argument("--device", default="auto", help=DEVICE_HELP)
     group.add_argument("--threads", type=int, help=THREADS_HELP)
-    group.add_argument("--seed", type=int, default=seed, help="seeds the weights and the data order")
+    group.add_argument("--seed", type=seed_int, default=seed, help="seeds the weights and the data order")
     group.add_argument("--epochs", type=int, default=epochs, help=epochs_help)
     group.add_argument("--batch-size", "--batch_size", type=int, default=batch_size)
-    group.add_argument("--lr", type=float, default=lr, help="Adam learning rate")
+    group.add_argument("--lr", type=positive_float, default=lr, help="Adam learning rate")
     group.add_argument(
         "--patience", type=int, default=patience, help="validations without improvement before stopping"
     )
@@ -198,6 +311,7 @@ def add_run_arguments(
         metavar="KEY=VALUE",
         help=set_help,
     )
+    accept_negative_numbers(parser)
     return group
 
 
@@ -250,8 +364,15 @@ def model_options_from_args(args, preset_options: dict) -> dict:
         value = getattr(args, flag, None)
         if value is not None:
             options[key] = value
+    for key, _ in args.model_option:
+        _refuse_reserved(key, f"--model-option {key}")
     options.update(dict(args.model_option))
     return options
+
+
+def _refuse_reserved(key: str, flag: str) -> None:
+    if key in RESERVED_MODEL_OPTIONS:
+        raise ConfigError(f"{flag}: {key} is not a model option, {RESERVED_MODEL_OPTIONS[key]}; drop it")
 
 
 def add_flow_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -293,5 +414,8 @@ def add_flow_training_arguments(parser: argparse.ArgumentParser) -> None:
         set_help="any setting: train.KEY (lr, grad_clip, ...) or model.KEY (a model-builder keyword), TOML values",
     )
     parser.add_argument(
-        "--data-dir", "--data_dir", help="data directory (default: $MAFLOW_DATA or ~/.cache/maflow)"
+        "--data-dir",
+        "--data_dir",
+        type=data_folder,
+        help="data directory (default: $MAFLOW_DATA or ~/.cache/maflow)",
     )
