@@ -9,6 +9,7 @@ import torch
 
 from maflow.errors import CheckpointError, ConfigError
 from maflow.train.mnf import MNFTrainConfig, classification_error, load_classifier, train_classifier
+from maflow.utils.io import load_checkpoint, save_checkpoint
 
 
 def tiny_mnist(num_train=100, num_other=20, seed=0):
@@ -32,8 +33,10 @@ def test_run_writes_metrics_checkpoint_log_and_tensorboard(tmp_path):
     assert stored["epochs_completed"] == 2 and len(stored["history"]) == 2
     assert 0 <= stored["test"]["error_percent"] <= 100 and stored["test"]["count"] == 20
     assert metrics["parameters"] == 258_582
-    assert "epoch 2/2" in (tmp_path / "logs" / "training.log").read_text()
+    assert "epoch 2 step 8 " in (tmp_path / "logs" / "training.log").read_text()
     assert any((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    best = load_checkpoint(tmp_path / "checkpoints" / "best.pth")
+    assert best["family"] == "mnf" and best["progress"]["epoch"] == stored["best_epoch"]
     model = load_classifier(tmp_path)
     assert not model.is_bayesian
 
@@ -92,3 +95,49 @@ def test_a_run_of_the_older_layout_still_resumes_and_loads(tmp_path):
     train_classifier(MNFTrainConfig(epochs=2, **base), data, old, resume=True, echo=False)
     straight, resumed = load_classifier(tmp_path / "straight").state_dict(), load_classifier(old).state_dict()
     assert all(torch.equal(straight[name], resumed[name]) for name in straight)
+
+
+def test_a_checkpoint_of_the_loop_before_the_one_trainer_resumes_exactly(tmp_path):
+    """That loop kept the history in ``training_config`` and per-batch means of a cut epoch."""
+    data = tiny_mnist(num_train=60, num_other=10)
+    base = dict(model="lenet", batch_size=30)
+    train_classifier(MNFTrainConfig(epochs=3, **base), data, tmp_path / "straight", echo=False)
+    old = tmp_path / "old"
+    train_classifier(MNFTrainConfig(epochs=2, **base), data, old, echo=False)
+    checkpoint = load_checkpoint(old / "checkpoints" / "latest.pth")
+    progress = checkpoint["progress"]
+    history = [
+        {k: v for k, v in record.items() if k not in ("train_loss", "val_loss")} | {"wall_seconds": 1.0}
+        for record in progress["history"]
+    ]
+    checkpoint["training_config"]["history"] = history
+    keep = ("epoch", "step", "elapsed_seconds", "batch_in_epoch")
+    checkpoint["progress"] = {k: progress[k] for k in keep} | {
+        "epoch_nll_sum": 0.0,
+        "epoch_kl_sum": 0.0,
+        "epoch_correct_sum": 0,
+    }
+    (old / "checkpoints" / "latest.pth").unlink()
+    (old / "checkpoints" / "best.pth").unlink()
+    (old / "results.json").rename(old / "metrics.json")
+    save_checkpoint(old / "checkpoint.pt", checkpoint)
+    resumed = train_classifier(MNFTrainConfig(epochs=3, **base), data, old, resume=True, echo=False)
+    assert [h["val_nll"] for h in resumed["history"]] == [
+        h["val_nll"] for h in json.loads((tmp_path / "straight" / "results.json").read_text())["history"]
+    ]
+    straight, ours = load_classifier(tmp_path / "straight").state_dict(), load_classifier(old).state_dict()
+    assert all(torch.equal(straight[name], ours[name]) for name in straight)
+
+
+def test_resume_with_another_learning_rate_is_recorded(tmp_path):
+    data = tiny_mnist(num_train=60, num_other=10)
+    base = dict(model="lenet", batch_size=30)
+    train_classifier(MNFTrainConfig(epochs=1, **base), data, tmp_path, echo=False)
+    train_classifier(MNFTrainConfig(epochs=2, lr=1e-4, **base), data, tmp_path, resume=True, echo=False)
+    checkpoint = load_checkpoint(tmp_path / "checkpoints" / "latest.pth")
+    assert checkpoint["progress"]["lr_changes"] == [{"epoch": 1, "step": 2, "from": 1e-3, "to": 1e-4}]
+    assert checkpoint["optimizer_state"]["param_groups"][0]["lr"] == 1e-4
+    assert (
+        "learning rate changed on resume at epoch 1 (step 2): 0.001 -> 0.0001"
+        in (tmp_path / "logs" / "training.log").read_text()
+    )

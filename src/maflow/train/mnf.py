@@ -1,4 +1,4 @@
-"""Training the MNF LeNet and the plain LeNet on MNIST: NLL + KL / N, resumable, logged."""
+"""Training the MNF LeNet and the plain LeNet on MNIST through the one Trainer: NLL + KL / N."""
 
 from __future__ import annotations
 
@@ -13,20 +13,13 @@ import torch
 import torch.nn.functional as F
 
 from maflow.errors import ConfigError
-from maflow.run.checkpoint import (
-    data_fingerprint,
-    load_classifier,
-    load_training_checkpoint,
-    make_checkpoint,
-    save_training_checkpoint,
-    set_rng_states,
-)
-from maflow.run.command import command_line, resume_command
+from maflow.run.checkpoint import data_fingerprint, load_classifier, load_training_checkpoint, make_checkpoint
+from maflow.run.command import command_line
 from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
-from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
-from maflow.train.guard import optimizer_step
+from maflow.train.batches import full_batches
+from maflow.train.guard import NonFiniteGuard
 from maflow.train.logger import TrainingLogger
-from maflow.train.progress import EpochProgress
+from maflow.train.loop import Trainer
 from maflow.utils.io import ensure_writable_dir, write_json
 
 __all__ = ["MNFTrainConfig", "train_classifier", "classification_error", "load_classifier"]
@@ -34,6 +27,7 @@ __all__ = ["MNFTrainConfig", "train_classifier", "classification_error", "load_c
 DATASET = "mnist_grey"
 # The shared run-folder layout, and the names of the older one (still read, still marking a run).
 LATEST = Path("checkpoints") / "latest.pth"
+BEST = Path("checkpoints") / "best.pth"
 RESULTS_NAME, RESULTS_TEXT, LOG_NAME = "results.json", "results.txt", Path("logs") / "training.log"
 CHECKPOINT_NAME, METRICS_NAME = "checkpoint.pt", "metrics.json"
 
@@ -42,10 +36,10 @@ def mnf_run_files(out: Path) -> tuple[list[Path], dict, Path]:
     """The files that mark an MNF run in ``out``, the names the command writes, and the checkpoint
     ``--resume`` continues (``checkpoints/latest.pth``, or an older run's ``checkpoint.pt``).
     """
-    artefacts = [out / LATEST, out / RESULTS_NAME, out / CHECKPOINT_NAME, out / METRICS_NAME]
+    artefacts = [out / LATEST, out / BEST, out / RESULTS_NAME, out / CHECKPOINT_NAME, out / METRICS_NAME]
     own = {
         out: [RESULTS_NAME, RESULTS_TEXT, CHECKPOINT_NAME, METRICS_NAME, "train.log"],
-        out / "checkpoints": [LATEST.name],
+        out / "checkpoints": [LATEST.name, BEST.name],
         out / "logs": [LOG_NAME.name],
     }
     older = out / CHECKPOINT_NAME
@@ -93,9 +87,15 @@ class MNFTrainConfig:
         checks = [
             (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
-            (self.lr > 0, f"--lr must be positive, got {self.lr}"),
-            (self.kl_weight >= 0, f"--kl-weight must be >= 0, got {self.kl_weight}"),
-            (self.kl_anneal_epochs >= 0, f"--kl-anneal-epochs must be >= 0, got {self.kl_anneal_epochs}"),
+            (math.isfinite(self.lr) and self.lr > 0, f"--lr must be a positive number, got {self.lr}"),
+            (
+                math.isfinite(self.kl_weight) and self.kl_weight >= 0,
+                f"--kl-weight must be a number >= 0, got {self.kl_weight}",
+            ),
+            (
+                math.isfinite(self.kl_anneal_epochs) and self.kl_anneal_epochs >= 0,
+                f"--kl-anneal-epochs must be a number >= 0, got {self.kl_anneal_epochs}",
+            ),
             (self.test_samples >= 1, f"--test-samples must be >= 1, got {self.test_samples}"),
             (self.patience is None or self.patience >= 1, f"--patience must be >= 1, got {self.patience}"),
             (
@@ -140,13 +140,17 @@ def train_classifier(
 ):
     """Trains ``config.model`` on ``dataset`` (a ``maflow.data.Dataset`` of grey MNIST) into ``out_dir``.
 
-    The loss per batch is mean NLL + beta * kl_weight * KL / N_train, i.e. the negative evidence
-    lower bound of the whole training set divided by N_train (the formula "NLL + KL / number of
+    The loop is the one :class:`~maflow.train.loop.Trainer`, with full batches only (the last
+    incomplete one dropped, as janosh/torch-mnf) and the KL annealing as its step hook. The loss
+    per batch is mean NLL + beta * kl_weight * KL / N_train, i.e. the negative evidence lower
+    bound of the whole training set divided by N_train (the formula "NLL + KL / number of
     batches" with the NLL summed over the batch, divided by the batch size). After every epoch
-    ``checkpoints/latest.pth`` (weights, optimiser, RNG states, progress) is replaced atomically
-    and the validation error is logged to ``logs/training.log``; at the end the test error goes to
-    ``results.json`` and ``results.txt``. A run of the older layout (``checkpoint.pt``) resumes
-    from it.
+    ``checkpoints/latest.pth`` (weights, optimiser, RNG states, progress) is replaced atomically,
+    ``checkpoints/best.pth`` holds the epoch of the lowest validation NLL, and the validation
+    error is logged to ``logs/training.log``; at the end the test error of the last weights goes
+    to ``results.json`` and ``results.txt``. A run of the older layout (``checkpoint.pt``)
+    resumes from it; ``resume`` with another ``config.lr`` continues with that rate (logged and
+    recorded in the checkpoint).
     The folder is locked while the run writes there; a folder that holds a run is continued with
     ``resume``, started over with ``overwrite`` (only this trainer's files are removed), and
     otherwise refused. Returns the metrics dict.
@@ -168,50 +172,24 @@ def train_classifier(
 def _train_in_folder(
     config: MNFTrainConfig, dataset, out: Path, resume: bool, echo: bool, resume_from
 ) -> dict:
-    run = _ClassifierRun(config, dataset, out, progress=None if echo else False)
-    if resume and resume_from.exists():
-        run.restore(resume_from)
-    run.logger = TrainingLogger(out / LOG_NAME, out / "tensorboard", echo=echo)
-    try:
+    with TrainingLogger(out / LOG_NAME, out / "tensorboard", echo=echo) as logger:
+        run = _ClassifierRun(config, dataset, out, logger, progress=None if echo else False)
+        if resume and resume_from.exists():
+            run.restore(resume_from)
         run.describe()
-        with StopSignals() as stop:  # SIGINT / SIGTERM: finish the step, save it, say how to resume
-            while run.epoch < config.epochs:
-                run.train_epoch(stop)
-                run.end_epoch()
-                if run.patience_exhausted():
-                    run.logger.info(f"early stopping: no lower validation NLL for {config.patience} epochs")
-                    break
-                minutes = (time.time() - run.start_wall) / 60
-                if (
-                    config.max_minutes is not None
-                    and minutes > config.max_minutes
-                    and run.epoch < config.epochs
-                ):
-                    run.logger.info(
-                        f"stopping after epoch {run.epoch}: {minutes:.1f} min exceeds --max-minutes"
-                    )
-                    break
-            if stop.received is not None:  # during the last validation: the checkpoint holds the last epoch
-                kept = f"epoch {run.epoch}, step {run.step} in {run.checkpoint_path}"
-                raise TrainingInterrupted(
-                    interrupted_message(stop.received, kept, resume_command()), stop.received
-                )
+        run.trainer.fit(torch.arange(run.num_train))  # the rows are indices into the images
         return run.finish()
-    finally:
-        run.logger.close()
 
 
 class _ClassifierRun:
-    """The state of one classifier run and the steps of its loop (see :func:`train_classifier`)."""
+    """One classifier run: its model, optimiser, hooks and checkpoints in the one Trainer."""
 
-    logger: TrainingLogger  # set by train_classifier once the run folder is locked
-
-    def __init__(self, config: MNFTrainConfig, dataset, out: Path, progress: bool | None = None):
+    def __init__(self, config: MNFTrainConfig, dataset, out: Path, logger, progress: bool | None = None):
         from maflow.models.mnf import build_classifier
         from maflow.run.device import resolve_device
 
         torch.manual_seed(config.seed)
-        self.config, self.out, self.progress = config, out, progress
+        self.config, self.out, self.logger = config, out, logger
         device = resolve_device(config.device)
         x_train, y_train = _tensors(dataset.train, dataset.train_labels)
         if config.limit_train:
@@ -231,91 +209,68 @@ class _ClassifierRun:
         self.model = build_classifier(config.model, **config.model_options()).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.checkpoint_path = out / LATEST
-        self.epoch, self.step, self.elapsed = 0, 0, 0.0
-        self.history: list[dict] = []
-        self.first_batch, self.partial = 0, _zero_sums()  # inside an interrupted epoch
         self.anneal_steps = config.kl_anneal_epochs * self.batches_per_epoch
+        self.beta, self.step = 1.0, 0
         self.start_wall = self.start_cpu = 0.0
-
-    def restore(self, path: Path) -> None:
-        """Continues from ``path`` (``checkpoints/latest.pth``, or an older run's ``checkpoint.pt``)."""
-        config = self.config
-        checkpoint = load_training_checkpoint(
-            path,
-            model_name=config.model,
-            model_config=config.model_options(),
-            dataset=DATASET,
-            fingerprint=self.fingerprint,
+        self.trainer = Trainer(
+            self.model,
+            self.optimizer,
+            self.loss,
+            self.validate,
+            self.checkpoint,
+            out / "checkpoints",
+            logger,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            patience=config.patience,
+            generator=self.generator,
+            progress=progress,
+            nan_guard=NonFiniteGuard("stop", advice=NAN_ADVICE),
+            before_step=self.anneal,
+            batches_fn=full_batches,
+            stop_after_epoch=self.time_limit,
+            restore_best=False,  # the last weights are scored, as janosh/torch-mnf
         )
-        self.model.load_state_dict(checkpoint["model_state"])
-        self.optimizer.load_state_dict(checkpoint["optimizer_state"])
-        set_rng_states(checkpoint["rng_states"], self.generator)
-        progress = checkpoint["progress"]
-        self.epoch, self.step, self.elapsed = progress["epoch"], progress["step"], progress["elapsed_seconds"]
-        self.history = list(checkpoint["training_config"].get("history", []))
-        self.first_batch = int(progress.get("batch_in_epoch", 0))
-        self.partial = {key: progress.get(f"epoch_{key}_sum", 0) for key in self.partial}
 
-    def describe(self) -> None:
-        from maflow.models.mnf import num_parameters
+    def anneal(self, step: int) -> None:
+        """The KL weight rises linearly over ``kl_anneal_epochs`` epochs of steps."""
+        self.step = step
+        self.beta = min(1.0, step / self.anneal_steps) if self.anneal_steps > 0 else 1.0
 
-        self.logger.info(
-            f"{self.config.model}: {num_parameters(self.model):,} parameters, {self.num_train} training "
-            f"images, {self.batches_per_epoch} batches/epoch, config {asdict(self.config)}"
-        )
-        self.start_wall, self.start_cpu = time.time() - self.elapsed, time.process_time()
-
-    def train_epoch(self, stop: StopSignals) -> None:
-        self.model.train()
-        epoch_generator = self.generator.get_state()  # an interrupt stores this: the resume replays the order
-        order = torch.randperm(self.num_train, generator=self.generator)
-        self.sums = dict(self.partial)
-        with EpochProgress(
-            self.batches_per_epoch, self.epoch + 1, self.progress, initial=self.first_batch
-        ) as bar:
-            for b in range(self.first_batch, self.batches_per_epoch):
-                size = self.config.batch_size
-                bar.update(self._step(order[b * size : (b + 1) * size]), size)
-                if stop.received is not None:
-                    self._interrupt(stop.received, b + 1, epoch_generator)
-        self.first_batch, self.partial = 0, _zero_sums()
-
-    def _step(self, index) -> float:
+    def loss(self, model, index: torch.Tensor) -> tuple[torch.Tensor, dict]:
         config = self.config
         xb, yb = self.train[0][index], self.train[1][index]
-        log_probs = self.model(xb)
+        log_probs = model(xb)
         nll = F.nll_loss(log_probs, yb)
-        kl = self.model.kl_divergence()
-        beta = min(1.0, self.step / self.anneal_steps) if self.anneal_steps > 0 else 1.0
-        loss = nll + beta * config.kl_weight * kl / self.num_train
-        optimizer_step(
-            self.optimizer,
-            loss,
-            lambda: (
-                f"non-finite loss at step {self.step} (nll {nll.item()}, kl {kl.item()}); "
-                "lower --lr or use --kl-anneal-epochs"
-            ),
-        )
-        self.step += 1
-        correct = (log_probs.argmax(-1) == yb).sum().item()
-        self.sums["nll"] += nll.item()
-        self.sums["kl"] += kl.item()
-        self.sums["correct"] += correct
-        if self.step % config.log_every == 0:
+        kl = model.kl_divergence()
+        loss = nll + self.beta * config.kl_weight * kl / self.num_train
+        wrong = (log_probs.argmax(-1) != yb).sum().item()
+        if (self.step + 1) % config.log_every == 0:
             self.logger.scalars(
                 {
                     "loss/NLL": nll.item(),
                     "loss/KL div": kl.item(),
                     "loss/NLL + KL": loss.item(),
-                    "loss/KL weight": beta * config.kl_weight,
-                    "accuracy/training": correct / len(yb),
+                    "loss/KL weight": self.beta * config.kl_weight,
+                    "accuracy/training": 1 - wrong / len(yb),
                 },
-                self.step,
+                self.step + 1,
             )
-        return loss.item()
+        size = len(yb)
+        sums = {"train_nll": nll.item() * size, "kl": kl.item() * size, "train_error_percent": 100.0 * wrong}
+        return loss, sums
 
-    def _checkpoint(self, **progress) -> dict:
+    def validate(self, model) -> tuple[float, dict]:
+        val = classification_error(model, *self.val, self.config.val_samples)
+        return val["nll"], {"val_error_percent": val["error_percent"], "val_nll": val["nll"]}
+
+    def time_limit(self) -> str | None:
+        minutes = (time.time() - self.start_wall) / 60
+        if self.config.max_minutes is not None and minutes > self.config.max_minutes:
+            return f"stopping after epoch {self.trainer.epoch}: {minutes:.1f} min exceeds --max-minutes"
+        return None
+
+    def checkpoint(self, **progress) -> dict:
         return make_checkpoint(
             self.model,
             self.config.model,
@@ -324,86 +279,118 @@ class _ClassifierRun:
             self.fingerprint,
             optimizer=self.optimizer,
             generator=self.generator,
-            training_config={**asdict(self.config), "history": self.history},
+            training_config=asdict(self.config),
             family="mnf",
-            epoch=self.epoch,
-            step=self.step,
-            elapsed_seconds=time.time() - self.start_wall,
             **progress,
         )
 
-    def _interrupt(self, signum: int, batch_in_epoch: int, epoch_generator) -> None:
-        position = self.generator.get_state()
-        self.generator.set_state(epoch_generator)
-        sums = {f"epoch_{key}_sum": value for key, value in self.sums.items()}
-        checkpoint = self._checkpoint(batch_in_epoch=batch_in_epoch, **sums)
-        self.generator.set_state(position)
-        save_training_checkpoint(self.checkpoint_path, checkpoint)
-        kept = f"epoch {self.epoch + 1} (batch {batch_in_epoch}), step {self.step} in {self.checkpoint_path}"
-        message = interrupted_message(signum, kept, resume_command())
-        self.logger.info(message, echo=False)
-        raise TrainingInterrupted(message, signum)
-
-    def end_epoch(self) -> None:
-        """Validation, the epoch's record and log lines, and the checkpoint."""
-        config, sums = self.config, self.sums
-        self.epoch += 1
-        val = classification_error(self.model, *self.val, config.val_samples)
-        record = {
-            "epoch": self.epoch,
-            "train_nll": sums["nll"] / self.batches_per_epoch,
-            "kl": sums["kl"] / self.batches_per_epoch,
-            "train_error_percent": 100 - 100 * sums["correct"] / (self.batches_per_epoch * config.batch_size),
-            "val_error_percent": val["error_percent"],
-            "val_nll": val["nll"],
-            "wall_seconds": time.time() - self.start_wall,
-        }
-        self.history.append(record)
-        self.logger.scalars(
-            {"accuracy/validation": 1 - val["error_percent"] / 100, "loss/validation NLL": val["nll"]},
-            self.step,
+    def restore(self, path: Path) -> None:
+        """Continues from ``path`` (``checkpoints/latest.pth``, or an older run's ``checkpoint.pt``)."""
+        config = self.config
+        expected = dict(
+            model_name=config.model,
+            model_config=config.model_options(),
+            dataset=DATASET,
+            fingerprint=self.fingerprint,
         )
+        checkpoint = load_training_checkpoint(path, **expected)
+        if "best_value" not in checkpoint["progress"]:  # written before MNF trained in the one Trainer
+            checkpoint = _older_progress(checkpoint)
+        best = self.out / BEST
+        self.trainer.restore(
+            checkpoint, load_training_checkpoint(best, **expected) if best.is_file() else None
+        )
+        if checkpoint["training_config"].get("lr") != config.lr:
+            self.trainer.change_learning_rate(config.lr)
+        self.logger.info(f"resumed from {path} at epoch {self.trainer.epoch}, step {self.trainer.step}")
+
+    def describe(self) -> None:
+        from maflow.models.mnf import num_parameters
+
         self.logger.info(
-            f"epoch {self.epoch}/{config.epochs}: train NLL {record['train_nll']:.4f}, KL {record['kl']:.1f}, "
-            f"train error {record['train_error_percent']:.2f}%, val error {val['error_percent']:.2f}% "
-            f"({val['num_samples']} sample(s)), val NLL {val['nll']:.4f}, {record['wall_seconds']:.0f} s"
+            f"{self.config.model}: {num_parameters(self.model):,} parameters, {self.num_train} training "
+            f"images, {self.batches_per_epoch} batches/epoch, config {asdict(self.config)}"
         )
-        save_training_checkpoint(self.checkpoint_path, self._checkpoint())
-
-    def patience_exhausted(self) -> bool:
-        """Whether the last ``patience`` epochs all fell short of the lowest validation NLL."""
-        if self.config.patience is None or not self.history:
-            return False
-        nll = [record["val_nll"] for record in self.history]
-        best = min(range(len(nll)), key=nll.__getitem__)
-        return len(nll) - 1 - best >= self.config.patience
+        self.start_wall, self.start_cpu = time.time() - self.trainer.elapsed, time.process_time()
 
     def finish(self) -> dict:
-        """The test error with ``test_samples`` posterior samples, into ``results.json`` and ``results.txt``."""
+        """The test error of the last weights with ``test_samples`` posterior samples, into
+        ``results.json`` and ``results.txt``.
+        """
         from maflow.models.mnf import num_parameters
         from maflow.run.results import format_results
         from maflow.utils.io import atomic_write_text
 
+        history = self.trainer.history
         test = classification_error(self.model, *self.test, self.config.test_samples)
         metrics: dict[str, Any] = {
+            "family": "mnf",
             "model": self.config.model,
             "parameters": num_parameters(self.model),
-            "epochs_completed": self.epoch,
+            "epochs_completed": self.trainer.epoch,
+            "best_epoch": self.trainer.best_epoch,
             "test": test,
-            "val_error_percent": self.history[-1]["val_error_percent"] if self.history else math.nan,
+            "val_error_percent": history[-1]["val_error_percent"] if history else math.nan,
             "wall_seconds": time.time() - self.start_wall,
             "cpu_seconds_this_process": time.process_time() - self.start_cpu,
             "config": asdict(self.config),
-            "history": self.history,
+            "history": history,
         }
         write_json(self.out / RESULTS_NAME, metrics)
         atomic_write_text(self.out / RESULTS_TEXT, format_results({self.config.model: metrics}))
         self.logger.info(
             f"test error {test['error_percent']:.2f}% (NLL {test['nll']:.4f}, {test['num_samples']} sample(s)) "
-            f"after {self.epoch} epochs, {metrics['wall_seconds'] / 60:.1f} min wall"
+            f"after {self.trainer.epoch} epochs, {metrics['wall_seconds'] / 60:.1f} min wall"
         )
         return metrics
 
 
-def _zero_sums() -> dict:
-    return {"nll": 0.0, "kl": 0.0, "correct": 0}
+NAN_ADVICE = "Resume with a lower learning rate (--resume --lr ...), or use --kl-anneal-epochs"
+
+
+def _older_progress(checkpoint: dict) -> dict:
+    """A checkpoint of the MNF loop before the one Trainer, as the Trainer reads it.
+
+    That loop kept the history in ``training_config`` and the running sums of an interrupted
+    epoch per batch (means, not sums over examples); the early-stopping state comes from the
+    history (lowest validation NLL).
+    """
+    config = checkpoint["training_config"]
+    progress = dict(checkpoint["progress"])
+    history, best, best_epoch, counter = [], math.inf, 0, 0
+    for record in config.get("history", []):
+        record = {k: v for k, v in record.items() if k != "wall_seconds"}
+        if record["val_nll"] < best:
+            best, best_epoch, counter = record["val_nll"], record["epoch"], 0
+        else:
+            counter += 1
+        history.append(
+            {
+                "epoch": record["epoch"],
+                "train_loss": record["train_nll"],
+                "val_loss": record["val_nll"],
+                **record,
+            }
+        )
+    size = int(config.get("batch_size", 100))
+    done = int(progress.get("batch_in_epoch", 0))
+    sums = {
+        "train_nll": float(progress.get("epoch_nll_sum", 0.0)) * size,
+        "kl": float(progress.get("epoch_kl_sum", 0.0)) * size,
+        "train_error_percent": 100.0 * (done * size - float(progress.get("epoch_correct_sum", 0))),
+    }
+    progress.update(
+        best_value=best,
+        best_epoch=best_epoch,
+        patience_counter=counter,
+        stopped_early=False,
+        history=history,
+        epoch_loss_sum=sums["train_nll"],
+        epoch_examples=done * size,
+        epoch_sums=sums if done else {},
+    )
+    return {
+        **checkpoint,
+        "progress": progress,
+        "training_config": {k: v for k, v in config.items() if k != "history"},
+    }
