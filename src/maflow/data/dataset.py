@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from maflow.data.preprocess import inverse_logit_transform
 from maflow.data.spec import DatasetSpec
 from maflow.errors import DataError
+
+if TYPE_CHECKING:
+    from maflow.data.context import Context
+    from maflow.data.standardize import Standardization
 
 __all__ = ["Dataset", "SPLITS"]
 
@@ -21,7 +26,8 @@ class Dataset:
 
     Arguments:
         name: registry name.
-        kind: ``"image"``, ``"tabular"``, ``"binary"`` or ``"toy"``.
+        kind: ``"image"``, ``"tabular"``, ``"binary"``, ``"toy"``, or ``"arrays"`` (one's own data,
+            :func:`maflow.data.from_numpy`, ``maflow train --data``).
         features: dimension D; every split is a float32 array of shape (N, D).
         train, val, test: the splits.
         train_labels, val_labels, test_labels: int64 class labels, or None.
@@ -30,6 +36,13 @@ class Dataset:
         quantization_levels: pixel levels of the source images (256 for 8-bit), or None.
         num_classes: number of classes, or None.
         spec: the registry entry.
+        standardization: for one's own data, the per-column standardisation the splits are in
+            (a :class:`maflow.data.standardize.Standardization`; its ``log_abs_det`` turns
+            model-space log-densities into the data's units), else None.
+        context: for a conditional data set of one's own, a :class:`maflow.data.context.Context`
+            (one context row per row of each split), else None.
+        origin: for one's own data, where the rows came from and how they were split (plain
+            values, stored in checkpoints), else None.
 
     Example:
         >>> from maflow.data import load
@@ -52,6 +65,19 @@ class Dataset:
     quantization_levels: int | None = None
     num_classes: int | None = None
     spec: DatasetSpec | None = field(default=None, repr=False)
+    standardization: Standardization | None = field(default=None, repr=False)
+    context: Context | None = field(default=None, repr=False)
+    origin: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def context_features(self) -> int | None:
+        """Columns of the model's context (None without one)."""
+        return None if self.context is None else self.context.features
+
+    @property
+    def log_abs_det(self) -> float:
+        """Add to a model-space log-density to get one in the data's units (0 without standardisation)."""
+        return 0.0 if self.standardization is None else self.standardization.log_abs_det
 
     def __repr__(self) -> str:
         sizes = "/".join(str(len(getattr(self, split))) for split in SPLITS)
@@ -95,6 +121,11 @@ class Dataset:
                 raise DataError(
                     f"{self.name}: the {split} split contains NaN or Inf in {rows.size} row(s) "
                     f"(first at row {rows[0]}); the source file is corrupt or was preprocessed wrongly"
+                )
+            if self.context is not None and self.context.split(split).shape[0] != x.shape[0]:
+                raise DataError(
+                    f"{self.name}: the {split} split has {x.shape[0]} rows but {self.context.split(split).shape[0]} "
+                    "context rows; give one context row per data row"
                 )
             labels = getattr(self, f"{split}_labels")
             if labels is not None:

@@ -1,0 +1,307 @@
+"""Readers for a user's own data files: ``.npy``, ``.npz``, ``.csv``/``.tsv``, ``.pt`` and ``.parquet``.
+
+Each reader returns a :class:`Table`: the file's rows as one array (``"all"``) or as the splits
+the file holds (``"train"``, ``"val"``, ``"test"``), with column names when the file has them.
+Nothing is unpickled (``allow_pickle=False``, ``torch.load(weights_only=True)``); a ``.npy`` is
+memory-mapped, so a file larger than memory is read only where it is used. Anything that is not
+a real number is one :class:`~maflow.errors.DataError` naming the column (and the line).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from maflow.data.files import real_numeric
+from maflow.errors import DataError
+
+__all__ = ["Table", "SUFFIXES", "read_table", "select_columns", "parse_columns"]
+
+SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt", ".pt", ".parquet")
+_SPLIT_KEYS = ("train", "val", "test")
+
+
+@dataclass
+class Table:
+    """The numeric content of one data file.
+
+    Arguments:
+        path: the file.
+        arrays: ``{"all": rows}`` or ``{"train": ..., "val": ..., "test": ...}``; each (N, D),
+            real numbers (a ``.npy`` stays memory-mapped).
+        columns: the column names (a header, parquet names), or None.
+        text_lines: for text files, the line number of each data row's first line offset
+            (line of row i is ``i + text_lines``), or None.
+
+    Example:
+        >>> table = Table(Path("x.npy"), {"all": np.zeros((3, 2))}, None)
+        >>> table.features, table.has_splits, table.column_name(1)
+        (2, False, 'column 1')
+    """
+
+    path: Path
+    arrays: dict[str, np.ndarray]
+    columns: list[str] | None
+    text_lines: int | None = None
+
+    @property
+    def features(self) -> int:
+        return next(iter(self.arrays.values())).shape[1]
+
+    @property
+    def has_splits(self) -> bool:
+        return "all" not in self.arrays
+
+    def column_name(self, index: int) -> str:
+        """How a message names column ``index``: its header name, else its 0-based number."""
+        if self.columns is not None:
+            return f"column {self.columns[index]!r} ({index})"
+        return f"column {index}"
+
+    def row_name(self, index: int) -> str:
+        """How a message names data row ``index`` (0-based), with its line in a text file."""
+        line = f" (line {index + self.text_lines})" if self.text_lines is not None else ""
+        return f"row {index}{line}"
+
+
+def parse_columns(text: str | None) -> list[str] | None:
+    """``--columns a,b,c`` (names or 0-based numbers) as a list, or None.
+
+    Example:
+        >>> parse_columns("x, y,3"), parse_columns(None)
+        (['x', 'y', '3'], None)
+    """
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise DataError(f"--columns {text!r} has an empty name: write names or numbers separated by commas")
+    return names
+
+
+def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> Table:
+    """Reads ``path`` by its suffix and keeps ``columns`` (names or 0-based numbers; all by default).
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = Path(d, "x.csv").write_text("a,b,c\\n1,2,3\\n4,5,6\\n")
+        ...     table = read_table(Path(d, "x.csv"), columns=["c", "a"])
+        >>> table.columns, table.arrays["all"].tolist()
+        (['c', 'a'], [[3.0, 1.0], [6.0, 4.0]])
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not found"
+        raise DataError(f"{path}: {what}; give --data a file ({', '.join(SUFFIXES)})")
+    suffix = path.suffix.lower()
+    readers = {
+        ".npy": _read_npy,
+        ".npz": _read_npz,
+        ".csv": _read_text,
+        ".tsv": _read_text,
+        ".txt": _read_text,
+        ".pt": _read_pt,
+        ".parquet": _read_parquet,
+    }
+    if suffix not in readers:
+        raise DataError(f"{path}: unknown file type {suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}")
+    if readers[suffix] is _read_text:  # columns first: a text column left out is never parsed
+        return _read_text(path, columns)
+    return select_columns(readers[suffix](path), columns)
+
+
+def _column_indices(path, columns: list[str], names: list[str] | None, width: int) -> list[int]:
+    indices = []
+    for name in columns:
+        if names is not None and name in names:
+            indices.append(names.index(name))
+        elif name.isdigit() and int(name) < width:
+            indices.append(int(name))
+        else:
+            known = ", ".join(names) if names else f"numbers 0 to {width - 1}"
+            raise DataError(f"{path} has no column {name!r}; --columns takes {known}")
+    if len(set(indices)) != len(indices):
+        raise DataError(f"--columns names a column twice ({', '.join(columns)}); name each once")
+    return indices
+
+
+def select_columns(table: Table, columns: list[str] | None) -> Table:
+    """The table restricted to ``columns`` (names from its header, or 0-based numbers), in that order."""
+    if columns is None:
+        return table
+    indices = _column_indices(table.path, columns, table.columns, table.features)
+    arrays = {key: array[:, indices] for key, array in table.arrays.items()}
+    names = [table.columns[i] for i in indices] if table.columns is not None else None
+    return Table(table.path, arrays, names, table.text_lines)
+
+
+def _as_rows(path: Path, array: np.ndarray, name: str = "") -> np.ndarray:
+    array = real_numeric(path, array, name)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        label = f" ({name})" if name else ""
+        raise DataError(
+            f"{path}{label} has shape {array.shape}: give one row per example, shape (N, D) "
+            "(flatten images with x.reshape(len(x), -1))"
+        )
+    return array
+
+
+def _read_npy(path: Path) -> Table:
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as error:
+        raise DataError(
+            f"{path} cannot be read as a plain .npy array ({str(error)[:200]}); it is corrupt, not a "
+            ".npy file, or holds pickled objects, which maflow does not load"
+        ) from None
+    except (OSError, EOFError) as error:
+        raise DataError(f"cannot read {path}: {error}; the file is truncated or corrupt") from None
+    return Table(path, {"all": _as_rows(path, array)}, None)
+
+
+def _from_arrays(path: Path, arrays: dict[str, np.ndarray], what: str) -> Table:
+    names = sorted(arrays)
+    if set(_SPLIT_KEYS) <= set(arrays):
+        rows = {key: _as_rows(path, arrays[key], key) for key in _SPLIT_KEYS}
+        widths = {key: array.shape[1] for key, array in rows.items()}
+        if len(set(widths.values())) != 1:
+            raise DataError(f"{path}: the splits have different numbers of columns {widths}; they must agree")
+        return Table(path, rows, None)
+    if "train" in arrays:
+        raise DataError(
+            f"{path} holds {names}: a file with its own splits needs all of train, val and test "
+            "(or save one array and let --val-fraction and --test-fraction split it)"
+        )
+    if len(arrays) != 1:
+        raise DataError(f"{path} holds {what} {names}: save either one array, or train, val and test")
+    return Table(path, {"all": _as_rows(path, arrays[names[0]], names[0])}, None)
+
+
+def _read_npz(path: Path) -> Table:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(
+            f"cannot read {path} as a plain .npz archive ({str(error)[:200]}); it is corrupt or holds "
+            "pickled objects, which maflow does not load"
+        ) from None
+    if not arrays:
+        raise DataError(
+            f"{path} is an empty .npz archive: save the data with np.savez(path, x) or train/val/test"
+        )
+    return _from_arrays(path, arrays, "arrays")
+
+
+def _read_pt(path: Path) -> Table:
+    import torch
+
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a pickle holding more than tensors and plain values, or a corrupt file
+        raise DataError(
+            f"cannot load {path} safely ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+            "save a tensor with torch.save(x, path) (or a dict of train, val and test tensors)"
+        ) from None
+    if torch.is_tensor(content):
+        content = {"tensor": content}
+    if not isinstance(content, dict) or not all(torch.is_tensor(v) for v in content.values()):
+        raise DataError(
+            f"{path} holds a {type(content).__name__}, not a tensor: save one with torch.save(x, path) "
+            "(or a dict of train, val and test tensors)"
+        )
+    arrays = {str(key): value.detach().cpu().numpy() for key, value in content.items()}
+    return _from_arrays(path, arrays, "tensors")
+
+
+def _read_parquet(path: Path) -> Table:
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise DataError(
+            f"{path}: reading .parquet needs pyarrow: `pip install pyarrow`, or save the data as .npy or .csv"
+        ) from None
+    try:
+        table = parquet.read_table(path)
+    except Exception as error:  # pyarrow's own errors: a corrupt or foreign file
+        raise DataError(f"cannot read {path} as parquet ({str(error)[:200]}); it is corrupt") from None
+    names = [str(name) for name in table.column_names]
+    columns = []
+    for index, name in enumerate(names):
+        column = table.column(index).to_numpy(zero_copy_only=False)
+        if column.dtype.kind not in "biuf":
+            raise DataError(
+                f"{path}: column {name!r} ({index}) holds {column.dtype} values, not numbers; "
+                "choose the numeric columns with --columns"
+            )
+        columns.append(column.astype(np.float64))
+    if not columns:
+        raise DataError(f"{path} has no columns")
+    return Table(path, {"all": np.stack(columns, axis=1)}, names)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_text(path: Path, columns: list[str] | None = None) -> Table:
+    """CSV (comma), TSV (tab) or whitespace text; a first row that is not all numbers is the header.
+
+    Only ``columns`` (all by default) are parsed as numbers.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read {path} as text ({error}); save the data as UTF-8 CSV") from None
+    lines = text.splitlines()
+    if path.suffix.lower() == ".tsv":
+        rows = list(csv.reader(lines, delimiter="\t"))
+    elif path.suffix.lower() == ".txt" and "," not in (lines[0] if lines else ""):
+        rows = [line.split() for line in lines]
+    else:
+        rows = list(csv.reader(lines))
+    numbered = [(number, row) for number, row in enumerate(rows, start=1) if any(c.strip() for c in row)]
+    if not numbered:
+        raise DataError(f"{path} is empty: it needs a row per example")
+    header = None
+    if not all(_is_number(cell) for cell in numbered[0][1]):
+        header = [cell.strip() for cell in numbered[0][1]]
+        numbered = numbered[1:]
+    if not numbered:
+        raise DataError(f"{path} has a header but no data rows")
+    width = len(header) if header is not None else len(numbered[0][1])
+    for number, row in numbered:
+        if len(row) != width:
+            raise DataError(
+                f"{path}: line {number} has {len(row)} fields, the {'header' if header else 'first row'} "
+                f"{width}; every row needs one value per column"
+            )
+    first_line = numbered[0][0]
+    indices = list(range(width)) if columns is None else _column_indices(path, columns, header, width)
+    values = np.empty((len(numbered), len(indices)), np.float64)
+    for position, column in enumerate(indices):
+        cells = [row[column].strip() for _, row in numbered]
+        try:
+            values[:, position] = [float(cell) if cell else np.nan for cell in cells]
+        except ValueError:
+            row_index = next(i for i, cell in enumerate(cells) if cell and not _is_number(cell))
+            name = f"column {header[column]!r} ({column})" if header else f"column {column}"
+            raise DataError(
+                f"{path}: {name} holds {cells[row_index][:40]!r} at line {numbered[row_index][0]}, not a "
+                "number; choose the numeric columns with --columns"
+            ) from None
+    contiguous = all(numbered[i][0] == first_line + i for i in range(len(numbered)))
+    kept = None if header is None else [header[i] for i in indices]
+    return Table(path, {"all": values}, kept, first_line if contiguous else None)
