@@ -1,4 +1,9 @@
-"""``maflow train``: fit a flow by maximum likelihood with a data set's preset, flags overriding it."""
+"""``maflow train``: fit a flow by maximum likelihood with a data set's preset, flags overriding it.
+
+``--dataset NAME`` trains on a registered data set, ``--data PATH`` on a file of one's own
+(``.npy``, ``.npz``, ``.csv``, ``.tsv``, ``.pt``, ``.parquet``), standardised with the training
+split's statistics; ``--context PATH`` or ``--labels PATH`` make it conditional, p(x | c).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ __all__ = [
     "TRAIN_FLAGS",
     "HelpFormatter",
     "trained_run_parser",
+    "trained_run",
+    "data_run_name",
     "run",
 ]
 
@@ -34,14 +41,21 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def trained_run_parser(subparsers, name: str, description: str, help_text: str, help_seed: str):
-    """The parser of a command that reads a trained run (``evaluate``, ``sample``), with their shared flags."""
+    """The parser of a command that reads a trained run (``evaluate``, ``sample``), with their shared flags.
+
+    The run is ``--dataset NAME`` under ``--out`` (a registered data set's run, as ``maflow
+    train`` names it) or ``--run DIR`` (any run folder, one trained with ``--data`` included).
+    """
     from maflow.run.device import DEVICE_HELP, THREADS_HELP
 
     parser = subparsers.add_parser(
         name, help=help_text, description=description, formatter_class=HelpFormatter
     )
-    parser.add_argument("--dataset", required=True, help="data set of the trained run")
-    parser.add_argument("--out", default="out", help="output root given to maflow train")
+    parser.add_argument("--dataset", help="data set of the trained run (or give --run)")
+    parser.add_argument(
+        "--run", dest="run_dir", metavar="DIR", help="the run folder OUT/<name> (a --data run: its folder)"
+    )
+    parser.add_argument("--out", default="out", help="output root given to maflow train (with --dataset)")
     parser.add_argument(
         "--data-dir", "--data_dir", help="data directory (default: $MAFLOW_DATA or ~/.cache/maflow)"
     )
@@ -52,6 +66,33 @@ def trained_run_parser(subparsers, name: str, description: str, help_text: str, 
     return parser
 
 
+def trained_run(args):
+    """The :class:`RunPaths` of ``--dataset NAME --out OUT`` or ``--run DIR``, and the checkpoint's
+    data record (None for a registered data set's run); checked before any work."""
+    from maflow.errors import CheckpointError, ConfigError
+    from maflow.run.paths import RunPaths
+
+    if (args.dataset is None) == (args.run_dir is None):
+        raise ConfigError("give the run as --dataset NAME (with --out) or as --run DIR")
+    from maflow.data import DATASETS
+    from maflow.evaluate.arrays import run_paths
+    from maflow.utils.io import load_checkpoint
+
+    if args.dataset is not None:
+        paths = RunPaths(args.out, args.dataset)
+        if args.dataset in DATASETS or not paths.root.is_dir():
+            return paths, None  # a registered data set's run (or a name the loader explains)
+    else:
+        paths = run_paths(args.run_dir)
+    checkpoint = paths.best if args.checkpoint == "best" else paths.latest
+    if not paths.root.is_dir():
+        raise CheckpointError(
+            f"{paths.root} is not a run folder: give --run OUT/<name> of a maflow train run"
+        )
+    record = load_checkpoint(checkpoint).get("data")
+    return paths, record
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
@@ -60,6 +101,7 @@ def register(subparsers) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--dataset", help="data set name (digits, mnist, ...)")
+    _add_data_file_arguments(parser)
     parser.add_argument(
         "--auto", action="store_true", help="train the preset of every image data set present"
     )
@@ -70,6 +112,100 @@ def register(subparsers) -> None:
     )
     add_flow_training_arguments(parser)
     parser.set_defaults(run=run)
+
+
+def _add_data_file_arguments(parser) -> None:
+    group = parser.add_argument_group("your own data (--data PATH instead of --dataset)")
+    group.add_argument(
+        "--data",
+        metavar="PATH",
+        help="a file of rows: .npy (memory-mapped), .npz (train/val/test or one array), .csv/.tsv "
+        "(header detected), .pt (a tensor), .parquet (needs pyarrow); the run goes to OUT/<file stem>/",
+    )
+    group.add_argument("--columns", help="data columns to use: names or 0-based numbers, comma-separated")
+    group.add_argument(
+        "--val-fraction", type=float, help="share of rows held out for validation (default 0.1)"
+    )
+    group.add_argument("--test-fraction", type=float, help="share of rows held out for test (default 0.1)")
+    group.add_argument(
+        "--split-seed", type=int, default=0, help="seed of the split's shuffle and of --dequantize"
+    )
+    group.add_argument("--dequantize", action="store_true", help="integer data: fit x + U(0, 1) noise")
+    group.add_argument(
+        "--no-standardize",
+        action="store_true",
+        help="keep the columns as they are (default: training mean/std)",
+    )
+    group.add_argument(
+        "--context", metavar="PATH", help="continuous context, one row per data row: trains p(x | c)"
+    )
+    group.add_argument("--context-columns", help="columns of the --context (or --labels) file to use")
+    group.add_argument(
+        "--labels",
+        metavar="PATH",
+        help="integer class labels, one per data row: trains p(x | class), one-hot",
+    )
+    group.add_argument("--name", help="name of the run folder OUT/<name>/ (default: the --data file's stem)")
+
+
+_DATA_FILE_FLAGS = (
+    "columns", "val_fraction", "test_fraction", "dequantize", "no_standardize", "context",
+    "context_columns", "labels", "name",
+)  # fmt: skip
+
+
+def _data_options(args, batch_size: int):
+    from maflow.data.array_files import parse_columns
+    from maflow.data.arrays import DataOptions
+
+    return DataOptions(
+        columns=parse_columns(args.columns),
+        context_columns=parse_columns(args.context_columns),
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        split_seed=args.split_seed,
+        dequantize=args.dequantize,
+        standardize=not args.no_standardize,
+        min_train_rows=batch_size,
+    )
+
+
+def data_run_name(args) -> str:
+    """The run folder's name of ``--data PATH``: ``--name``, else the file's stem."""
+    from pathlib import Path
+
+    from maflow.errors import ConfigError
+
+    name = args.name or "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(args.data).stem)
+    name = name.strip("._")
+    if not name or "/" in name or name in (".", ".."):
+        raise ConfigError(f"--name {args.name!r} is not a folder name: use letters, digits, '-', '_' and '.'")
+    return name
+
+
+def _run_own_data(args) -> int:
+    from dataclasses import asdict
+
+    from maflow.data.arrays import load_data_file
+    from maflow.train.flags import print_config
+    from maflow.train.flow import flow_config_from_args, train_flow
+
+    name = data_run_name(args)
+    config = flow_config_from_args(args, name, preset="default")
+    options = _data_options(args, config.batch_size)
+    if args.print_config:
+        return print_config({**asdict(config), "data": args.data, "data_options": asdict(options)})
+    dataset = load_data_file(args.data, options, context=args.context, labels=args.labels, name=name)
+    result = train_flow(
+        config, args.out, resume=args.resume, overwrite=args.overwrite, echo=not args.quiet, dataset=dataset
+    )
+    given = " given the context" if dataset.context is not None else ""
+    print(
+        f"{name}: best validation log-likelihood{given} {result['val_log_likelihood']:.3f} "
+        f"± {result['val_log_likelihood_2se'] or float('nan'):.3f} nats (data units) at epoch "
+        f"{result['best_epoch']}; results in {result['checkpoint'].rsplit('/checkpoints', 1)[0]}"
+    )
+    return 0
 
 
 def _auto_datasets(data_dir) -> list[str]:
@@ -113,11 +249,22 @@ def run(args) -> int:
 
     if args.model is not None and args.model not in MODELS:
         raise ConfigError(f"unknown model {args.model!r}: choose one of {', '.join(sorted(MODELS))}")
-    if args.auto == bool(args.dataset):
-        raise ConfigError("give either --dataset NAME or --auto")
+    if (args.auto, bool(args.dataset), args.data is not None).count(True) != 1:
+        raise ConfigError("give one of --dataset NAME, --data PATH or --auto")
     if args.auto and args.conditional:
         raise ConfigError("--conditional trains one labelled data set: give --dataset NAME instead of --auto")
     check_run_arguments(args)
+    if args.data is not None:
+        if args.conditional:
+            raise ConfigError(
+                "with --data, give --context PATH (continuous) or --labels PATH (classes) instead of --conditional"
+            )
+        return _run_own_data(args)
+    given = [flag for flag in _DATA_FILE_FLAGS if getattr(args, flag) not in (None, False)]
+    if given:
+        raise ConfigError(
+            f"--{given[0].replace('_', '-')} is for --data PATH (a file of your own), not --dataset or --auto"
+        )
     if args.dataset:
         from maflow.data import DATASETS
 

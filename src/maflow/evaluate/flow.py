@@ -17,6 +17,7 @@ from maflow.run.metrics import likelihood_report, log_likelihoods
 from maflow.run.paths import RunPaths
 from maflow.run.results import update_results
 from maflow.run.samples import draw_samples, save_samples
+from maflow.utils.io import ensure_writable_dir
 
 __all__ = ["load_trained_flow", "draw_samples", "save_samples", "save_u_figures", "evaluate_flow"]
 
@@ -64,36 +65,43 @@ def evaluate_flow(
     which: str = "best",
     device=None,
     progress: bool | None = None,
+    output_dir: str | Path | None = None,
 ) -> dict:
     """Evaluates the run under ``out/<dataset>``; writes and returns the ``evaluation`` section.
 
     The run folder is locked while the evaluation writes to it: a training or another evaluation
     there is refused, and so is this one while they run. The model runs on ``device`` (default:
     the CPU); ``progress`` switches the progress bars of the passes (``None``: on a terminal).
+    ``output_dir``: write the results, samples and figures to ``output_dir/<dataset>/`` (the run
+    folder's layout) instead, and only read the run folder (a read-only or shared run).
     """
     from maflow.data import load
 
     start = time.perf_counter()
     data = load(dataset, data_dir)
     paths = RunPaths(out, dataset)
+    output = RunPaths(output_dir, dataset) if output_dir is not None else paths
     checkpoint_path = paths.best if which == "best" else paths.latest
     missing = CheckpointError(f"no checkpoint at {checkpoint_path}: train first, or check --out")
     if not paths.root.is_dir():
         raise missing  # before the lock, which would create the folder
-    with RunLock(paths.root, command_line()):  # a live training has no checkpoint yet: say it is live
+    if output is not paths:
+        ensure_writable_dir(output.root)
+    with RunLock(output.root, command_line()):  # a live training has no checkpoint yet: say it is live
         if not checkpoint_path.is_file():
             raise missing
-        for folder, names in paths.own_files().items():
+        for folder, names in output.own_files().items():
             remove_own_temporaries(folder, names)  # left by a killed evaluation
         options = dict(num_samples=num_samples, batch_size=batch_size, precision=precision, splits=splits)
         options.update(num_u_points=num_u_points, seed=seed, which=which, device=device, progress=progress)
-        return _evaluate_locked(dataset, data, paths, start, **options)
+        return _evaluate_locked(dataset, data, paths, output, start, **options)
 
 
 def _evaluate_locked(
     dataset,
     data,
     paths,
+    output,
     start,
     num_samples,
     batch_size,
@@ -127,10 +135,10 @@ def _evaluate_locked(
         )
         evaluation[split]["nonfinite"] = int((~np.isfinite(ll)).sum())
     if hasattr(model, "transform") and num_u_points:
-        figures = save_u_figures(model, data.test[:num_u_points], paths.figures, dataset)
+        figures = save_u_figures(model, data.test[:num_u_points], output.figures, dataset)
         evaluation["figures"] = [str(f) for f in figures]
     if num_samples:
-        evaluation["samples"] = str(save_samples(model, data, paths, num_samples, seed))
+        evaluation["samples"] = str(save_samples(model, data, output, num_samples, seed))
     evaluation["seconds"] = time.perf_counter() - start
-    update_results(paths.results_json, paths.results_txt, "evaluation", evaluation)
+    update_results(output.results_json, output.results_txt, "evaluation", evaluation)
     return evaluation

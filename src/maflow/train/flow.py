@@ -150,12 +150,15 @@ class FlowTrainingConfig:
         return NonFiniteGuard(self.nan_policy, self.nan_lr_factor, self.max_rollbacks)
 
 
-def flow_config_from_args(args, dataset: str) -> FlowTrainingConfig:
-    """The resolved configuration of ``maflow train``: the data set's preset, the flags, then ``--set``."""
+def flow_config_from_args(args, dataset: str, preset: str | None = None) -> FlowTrainingConfig:
+    """The resolved configuration of ``maflow train``: the data set's preset, the flags, then ``--set``.
+
+    ``preset`` names the preset when it is not the data set's own (``"default"`` for one's own data).
+    """
     from maflow.configs import load_preset
     from maflow.train.flags import TRAIN_FLAGS, apply_settings, model_options_from_args, pick
 
-    train, options, _ = load_preset(dataset, args.model)
+    train, options, _ = load_preset(preset or dataset, args.model)
     for flag in TRAIN_FLAGS:
         value = getattr(args, flag, None)
         if value is not None:
@@ -185,6 +188,15 @@ def flow_config_from_args(args, dataset: str) -> FlowTrainingConfig:
 def flow_loss(model, batch: torch.Tensor) -> torch.Tensor:
     """Mean negative log-likelihood of a minibatch (nats per example)."""
     return -model.log_prob(batch).mean()
+
+
+def context_flow_loss(features: int):
+    """:func:`flow_loss` of a conditional flow whose batches hold the data, then the context columns."""
+
+    def loss(model, batch: torch.Tensor) -> torch.Tensor:
+        return -model.log_prob(batch[:, :features], batch[:, features:]).mean()
+
+    return loss
 
 
 def make_optimizer(model: torch.nn.Module, config: FlowTrainingConfig) -> torch.optim.Optimizer:
@@ -227,7 +239,16 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def _validator(model, train: torch.Tensor, val: torch.Tensor, config: FlowTrainingConfig):
+def _validator(
+    model,
+    train: torch.Tensor,
+    val: torch.Tensor,
+    config: FlowTrainingConfig,
+    features: int | None = None,
+    log_abs_det: float = 0.0,
+):
+    """Validation: the model-space loss, and ``val_ll`` plus ``log_abs_det`` (in the data's units);
+    with ``features``, the columns after the first ``features`` are the context: log p(x | c)."""
     from maflow.run.metrics import log_likelihoods
     from maflow.transforms.batchnorm import BatchNorm, recompute_batchnorm_statistics
 
@@ -237,14 +258,34 @@ def _validator(model, train: torch.Tensor, val: torch.Tensor, config: FlowTraini
     def validate(model):
         if config.bn_stats == "dataset" and has_batchnorm:
             # Under torchrun each rank takes a shard and the sums are combined across ranks.
-            recompute_batchnorm_statistics(transform, shard(train), distributed=is_distributed())
-        ll = log_likelihoods(model, val, config.eval_batch_size, dtype=torch.float32)
+            rows = shard(train)
+            context = None if features is None else rows[:, features:]
+            rows = rows if features is None else rows[:, :features]
+            recompute_batchnorm_statistics(transform, rows, context, distributed=is_distributed())
+        if features is None:
+            ll = log_likelihoods(model, val, config.eval_batch_size, dtype=torch.float32)
+        else:
+            ll = _conditional_log_likelihoods(model, val, features, config.eval_batch_size)
         if not np.isfinite(ll).all():
             return float("inf"), {"val_ll": float("-inf"), "val_nonfinite": float((~np.isfinite(ll)).sum())}
         mean, error = mean_and_error(ll)
-        return -mean, {"val_ll": mean, "val_ll_2se": error}
+        # The loss stays in model space, as the training loss; val_ll is in the data's units.
+        return -mean, {"val_ll": mean + log_abs_det, "val_ll_2se": error}
 
     return validate
+
+
+@torch.no_grad()
+def _conditional_log_likelihoods(model, rows: torch.Tensor, features: int, batch_size: int) -> np.ndarray:
+    was_training = model.training
+    model.eval()
+    try:
+        values = [
+            model.log_prob(b[:, :features], b[:, features:]).double().cpu() for b in rows.split(batch_size)
+        ]
+    finally:
+        model.train(was_training)
+    return torch.cat(values).numpy()
 
 
 # Settings that change the path of training: resuming with other values would not continue the
@@ -293,11 +334,25 @@ def train_flow(
     resume: bool = False,
     overwrite: bool = False,
     echo: bool = True,
+    dataset=None,
 ) -> dict:
     """Trains ``config.model`` on ``config.dataset``, writing the whole output tree under ``out``.
 
     The run folder ``out/<dataset>`` is locked for the whole run: a second writer is refused.
+    ``dataset``: a :class:`maflow.data.Dataset` to train on instead of the registered data set
+    (one's own arrays: :func:`maflow.data.from_numpy`; a conditional one trains log p(x | c)).
     Returns the ``training`` section of ``results_summary.json``.
+
+    Example:
+        >>> import tempfile
+        >>> from maflow.data import from_numpy
+        >>> data = from_numpy(np.random.default_rng(0).normal(size=(300, 2)), name="mine")
+        >>> config = FlowTrainingConfig("mine", epochs=1, progress=False, num_samples=0, device="cpu",
+        ...                             model_options={"num_layers": 1, "hidden_features": 8})
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     summary = train_flow(config, out, dataset=data, echo=False)
+        >>> summary["epochs_run"], summary["space"]
+        (1, 'data space nats')
     """
     from maflow.data import load
 
@@ -309,7 +364,10 @@ def train_flow(
     if distributed and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     set_threads(config.threads)
-    dataset = load(config.dataset, data_dir)
+    if dataset is None:
+        dataset = load(config.dataset, data_dir)
+    elif dataset.name != config.dataset:
+        raise ConfigError(f"the configuration names data set {config.dataset!r}, the arrays {dataset.name!r}")
     _check_model_options(config, dataset)  # a bad --model-option fails before --overwrite deletes anything
     paths = RunPaths(out, config.dataset)
     ensure_writable_dir(paths.root)
@@ -328,12 +386,15 @@ def training_rows(config, rows):
 def _train_in_folder(
     config, dataset, paths: RunPaths, resume: bool, distributed: bool, echo: bool, device
 ) -> dict:
+    from maflow.run.data_samples import save_data_samples
     from maflow.run.results import update_results
     from maflow.run.samples import save_samples
 
     _seed_everything(config.seed)
-    train = torch.from_numpy(training_rows(config, dataset.train)).to(device)
-    val = torch.from_numpy(dataset.val).to(device)
+    train = torch.from_numpy(
+        _with_context(training_rows(config, dataset.train), dataset, "train", config)
+    ).to(device)
+    val = torch.from_numpy(_with_context(dataset.val, dataset, "val")).to(device)
     model, trainer_parts = _build(config, dataset, device)
     start = time.perf_counter()
     commit = git_commit()  # the code this run starts with, not whatever is checked out when it ends
@@ -341,18 +402,20 @@ def _train_in_folder(
     with TrainingLogger(
         paths.log_file if main else os.devnull, paths.tensorboard if main else None, echo=echo and main
     ) as logger:
-        trainer = _trainer(config, model, trainer_parts, train, val, paths, logger, distributed)
+        trainer = _trainer(config, model, trainer_parts, train, val, paths, logger, distributed, dataset)
         if resume:
             _resume(trainer, config, trainer_parts, paths, logger)
         logger.info(_describe(config, dataset, model, len(train), len(val)))
         summary = trainer.fit(train)
-        best_loss, extras = _validator(model, train, val, config)(model)
+        best_loss, extras = _validator(model, train, val, config, *_validation_columns(dataset))(model)
         logger.info(
             f"best model: epoch {summary['best_epoch']}, validation log-likelihood "
             f"{extras['val_ll']:.3f} ± {extras.get('val_ll_2se', float('nan')):.3f} (2 SE)"
         )
         samples_file = None
-        if config.num_samples and summary["best_epoch"] and main:
+        if config.num_samples and summary["best_epoch"] and main and dataset.kind == "arrays":
+            samples_file = save_data_samples(model, dataset, paths, config.num_samples, seed=config.seed)
+        elif config.num_samples and summary["best_epoch"] and main:
             samples_file = save_samples(model, dataset, paths, config.num_samples, seed=config.seed)
             logger.info(f"samples: {samples_file}")
     training = {
@@ -367,6 +430,7 @@ def _train_in_folder(
         "stopped_early": summary["stopped_early"],
         "val_log_likelihood": extras.get("val_ll"),
         "val_log_likelihood_2se": extras.get("val_ll_2se"),
+        "space": "data space nats" if dataset.kind == "arrays" else "model space nats",
         "train_seconds_total": summary["elapsed_seconds"],
         "wall_seconds_this_invocation": time.perf_counter() - start,
         "checkpoint": str(paths.best),
@@ -380,25 +444,48 @@ def _train_in_folder(
     return training
 
 
+def _with_context(rows: np.ndarray, dataset, split: str, config=None) -> np.ndarray:
+    """The rows, followed by their context columns when the data set has a context."""
+    if dataset.context is None:
+        return rows
+    context = dataset.context.split(split)
+    context = training_rows(config, context) if config is not None else context
+    return np.concatenate([rows, context], axis=1)
+
+
+def _validation_columns(dataset) -> tuple[int | None, float]:
+    """The ``features`` and ``log_abs_det`` arguments of :func:`_validator` for ``dataset``."""
+    return (dataset.features if dataset.context is not None else None), dataset.log_abs_det
+
+
 def _check_model_options(config: FlowTrainingConfig, dataset) -> None:
     """Builds the model once, as a check of its options; the run reseeds every RNG before its own build."""
     from maflow.models.registry import build_model
 
-    build_model(config.model, dataset.features, None, **config.model_options)
+    build_model(config.model, dataset.features, dataset.context_features, **config.model_options)
 
 
 def _build(config: FlowTrainingConfig, dataset, device=None) -> tuple[torch.nn.Module, dict]:
     """The model (on ``device``), and what the trainer and its checkpoints need besides it."""
     from maflow.models.registry import build_model
 
-    model = build_model(config.model, dataset.features, None, **config.model_options).to(device)
+    context_features = dataset.context_features
+    model = build_model(config.model, dataset.features, context_features, **config.model_options).to(device)
     parts = {
-        "model_config": {"features": dataset.features, "context_features": None, **config.model_options},
-        "fingerprint": data_fingerprint(training_rows(config, dataset.train)),
+        "model_config": {
+            "features": dataset.features,
+            "context_features": context_features,
+            **config.model_options,
+        },
+        "fingerprint": data_fingerprint(
+            _with_context(training_rows(config, dataset.train), dataset, "train", config)
+        ),
         "optimizer": make_optimizer(model, config),
         "generator": torch.Generator().manual_seed(config.seed),
         "training_config": asdict(config),
     }
+    if dataset.origin is not None:
+        parts["data"] = dataset.origin
     return model, parts
 
 
@@ -408,10 +495,17 @@ def flow_trainer(
     """The generic :class:`Trainer` set up for a flow run (unconditional or conditional).
 
     ``parts`` holds the run's ``optimizer``, data-order ``generator``, ``model_config``,
-    ``fingerprint`` and ``training_config``; every checkpoint records them.
+    ``fingerprint`` and ``training_config``, and for one's own data its ``data`` record (where
+    the rows came from, their splits and standardisation); every checkpoint records them.
     """
 
     def checkpoint_fn(**progress):
+        checkpoint = _checkpoint(**progress)
+        if "data" in parts:
+            checkpoint["data"] = parts["data"]
+        return checkpoint
+
+    def _checkpoint(**progress):
         return make_checkpoint(
             model,
             config.model,
@@ -442,9 +536,18 @@ def flow_trainer(
     )
 
 
-def _trainer(config, model, parts: dict, train, val, paths: RunPaths, logger, distributed: bool) -> Trainer:
-    loss_fn = data_parallel_loss(model) if distributed else flow_loss
-    validate_fn = _validator(model, train, val, config)
+def _trainer(
+    config, model, parts: dict, train, val, paths: RunPaths, logger, distributed: bool, dataset
+) -> Trainer:
+    if dataset.context is not None:
+        if distributed:
+            raise ConfigError(
+                "a conditional run of one's own data trains on one process: run it without torchrun"
+            )
+        loss_fn = context_flow_loss(dataset.features)
+    else:
+        loss_fn = data_parallel_loss(model) if distributed else flow_loss
+    validate_fn = _validator(model, train, val, config, *_validation_columns(dataset))
     return flow_trainer(
         config,
         model,
@@ -477,9 +580,10 @@ def _resume(trainer: Trainer, config, parts: dict, paths: RunPaths, logger) -> N
 
 def _describe(config, dataset, model, num_train: int, num_val: int) -> str:
     parameters = sum(p.numel() for p in model.parameters())
+    context = f", context of {dataset.context_features}" if dataset.context is not None else ""
     return (
         f"training {config.model} on {config.dataset} ({num_train} train / {num_val} val, D = "
-        f"{dataset.features}), {parameters:,} parameters, options {config.model_options}, "
+        f"{dataset.features}{context}), {parameters:,} parameters, options {config.model_options}, "
         f"lr {config.lr}, batch {config.batch_size}, weight decay {config.weight_decay} "
         f"({config.weight_decay_mode}), grad clip {config.grad_clip}, patience {config.patience}, "
         f"bn stats {config.bn_stats}, {torch.get_num_threads()} thread(s), device "
