@@ -1,0 +1,80 @@
+"""Every reproduction table: sourced published values, and commands the CLI accepts at both budgets."""
+
+from pathlib import Path
+
+import pytest
+
+from maflow.cli import build_parser
+from maflow.reproduce import BUDGETS, TABLES
+from maflow.reproduce.runner import format_table, missing_data
+from maflow.reproduce.table import Measured, Settings, binomial_error, slug
+
+ROWS = [(table, row) for table in TABLES.values() for row in table.rows]
+
+
+def test_the_six_tables_of_the_reproduction_are_there():
+    assert set(TABLES) == {
+        "maf-mnist",
+        "maf-uci",
+        "made-binarized-mnist",
+        "made-uci-binary",
+        "vae-iaf",
+        "mnf-mnist",
+    }
+    mnist_models = {row.label for row in TABLES["maf-mnist"].rows}
+    for name in ("MADE", "MADE MoG", "Real NVP (5)", "Real NVP (10)", "MAF (5)", "MAF (10)", "MAF MoG (5)"):
+        assert {name, f"{name}, conditional"} <= mnist_models
+
+
+@pytest.mark.parametrize("table, row", ROWS, ids=[f"{t.name}/{slug(r.label)}" for t, r in ROWS])
+def test_each_row_has_a_source_and_commands_the_cli_accepts(table, row, tmp_path):
+    assert "arXiv" in row.published.source or "/" in row.published.source
+    assert row.published.verification().startswith(("yes: ", "no "))
+    parser = build_parser()
+    for budget in BUDGETS:
+        assert budget in table.budgets
+        settings = Settings(budget, "cpu", "/data", tmp_path / slug(row.label))
+        argvs = row.commands(settings)
+        assert argvs
+        for argv in argvs:
+            args = parser.parse_args(argv)  # exits on a flag the command does not have
+            assert getattr(args, "device", "cpu") == "cpu"
+            assert str(settings.folder) in argv
+
+
+def test_rows_are_unique_and_their_folders_distinct():
+    for table in TABLES.values():
+        labels = [row.label for row in table.rows]
+        assert len(set(labels)) == len(labels) and len({slug(label) for label in labels}) == len(labels)
+
+
+def test_missing_data_names_the_files_and_where_to_get_them(tmp_path):
+    missing = missing_data(["power", "dna"], str(tmp_path))
+    assert set(missing) == {"power", "dna"}
+    assert "power/{data.npy" in missing["power"] and "zenodo" in missing["power"]
+    (tmp_path / "made_uci_binary").mkdir()
+    (tmp_path / "made_uci_binary" / "dna.npz").write_bytes(b"")
+    assert set(missing_data(["power", "dna"], str(tmp_path))) == {"power"}
+
+
+def test_the_markdown_table_carries_published_measured_command_commit_device_and_time():
+    table = TABLES["mnf-mnist"]
+    row = table.rows[0]
+    header = {
+        "budget": "quick",
+        "budget_text": "x",
+        "device": "cpu (test)",
+        "commit": "abc1234",
+        "started": "now",
+    }
+    argvs = row.commands(Settings("quick", "cpu", None, Path("f")))
+    text = format_table(table, header, [(row, Measured(0.91, 0.19, "note"), None, argvs, 90.0)])
+    line = next(line for line in text.splitlines() if line.startswith(f"| {row.label}"))
+    assert "| 0.7 |" in line and "arXiv 1703.01961" in line and "0.91 ± 0.19 (note)" in line
+    assert "1.5 min" in line and "`maflow mnf train --model mnf-lenet" in line
+    assert "Commit: abc1234" in text and "Device: cpu (test)" in text
+
+
+def test_binomial_error_of_a_test_error_rate():
+    assert binomial_error(0.0, 10_000) == 0.0
+    assert binomial_error(50.0, 100) == pytest.approx(10.0)
