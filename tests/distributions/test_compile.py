@@ -73,3 +73,16 @@ def test_maf_log_prob_exports_with_a_dynamic_batch(no_validation):
     program = torch.export.export(LogProb(flow), (torch.randn(8, 3),), dynamic_shapes=({0: batch},))
     x = torch.randn(5, 3)
     torch.testing.assert_close(program.module()(x), flow.log_prob(x))
+
+
+def test_values_unchecked_switches_every_inner_flow_off_and_restores_each_setting():
+    from maflow.distributions.flow import values_unchecked
+
+    outer = torch.nn.ModuleList([build_model("maf", 2, **SMALL), build_model("realnvp", 2, **SMALL)]).eval()
+    outer[1].validate_args = True
+    bad = torch.tensor([[float("nan"), 0.0]])
+    with values_unchecked(outer):
+        assert all(torch.isnan(flow.log_prob(bad)).all() for flow in outer)
+    assert outer[0]._validate_args is None and outer[1]._validate_args is True
+    with pytest.raises(ValueError, match="NaN"):
+        outer[0].log_prob(bad)

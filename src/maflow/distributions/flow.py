@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
@@ -10,7 +12,13 @@ from torch.distributions import Distribution, constraints
 
 from maflow.transforms.base import Transform
 
-__all__ = ["Flow", "FlowDistribution", "set_default_validate_args", "set_value_validation"]
+__all__ = [
+    "Flow",
+    "FlowDistribution",
+    "set_default_validate_args",
+    "set_value_validation",
+    "values_unchecked",
+]
 
 
 class Flow(nn.Module):
@@ -168,6 +176,33 @@ def set_default_validate_args(value: bool) -> None:
 
 
 set_value_validation = set_default_validate_args  # the earlier name, kept for existing code
+
+
+@contextlib.contextmanager
+def values_unchecked(module: nn.Module) -> Iterator[None]:
+    """Within the block, no flow inside ``module`` checks its inputs' values (no host sync).
+
+    For a trainer that validated its data once: each step then runs without reading a
+    flag back from the device. Each flow's own setting is restored afterwards.
+
+    Example:
+        >>> from maflow.models import MAF
+        >>> flow = MAF(2, num_layers=1, hidden_features=4).eval()
+        >>> with values_unchecked(flow):
+        ...     torch.isnan(flow.log_prob(torch.full((1, 2), float("nan")))).all()
+        tensor(True)
+        >>> flow.validate_args
+        True
+    """
+    flows = [m for m in module.modules() if isinstance(m, Flow)]
+    saved = [flow._validate_args for flow in flows]
+    for flow in flows:
+        flow.validate_args = False
+    try:
+        yield
+    finally:
+        for flow, value in zip(flows, saved):
+            flow._validate_args = value
 
 
 def _validates(flow: nn.Module) -> bool:
