@@ -240,3 +240,60 @@ def test_a_bad_file_or_flag_is_one_line_and_exit_2(tmp_path, capsys, name, conte
 def test_data_flags_without_data_are_refused(tmp_path, capsys):
     assert main(["train", "--dataset", "digits", "--columns", "a", "--out", str(tmp_path)]) == 2
     assert "--columns is for --data PATH" in capsys.readouterr().err
+
+
+TINY = ["--num-layers", "1", "--hidden-features", "8", "--epochs", "1", "--quiet", "--threads", "1"]
+
+
+def test_labels_train_score_and_sample_by_class(tmp_path, capsys):
+    x = np.random.default_rng(0).normal(size=(400, 2))
+    np.save(tmp_path / "x.npy", x)
+    np.savetxt(tmp_path / "y.csv", (x[:, :1] > 0) * 5, fmt="%d", header="label", comments="")
+    out = tmp_path / "out"
+    _ok(
+        [
+            "train",
+            "--data",
+            str(tmp_path / "x.npy"),
+            "--labels",
+            str(tmp_path / "y.csv"),
+            "--out",
+            str(out),
+            *TINY,
+        ]
+    )
+    run = str(out / "x")
+    _ok(
+        ["sample", "--run", run, "--labels", "0,5", "--num-samples", "3", "--output", str(tmp_path / "s.csv")]
+    )
+    assert np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1).shape == (6, 2)
+    scores = tmp_path / "scores.npy"
+    _ok(["score", "--run", run, "--data", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "y.csv"),
+         "--output", str(scores), "--quiet"])  # fmt: skip
+    assert np.load(scores).shape == (400,) and np.isfinite(np.load(scores)).all()
+    capsys.readouterr()
+    assert main(["sample", "--run", run, "--labels", "4", "--output", str(tmp_path / "t.npy")]) == 2
+    assert "row 0 has label 4; the run knows the classes [0, 5]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "tamper, words",
+    [
+        (lambda record: record["standardization"].update(scale=[-1.0, 1.0]), "scale that is not positive"),
+        (lambda record: record.update(options={"shell": "rm"}), "unknown options"),
+        (lambda record: record.update(source=None), "no valid source"),
+    ],
+)
+def test_a_tampered_data_record_is_one_line(tmp_path, capsys, tamper, words):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(200, 2)))
+    out = tmp_path / "out"
+    _ok(["train", "--data", str(tmp_path / "x.npy"), "--out", str(out), *TINY])
+    best = out / "x" / "checkpoints" / "best.pth"
+    checkpoint = torch.load(best, weights_only=True)
+    tamper(checkpoint["data"])
+    torch.save(checkpoint, best)
+    capsys.readouterr()
+    for command in (["evaluate"], ["sample"]):
+        assert main([*command, "--run", str(out / "x")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err

@@ -187,3 +187,13 @@ def test_discrete_data_sets_are_refused_with_advice(dataset, advice, capsys, tmp
     assert main(["train", "--dataset", dataset, "--out", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert advice in error and "Traceback" not in error
+
+
+def test_run_folder_and_output_dir_evaluate_a_registered_run_without_writing_into_it(run, tmp_path, capsys):
+    before = json.loads((run / "digits" / "results_summary.json").read_text())
+    argv = ["evaluate", "--run", str(run / "digits"), "--u-points", "0", "--num-samples", "0", "--quiet"]
+    assert main([*argv, "--output-dir", str(tmp_path / "elsewhere")]) == 0
+    assert "test average log-likelihood" in capsys.readouterr().out
+    written = json.loads((tmp_path / "elsewhere" / "digits" / "results_summary.json").read_text())
+    assert written["evaluation"]["test"]["log_likelihood"]["count"] > 0
+    assert json.loads((run / "digits" / "results_summary.json").read_text()) == before

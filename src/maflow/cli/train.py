@@ -76,7 +76,6 @@ def trained_run(args):
         raise ConfigError("give the run as --dataset NAME (with --out) or as --run DIR")
     from maflow.data import DATASETS
     from maflow.evaluate.arrays import run_paths
-    from maflow.utils.io import load_checkpoint
 
     if args.dataset is not None:
         paths = RunPaths(args.out, args.dataset)
@@ -89,7 +88,11 @@ def trained_run(args):
         raise CheckpointError(
             f"{paths.root} is not a run folder: give --run OUT/<name> of a maflow train run"
         )
-    record = load_checkpoint(checkpoint).get("data")
+    from maflow.evaluate.arrays import load_run
+
+    if not checkpoint.is_file():
+        raise CheckpointError(f"no checkpoint at {checkpoint}: train first, or check --run")
+    _, _, record = load_run(paths.root, args.checkpoint)  # checks the checkpoint and its data record
     return paths, record
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "table_fingerprint",
     "check_rows",
     "dequantize_rows",
+    "check_record",
 ]
 
 _CHUNK_ROWS = 65536
@@ -388,3 +389,61 @@ def load_recorded(record: dict, data: str | os.PathLike | None = None, context=N
             "with the original file"
         )
     return dataset
+
+
+def check_record(record, features: int, path) -> dict:
+    """Checks a checkpoint's data record before anything uses it (a checkpoint is untrusted input).
+
+    Raises :class:`~maflow.errors.CheckpointError` naming the first malformed entry.
+
+    Example:
+        >>> check_record({"source": "file", "options": {}, "standardization": {"mean": [0.0], "scale": [2.0]}},
+        ...              1, "best.pth")["source"]
+        'file'
+    """
+    from maflow.errors import CheckpointError
+
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"{path}: its data record has {what}; the checkpoint is corrupt or was edited")
+
+    if not isinstance(record, dict) or record.get("source") not in ("file", "arrays"):
+        raise bad("no valid source")
+    if not isinstance(record.get("options"), dict) or not set(record["options"]) <= set(
+        DataOptions.__annotations__
+    ):
+        raise bad("unknown options")
+    scaling = record.get("standardization")
+    for key in ("mean", "scale"):
+        values = scaling.get(key) if isinstance(scaling, dict) else None
+        if (
+            not isinstance(values, list)
+            or len(values) != features
+            or not all(isinstance(v, float) for v in values)
+        ):
+            raise bad(f"a standardisation {key} that is not {features} numbers")
+    if not all(np.isfinite(scaling["mean"])) or not all(v > 0 and np.isfinite(v) for v in scaling["scale"]):
+        raise bad("a standardisation with non-finite values or a scale that is not positive")
+    context = record.get("context")
+    if context is not None:
+        kind = context.get("kind") if isinstance(context, dict) else None
+        if kind == "labels":
+            classes = context.get("classes")
+            if (
+                not isinstance(classes, list)
+                or len(classes) < 2
+                or not all(isinstance(c, int) for c in classes)
+            ):
+                raise bad("class labels that are not a list of whole numbers")
+        elif kind == "continuous":
+            inner = context.get("standardization")
+            if not isinstance(inner, dict) or not isinstance(inner.get("mean"), list):
+                raise bad("a context without its standardisation")
+            if not all(v > 0 for v in inner.get("scale", [])) or len(inner.get("scale", [])) != len(
+                inner["mean"]
+            ):
+                raise bad("a context standardisation with a scale that is not positive")
+        else:
+            raise bad("a context of unknown kind")
+    if record["source"] == "file" and not isinstance(record.get("path"), str):
+        raise bad("no file path")
+    return record

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from maflow.data.array_files import Table, parse_columns, read_table
-from maflow.data.arrays import check_rows, dequantize_rows
+from maflow.data.arrays import check_record, check_rows, dequantize_rows
 from maflow.data.context import encode_context
 from maflow.data.standardize import Standardization
 from maflow.errors import CheckpointError, ConfigError, DataError
@@ -52,10 +52,17 @@ def load_run(run: str | os.PathLike, which: str = "best", device=None):
     path = paths.best if which == "best" else paths.latest
     checkpoint = load_training_checkpoint(path)
     record = checkpoint.get("data")
-    if record is not None and not isinstance(record, dict):
-        raise CheckpointError(f"{path}: its data record is malformed; the file is corrupt")
+    if record is not None:
+        record = check_record(record, _features(checkpoint, path), path)
     model = rebuild_model(checkpoint, path).to(device).eval()
     return model, checkpoint, record
+
+
+def _features(checkpoint: dict, path) -> int:
+    features = checkpoint.get("model_config", {}).get("features") if isinstance(checkpoint, dict) else None
+    if not isinstance(features, int) or isinstance(features, bool) or features < 1:
+        raise CheckpointError(f"{path} names no valid number of features; the checkpoint is corrupt")
+    return features
 
 
 def _batches(table: Table, key: str, batch_size: int) -> Iterator[np.ndarray]:
