@@ -138,9 +138,12 @@ def run_table(
         failed = None
         for argv in argvs:
             code = main(argv)
+            if code in STOPPED:  # Ctrl-C or SIGTERM (a time budget): stop the reproduction here
+                failed = f"stopped: `maflow {argv[0]}` was interrupted (exit {code}) before it finished"
+                status = code
+                break
             if code:
                 failed = f"failed: `maflow {argv[0]}` exited with {code}"
-                status = code if code in STOPPED else status
                 break
         seconds = time.perf_counter() - started
         measured = None
