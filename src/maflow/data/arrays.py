@@ -397,9 +397,9 @@ def check_record(record, features: int, path) -> dict:
     Raises :class:`~maflow.errors.CheckpointError` naming the first malformed entry.
 
     Example:
-        >>> check_record({"source": "file", "options": {}, "standardization": {"mean": [0.0], "scale": [2.0]}},
-        ...              1, "best.pth")["source"]
-        'file'
+        >>> scaling = {"mean": [0.0], "scale": [2.0]}
+        >>> check_record({"source": "arrays", "options": {}, "standardization": scaling}, 1, "best.pth")["source"]
+        'arrays'
     """
     from maflow.errors import CheckpointError
 
@@ -413,8 +413,10 @@ def check_record(record, features: int, path) -> dict:
     ):
         raise bad("unknown options")
     scaling = record.get("standardization")
+    if not isinstance(scaling, dict):
+        raise bad("no standardisation")
     for key in ("mean", "scale"):
-        values = scaling.get(key) if isinstance(scaling, dict) else None
+        values = scaling.get(key)
         if (
             not isinstance(values, list)
             or len(values) != features
