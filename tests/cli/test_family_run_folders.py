@@ -137,22 +137,30 @@ def test_conditional_trainer_resumes_and_refuses_an_existing_run(tmp_path, capsy
     assert "resumed from" in log
 
 
-def test_toy_stopped_by_a_signal_says_nothing_was_kept(tmp_path, monkeypatch, capsys):
+def test_toy_stopped_by_a_signal_keeps_the_step_and_resumes_exactly(tmp_path, monkeypatch, capsys):
+    import json
     import os
     import signal
 
     import torch
 
+    toy = ["toy", "--flow", "maf", "--steps", "50", "--batch-size", "1000", "--quiet"]  # 10 steps an epoch
+    assert main([*toy, "--out", str(tmp_path / "straight")]) == 0
     step, calls = torch.optim.Adam.step, {"n": 0}
 
     def signalling_step(self, *args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 13:
             os.kill(os.getpid(), signal.SIGTERM)
         return step(self, *args, **kwargs)
 
-    monkeypatch.setattr(torch.optim.Adam, "step", signalling_step)
-    assert main(["toy", "--flow", "maf", "--steps", "50", "--out", str(tmp_path)]) == 143
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.optim.Adam, "step", signalling_step)
+        assert main([*toy, "--out", str(tmp_path / "stopped")]) == 143
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith("maflow toy: stopped by SIGTERM at step 3 of 50; ") and "start over" in error
-    assert not list(tmp_path.iterdir())  # nothing written and no lock file left: the rerun needs no flag
+    assert "SIGTERM; kept epoch 2 (batch 3), step 13 in" in error and "--resume" in error
+    assert main([*toy, "--out", str(tmp_path / "stopped"), "--resume"]) == 0
+    straight, resumed = (
+        json.loads((tmp_path / n / "summary.json").read_text()) for n in ("straight", "stopped")
+    )
+    assert resumed["test_nll"] == straight["test_nll"] and resumed["steps"] == 50

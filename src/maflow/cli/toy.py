@@ -5,7 +5,8 @@ from __future__ import annotations
 __all__ = ["register", "run"]
 
 FLOWS = ["realnvp", "nice", "maf", "iaf", "nsf-ar", "nsf-cl", "naf", "glow", "made-mog", "maf-mog"]
-# What one run writes into --out (all of it marks the folder as holding a run).
+# The pictures and summary one run writes into --out (all of it marks the folder as holding a run,
+# as do its checkpoints/latest.pth and best.pth).
 FILES = {
     "overview": "overview.png",
     "density": "density.png",
@@ -30,7 +31,7 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps (or give --epochs)")
     add_run_arguments(
         parser,
-        out={"default": "out/toy", "help": "run folder for the pictures and summary.json"},
+        out={"default": "out/toy", "help": "run folder: pictures, summary.json, checkpoints, log"},
         batch_size=256,
         lr=3e-3,
         epochs_help="passes over the 10,000 training points, instead of --steps",
@@ -42,12 +43,10 @@ def register(subparsers) -> None:
 def _toy_config(args) -> dict:
     """The resolved configuration: the flow's gallery options, the flags, then ``--set``."""
     from maflow.errors import ConfigError
-    from maflow.evaluate.gallery import TOY_FLOWS
     from maflow.train.flags import apply_settings, check_run_arguments
+    from maflow.train.toy import TOY_FLOWS
 
     check_run_arguments(args)
-    if args.resume:
-        raise ConfigError("maflow toy keeps no checkpoint to resume: run it again, with --overwrite")
     if args.patience is not None:
         raise ConfigError("maflow toy has no validation split to stop on: train a fixed --steps or --epochs")
     train = {
@@ -65,14 +64,44 @@ def _toy_config(args) -> dict:
         {"model": dict(TOY_FLOWS[args.flow][1]), "train": train}, args.settings, ["model"]
     )
     train = config["train"]
-    if train["steps"] < 0 or train["batch_size"] < 1 or train["lr"] <= 0:
-        raise ConfigError("--steps must be >= 0, --batch-size >= 1 and --lr > 0")
+    _check_numbers(train)
     if train["epochs"] is not None:
-        if train["epochs"] < 0:
-            raise ConfigError(f"--epochs must be >= 0, got {train['epochs']}")
         points = min(10_000, train["limit_train"] or 10_000)
         train["steps"] = train["epochs"] * -(-points // train["batch_size"])
     return config
+
+
+def _check_numbers(train: dict) -> None:
+    """One line for the first setting of the wrong type or range (flags and ``--set`` alike)."""
+    import math
+
+    from maflow.errors import ConfigError
+
+    def whole(name):
+        value = train[name]
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    checks = [
+        (
+            whole("steps") and train["steps"] >= 1,
+            f"--steps must be a whole number >= 1, got {train['steps']!r}",
+        ),
+        (
+            whole("batch_size") and train["batch_size"] >= 1,
+            f"--batch-size must be a whole number >= 1, got {train['batch_size']!r}",
+        ),
+        (
+            isinstance(train["lr"], int | float) and math.isfinite(train["lr"]) and train["lr"] > 0,
+            f"--lr must be a positive number, got {train['lr']!r}",
+        ),
+        (
+            train["epochs"] is None or (whole("epochs") and train["epochs"] >= 1),
+            f"--epochs must be a whole number >= 1, got {train['epochs']!r}",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
 
 
 def run(args) -> int:
@@ -80,6 +109,7 @@ def run(args) -> int:
     from maflow.run.device import resolve_device, set_threads
     from maflow.run.folder import RunLock, prepare_run_folder
     from maflow.train.flags import print_config
+    from maflow.train.toy import toy_run_files
     from maflow.utils.io import ensure_writable_dir
 
     config = _toy_config(args)
@@ -89,8 +119,10 @@ def run(args) -> int:
     set_threads(args.threads)
     out = ensure_writable_dir(args.out)
     with RunLock(out, command_line()):
-        files = [out / name for name in FILES.values()]
-        prepare_run_folder(out, files, {out: list(FILES.values())}, overwrite=args.overwrite)
+        artefacts, own = toy_run_files(out, list(FILES.values()))
+        prepare_run_folder(
+            out, artefacts, own, args.resume, args.overwrite, out / "checkpoints" / "latest.pth"
+        )
         return _train_and_draw(args, config, out, device)
 
 
@@ -98,24 +130,27 @@ def _train_and_draw(args, config, out, device) -> int:
     import sys
 
     from maflow.evaluate import gallery
+    from maflow.train.toy import toy_splits, train_toy_flow
     from maflow.utils.io import write_json
 
     settings = config["train"]
-    train, test = gallery.toy_splits(settings["data"], settings["seed"])
+    train, test = toy_splits(settings["data"], settings["seed"])
     if settings["limit_train"]:
         train = train[: settings["limit_train"]]
-    model, summary = gallery.train_toy_flow(
+    model, summary = train_toy_flow(
         settings["flow"],
         train,
         test,
+        out,
         settings["steps"],
         settings["batch_size"],
         settings["lr"],
         settings["seed"],
-        echo=None if args.quiet else print,
+        echo=not args.quiet,
         options=config["model"],
         device=device,
         progress=False if args.quiet else None,
+        resume=args.resume,
     )
     title = (
         f"{settings['flow']} on {settings['data']}: test NLL {summary['test_nll']:.3f} nats "

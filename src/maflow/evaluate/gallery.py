@@ -1,12 +1,13 @@
-"""The 2-D flow gallery: train a flow on a toy density and draw what it learned, layer by layer."""
+"""The 2-D flow gallery's pictures: what a flow trained on a toy density learned, layer by layer.
+
+The training is :func:`maflow.train.toy.train_toy_flow` (the one Trainer).
+"""
 
 from __future__ import annotations
 
 import io
 import math
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -15,9 +16,6 @@ from maflow.utils.io import atomic_write
 from maflow.utils.optional import skip_without_matplotlib
 
 __all__ = [
-    "TOY_FLOWS",
-    "toy_splits",
-    "train_toy_flow",
     "layer_outputs",
     "save_density",
     "save_samples_over_data",
@@ -25,105 +23,6 @@ __all__ = [
     "save_x2z_z2x",
     "save_overview",
 ]
-
-# Builder name -> options for a 2-D toy (small nets, enough layers to bend the moons).
-TOY_FLOWS: dict[str, tuple[str, dict[str, Any]]] = {
-    "realnvp": ("realnvp", dict(num_layers=8, hidden_features=64)),
-    "nice": ("nice", dict(num_layers=6, hidden_features=64)),
-    "maf": ("maf", dict(num_layers=5, hidden_features=64)),
-    "iaf": ("iaf", dict(num_layers=5, hidden_features=64)),
-    "nsf-ar": ("nsf-ar", dict(num_layers=3, hidden_features=32, num_bins=8, tail_bound=4.0)),
-    "nsf-cl": ("nsf-cl", dict(num_layers=4, hidden_features=32, num_bins=8, tail_bound=4.0)),
-    "naf": ("naf", dict(num_layers=3, hidden_features=32, sigmoid_units=8)),
-    "glow": ("glow", dict(num_layers=6, hidden_features=64)),
-    "made-mog": ("made-mog", dict(hidden_features=64, num_components=10)),
-    "maf-mog": ("maf-mog", dict(num_layers=3, hidden_features=64, num_components=10)),
-}
-
-
-def toy_splits(data: str, seed: int = 0, sizes=(10_000, 2_000)) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training and test points of a 2-D toy set, standardised with the training statistics."""
-    from maflow.data.toy import TOY_SAMPLERS
-
-    rng = np.random.RandomState(seed)
-    train, test = (torch.from_numpy(TOY_SAMPLERS[data](n, rng).astype(np.float32)) for n in sizes)
-    mean, std = train.mean(0), train.std(0)
-    return (train - mean) / std, (test - mean) / std
-
-
-def train_toy_flow(
-    flow: str,
-    train: torch.Tensor,
-    test: torch.Tensor,
-    steps: int = 3000,
-    batch_size: int = 256,
-    lr: float = 3e-3,
-    seed: int = 0,
-    log_every: int = 500,
-    echo=print,
-    options: dict | None = None,
-    device=None,
-    progress: bool | None = None,
-):
-    """Adam with cosine decay to 0 on minibatches of ``train``; returns the model and a summary.
-
-    ``options`` replace some of the flow's gallery options (``TOY_FLOWS``); the model trains on
-    ``device`` and comes back on the CPU; ``progress`` switches the bar (``None``: on a terminal).
-
-    SIGINT or SIGTERM finishes the current step and raises
-    :class:`~maflow.run.interrupt.TrainingInterrupted`: a toy run keeps no checkpoint, so the
-    message says that nothing was kept and that the command starts over.
-    """
-    from maflow.models.registry import build_model
-    from maflow.run.interrupt import StopSignals, TrainingInterrupted, signal_name
-    from maflow.run.progress import progress_bar
-    from maflow.transforms.batchnorm import recompute_batchnorm_statistics
-
-    torch.manual_seed(seed)
-    builder, defaults = TOY_FLOWS[flow]
-    options = {**defaults, **(options or {})}
-    model = build_model(builder, 2, **options).to(device)
-    train = train.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
-    generator = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    losses = []
-    with StopSignals() as stop, progress_bar(steps, flow, progress, unit="steps") as bar:
-        for step in range(1, steps + 1):
-            batch = train[torch.randint(0, len(train), (batch_size,), generator=generator)]
-            loss = -model.log_prob(batch).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-            bar.update(1)
-            if echo and (step % log_every == 0 or step == steps):
-                echo(f"{flow}: step {step}/{steps} loss {np.mean(losses[-log_every:]):.4f}")
-            if stop.received is not None:
-                raise TrainingInterrupted(
-                    f"stopped by {signal_name(stop.received)} at step {step} of {steps}; a toy run keeps "
-                    "no checkpoint, so nothing was kept: run the same command again to start over",
-                    stop.received,
-                )
-    recompute_batchnorm_statistics(model.transform, train)
-    model.cpu().eval()
-    with torch.no_grad():
-        test_ll = model.log_prob(test).double()
-    settings = {"flow": flow, "builder": builder, "options": options, "steps": steps}
-    summary = dict(
-        **settings,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        parameters=sum(p.numel() for p in model.parameters()),
-        final_train_loss=float(np.mean(losses[-100:])) if losses else None,
-        test_nll=float(-test_ll.mean()),
-        test_nll_2se=float(2 * test_ll.std() / math.sqrt(len(test_ll))),
-        train_seconds=time.perf_counter() - start,
-    )
-    return model, summary
 
 
 def _leaves(transform) -> list:
