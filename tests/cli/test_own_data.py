@@ -297,3 +297,58 @@ def test_a_tampered_data_record_is_one_line(tmp_path, capsys, tamper, words):
         assert main([*command, "--run", str(out / "x")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
+
+
+CONTEXT_MODELS = [
+    "maf",
+    "made",
+    "iaf",
+    "naf",
+    "realnvp",
+    "nice",
+    "nsf-ar",
+    "nsf-cl",
+    "glow",
+    "made-mog",
+    "maf-mog",
+]
+
+
+@pytest.mark.parametrize("model", CONTEXT_MODELS)
+def test_every_model_that_takes_a_context_trains_scores_and_samples_from_the_command_line(tmp_path, model):
+    x, c = conditional_sample(300, seed=0)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "c.npy", c)
+    out = tmp_path / "out"
+    flags = ["--model", model, *TINY, "--num-samples", "0", "--batch-size", "50"]
+    _ok(
+        [
+            "train",
+            "--data",
+            str(tmp_path / "x.npy"),
+            "--context",
+            str(tmp_path / "c.npy"),
+            "--out",
+            str(out),
+            *flags,
+        ]
+    )
+    scores = tmp_path / "scores.npy"
+    run = str(out / "x")
+    _ok(["score", "--run", run, "--data", str(tmp_path / "x.npy"), "--context", str(tmp_path / "c.npy"),
+         "--output", str(scores), "--quiet"])  # fmt: skip
+    assert np.isfinite(np.load(scores)).all()
+    _ok(
+        [
+            "sample",
+            "--run",
+            run,
+            "--context",
+            "-20,40",
+            "--num-samples",
+            "4",
+            "--output",
+            str(tmp_path / "s.npy"),
+        ]
+    )
+    assert np.load(tmp_path / "s.npy").shape == (8, 2)

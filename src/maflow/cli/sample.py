@@ -2,11 +2,14 @@
 
 A run trained with ``--data`` samples in the data's own units (the standardisation undone;
 ``.npy`` or ``.csv`` by the ``--output`` suffix); a conditional one draws ``--num-samples`` rows
-for each context row given with ``--context`` (a file, or a literal vector such as
-``0.5,1.0``) or ``--labels`` (a file, or class labels such as ``3`` or ``0,2``).
+for each context row given with ``--context`` (a file, or a literal row such as ``0.5,1.0``;
+for a one-column context, ``-1,0,1`` is three rows) or ``--labels`` (a file, or class labels
+such as ``3`` or ``0,2``).
 """
 
 from __future__ import annotations
+
+import re
 
 from maflow.cli.train import trained_run, trained_run_parser
 
@@ -32,6 +35,8 @@ def register(subparsers) -> None:
         "--labels", help="a run trained with --labels: a file of labels, or labels such as 3 or 0,2"
     )
     parser.add_argument("--context-columns", help="columns of the --context or --labels file")
+    # A literal context such as -0.5,1 is a value, not a flag (argparse only knows -0.5 alone).
+    parser._negative_number_matcher = re.compile(r"^-\.?\d[\d.,eE+-]*$")
     parser.set_defaults(run=run)
 
 
@@ -85,7 +90,8 @@ def _contexts(args, record):
         raise ConfigError(f"this run's model is conditional: give {flag} (a file, or values such as 0.5,1.0)")
     literal = parse_vector(given)
     if literal is not None:
-        raw = literal.reshape(-1, 1) if kind == "labels" else literal
+        one_column = kind == "labels" or len(record["context"]["standardization"]["mean"]) == 1
+        raw = literal.reshape(-1, 1) if one_column else literal  # 0,3: two labels (or two 1-D contexts)
     else:
         table = read_table(given, parse_columns(args.context_columns))
         if table.has_splits:
