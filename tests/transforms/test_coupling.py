@@ -4,6 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maflow.transforms import AdditiveCoupling, AffineCoupling, alternating_mask, half_mask
+from maflow.transforms.coupling import MapCoupling
+from maflow.transforms.elementwise import Affine, RationalQuadraticSpline, SigmoidAffine, SoftplusAffine
 from tests.contract import check_transform
 
 
@@ -26,6 +28,42 @@ def test_glow_sigmoid_coupling_contract(context_features):
     torch.manual_seed(0)
     _, logabsdet, _ = check_transform(make(), 4, context_features, factory=make)
     assert (logabsdet < 0).all()  # a sigmoid factor only contracts in the density direction
+
+
+MAPS = {
+    "exp": lambda: Affine(scale_bound="soft"),
+    "softplus-after": lambda: SoftplusAffine(shift="after"),
+    "sigmoid": lambda: SigmoidAffine(),
+    "spline": lambda: RationalQuadraticSpline(num_bins=4, tail_bound=3.0),
+}
+
+
+@pytest.mark.parametrize("context_features", [None, 2])
+@pytest.mark.parametrize("map_name", list(MAPS))
+def test_map_coupling_contract(map_name, context_features):
+    def make():
+        layer = MapCoupling(
+            alternating_mask(5),
+            MAPS[map_name](),
+            context_features,
+            hidden_features=[9, 6],
+            weight_init="torch",
+        )
+        with torch.no_grad():  # away from the identity start, so that the checks mean something
+            layer.conditioner.output_layer.weight.normal_(0, 0.3)
+        return layer
+
+    torch.manual_seed(0)
+    check_transform(make(), 5, context_features, factory=make)
+
+
+@pytest.mark.parametrize("map_name", list(MAPS))
+def test_map_coupling_starts_as_the_identity(map_name):
+    layer = MapCoupling(half_mask(4), MAPS[map_name](), hidden_features=8)
+    x = 2 * torch.randn(6, 4)
+    y, logabsdet = layer(x)
+    torch.testing.assert_close(y, x, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(logabsdet, torch.zeros(6), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("context_features", [None, 2])

@@ -20,8 +20,8 @@ class MLP(nn.Module):
     r"""Fully connected network; a context, if any, is concatenated to the input.
 
     Weights are drawn as :math:`\mathcal{N}(0, 1) / \sqrt{n_{in} + 1}` with zero biases, the
-    initialisation of the MAF authors' feedforward (Real NVP) networks. The output layer is
-    linear.
+    initialisation of the MAF authors' feedforward (Real NVP) networks, or as PyTorch's
+    ``nn.Linear`` draws them (``weight_init="torch"``). The output layer is linear.
 
     Arguments:
         in_features: Size of the input.
@@ -32,6 +32,7 @@ class MLP(nn.Module):
         context_features: Size of an optional context vector.
         activation: Hidden activation: one of :data:`maflow.nn.made.ACTIVATIONS` or
             ``"leaky_relu"`` (slope 0.2, as janosh/torch-mnf).
+        weight_init: ``"maf"`` (the MAF authors') or ``"torch"`` (``nn.Linear``'s default).
 
     Example:
         >>> net = MLP(3, 4, hidden_features=8, context_features=2)
@@ -47,8 +48,11 @@ class MLP(nn.Module):
         num_hidden_layers: int = 2,
         context_features: int | None = None,
         activation: str = "relu",
+        weight_init: str = "maf",
     ):
         super().__init__()
+        if weight_init not in ("maf", "torch"):
+            raise ValueError(f"unknown weight_init {weight_init!r}: use maf or torch")
         if activation not in _ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}: use one of {sorted(_ACTIVATIONS)}")
         if isinstance(hidden_features, int):
@@ -60,9 +64,10 @@ class MLP(nn.Module):
         layers: list[nn.Module] = []
         for index, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
             linear = nn.Linear(n_in, n_out)
-            with torch.no_grad():
-                linear.weight.normal_().div_(math.sqrt(n_in + 1))
-                linear.bias.zero_()
+            if weight_init == "maf":
+                with torch.no_grad():
+                    linear.weight.normal_().div_(math.sqrt(n_in + 1))
+                    linear.bias.zero_()
             layers.append(linear)
             if index < len(sizes) - 2:
                 layers.append(_ACTIVATIONS[activation]())

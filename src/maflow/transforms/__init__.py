@@ -4,7 +4,13 @@ from maflow.transforms.actnorm import ActNorm
 from maflow.transforms.autoregressive import MaskedAffineAutoregressive, MaskedAutoregressive
 from maflow.transforms.base import CompositeTransform, InverseTransform, Transform
 from maflow.transforms.batchnorm import BatchNorm, recompute_batchnorm_statistics
-from maflow.transforms.coupling import AdditiveCoupling, AffineCoupling, alternating_mask, half_mask
+from maflow.transforms.coupling import (
+    AdditiveCoupling,
+    AffineCoupling,
+    MapCoupling,
+    alternating_mask,
+    half_mask,
+)
 from maflow.transforms.elementwise import (
     Affine,
     ElementwiseMap,
@@ -42,6 +48,7 @@ __all__ = [
     "LULinear",
     "MaskedRQSAutoregressive",
     "Permutation",
+    "MapCoupling",
     "RQSCoupling",
     "RandomPermutation",
     "ReversePermutation",

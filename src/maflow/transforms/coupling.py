@@ -9,8 +9,9 @@ from torch.nn import functional as F
 from maflow.nn.mlp import MLP
 from maflow.transforms.autoregressive import bound_log_scale
 from maflow.transforms.base import Transform
+from maflow.transforms.elementwise import ElementwiseMap
 
-__all__ = ["Coupling", "AffineCoupling", "AdditiveCoupling", "alternating_mask", "half_mask"]
+__all__ = ["Coupling", "MapCoupling", "AffineCoupling", "AdditiveCoupling", "alternating_mask", "half_mask"]
 
 
 def alternating_mask(features: int, parity: int = 0) -> Tensor:
@@ -82,6 +83,59 @@ class Coupling(Transform):
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         return self._couple(y, context, inverse=True)
+
+
+class MapCoupling(Coupling):
+    r"""Coupling layer with a pluggable element-wise map: an MLP conditioner gives its parameters.
+
+    :math:`y_B = g(x_B; \theta(x_A, c))` where ``g`` is any
+    :class:`~maflow.transforms.elementwise.ElementwiseMap` (the maps of
+    :class:`~maflow.transforms.MaskedAutoregressive`: affine, softplus-affine, spline, ...).
+    One network gives all of a dimension's parameters.
+
+    Arguments:
+        mask: Boolean ``(features,)`` tensor, ``True`` for the transformed dimensions.
+        map: The element-wise map.
+        context_features: Size of an optional context vector.
+        identity_start: Start as the identity map: zero output weights, and output biases
+            that are the map's identity parameters.
+        **mlp_options: The conditioner (``hidden_features``, ``num_hidden_layers``,
+            ``activation``, ``weight_init``), passed to :class:`maflow.nn.mlp.MLP`.
+
+    Example:
+        >>> from maflow.transforms.elementwise import SoftplusAffine
+        >>> layer = MapCoupling(alternating_mask(4), SoftplusAffine(shift="after"), hidden_features=16)
+        >>> x = torch.randn(5, 4)
+        >>> y, logabsdet = layer(x)
+        >>> torch.allclose(y, x), torch.allclose(layer.inverse(y)[0], x, atol=1e-6)
+        (True, True)
+    """
+
+    def __init__(
+        self,
+        mask: Tensor,
+        map: ElementwiseMap,
+        context_features: int | None = None,
+        identity_start: bool = True,
+        **mlp_options,
+    ):
+        super().__init__(mask, context_features)
+        self.map = map
+        self.conditioner = self._network(map.params_per_dim, **mlp_options)
+        identity = map.identity_parameters()
+        if identity_start:
+            if identity is None:
+                raise ValueError(
+                    f"{type(map).__name__} has no identity parameters: pass identity_start=False"
+                )
+            with torch.no_grad():  # dimension-major outputs: out[i * P + j]
+                self.conditioner.output_layer.weight.zero_()
+                self.conditioner.output_layer.bias.copy_(identity.repeat(self.num_transformed))
+
+    def _elementwise(self, x_b, x_a, context, inverse):
+        params = self.conditioner(x_a, context).reshape(*x_b.shape, self.map.params_per_dim)
+        y, log_derivative = self.map.inverse(x_b, params) if inverse else self.map(x_b, params)
+        return y, log_derivative.sum(-1)
 
 
 class AffineCoupling(Coupling):
