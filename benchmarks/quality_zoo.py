@@ -71,6 +71,29 @@ def _maflow_realnvp(features, setup, variant):
     return flow
 
 
+def _maflow_map_realnvp(features, setup, map_name):
+    """Real NVP from MapCoupling layers: one ReLU conditioner per layer, PyTorch's init, identity start."""
+    from maflow.distributions import Flow, StandardNormal
+    from maflow.transforms import BatchNorm, CompositeTransform, MapCoupling, alternating_mask
+    from maflow.transforms.elementwise import Affine, SoftplusAffine
+
+    maps = {"softplus": lambda: SoftplusAffine(shift="after"), "exp": lambda: Affine(scale_bound="soft")}
+    layers: list = []
+    for layer in range(setup["layers"]):
+        layers.append(
+            MapCoupling(
+                alternating_mask(features, layer % 2),
+                maps[map_name](),
+                hidden_features=setup["hidden"],
+                num_hidden_layers=setup["depth"],
+                weight_init="torch",
+            )
+        )
+        if setup["bn"]:
+            layers.append(BatchNorm(features))
+    return Flow(CompositeTransform(layers), StandardNormal(features), features)
+
+
 def _maflow_nsf(features, setup, variant, kind):
     from maflow.models import NSF
 
@@ -153,6 +176,8 @@ RUNS = {
         "maflow+sigmoid": lambda f, s: _maflow_realnvp(f, s, "sigmoid"),
         "maflow+identity+sigmoid": lambda f, s: _maflow_realnvp(f, s, "identity+sigmoid"),
         "maflow+half-mask": lambda f, s: _maflow_realnvp(f, s, "half-mask"),
+        "maflow+map-softplus": lambda f, s: _maflow_map_realnvp(f, s, "softplus"),
+        "maflow+map-exp": lambda f, s: _maflow_map_realnvp(f, s, "exp"),
         "nflows": _nflows_realnvp,
         "zuko": lambda f, s: _zuko(f, s, "realnvp"),
     },
