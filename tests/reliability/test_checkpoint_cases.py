@@ -26,6 +26,12 @@ def _nan_weights(state):
     return {k: v.fill_(NAN) if v.is_floating_point() else v for k, v in state.items()}
 
 
+def _first_weight_3x3(state):
+    # The first entry is a scalar that a load hook reads with int(): it must be refused before.
+    first = next(iter(state))
+    return {**state, first: torch.zeros(3, 3)}
+
+
 # name: (changes to an untrained digits MAF checkpoint, words of the refusal)
 CRAFTED = {
     "no features in the model config": ({"model_config__features": DROP}, ["has no 'features'"]),
@@ -44,6 +50,7 @@ CRAFTED = {
     "an unknown model": ({"model_name": "nosuch"}, ["cannot be rebuilt", "unknown model"]),
     "another family's checkpoint": ({"family": "made"}, ["holds a 'made' model", "maflow made"]),
     "a newer format": ({"format_version": 99}, ["newer than this maflow"]),
+    "a weight of the wrong shape": ({"model_state": _first_weight_3x3}, ["size mismatch", "(3, 3) stored"]),
     "format_version of the wrong type": ({"format_version": "1"}, ["format_version is '1'"]),
 }
 

@@ -314,9 +314,17 @@ def rebuild_model(checkpoint: dict, path: str | Path = "checkpoint") -> torch.nn
             f"{path}: its model cannot be rebuilt ({error}); it was written by another maflow version or "
             "is damaged: train again (--overwrite), or use another checkpoint"
         ) from None
+    expected = model.state_dict()
+    for name, tensor in checkpoint["model_state"].items():  # before load hooks read any of them
+        if name in expected and tuple(tensor.shape) != tuple(expected[name].shape):
+            raise CheckpointError(
+                f"{path}: the stored weights do not fit model {checkpoint['model_name']!r} (size mismatch "
+                f"for {name}: {tuple(tensor.shape)} stored, {tuple(expected[name].shape)} in the model); "
+                "train again (--overwrite), or use another checkpoint"
+            )
     try:
         model.load_state_dict(checkpoint["model_state"])
-    except RuntimeError as error:
+    except (RuntimeError, ValueError, TypeError, KeyError) as error:
         raise CheckpointError(
             f"{path}: the stored weights do not fit model {checkpoint['model_name']!r} "
             f"({_first_mismatch(error)})"
@@ -349,7 +357,7 @@ def load_classifier(checkpoint_path: str | Path, dataset: str = "mnist_grey") ->
     return model.eval()
 
 
-def _first_mismatch(error: RuntimeError) -> str:
+def _first_mismatch(error: Exception) -> str:
     # load_state_dict's first line only says "Error(s) in loading state_dict"; the next names the tensor.
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return (lines[1] if len(lines) > 1 else lines[0] if lines else "")[:200]
