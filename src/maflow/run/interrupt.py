@@ -113,7 +113,7 @@ def run_reporting(prog: str, function, *args) -> int:
     except KeyboardInterrupt:
         print(
             f"{prog}: interrupted (Ctrl-C) before it finished; the files it wrote are complete "
-            "(atomic writes): run the command again to finish",
+            "(atomic writes): run the command again to finish (a training: with --resume)",
             file=sys.stderr,
         )
         return 130
