@@ -74,7 +74,8 @@ def test_score_matches_the_known_mixture_density(mixture_runs, run, held_out, ca
     scores = np.loadtxt(output, skiprows=1)
     assert scores.shape == truth.shape
     gap = abs(scores.mean() - truth.mean())
-    print(f"{run}: score {scores.mean():.4f}, exact {truth.mean():.4f}, gap {gap:.4f} nats")
+    with capsys.disabled():  # the measured gap, for the record (pytest -s)
+        print(f"\n{run}: score {scores.mean():.4f}, exact {truth.mean():.4f}, gap {gap:.4f} nats")
     assert gap < TOLERANCE_PER_DIMENSION * 4, (scores.mean(), truth.mean())
     assert f"mean log-density {scores.mean():.4f}" in capsys.readouterr().out
 
@@ -85,6 +86,23 @@ def test_score_output_is_the_same_as_npy_and_csv_and_in_every_batch_size(mixture
     _ok([*run, "--output", str(folder / "a.npy"), "--batch-size", "333"])
     _ok([*run, "--output", str(folder / "b.csv")])
     assert np.allclose(np.load(folder / "a.npy"), np.loadtxt(folder / "b.csv", skiprows=1), rtol=0, atol=1e-8)
+
+
+def test_score_never_writes_over_its_input_or_an_existing_file_unasked(mixture_runs, capsys):
+    folder, out, _ = mixture_runs
+    data = folder / "held_out.npy"
+    before = data.read_bytes()
+    run = ["score", "--run", str(out / "mixture"), "--data", str(data), "--quiet"]
+    for output, words in (
+        (data, "is one of the input files"),
+        (folder / "mixture.csv", "exists: pass --overwrite"),
+    ):
+        capsys.readouterr()
+        assert main([*run, "--output", str(output), "--overwrite" if output == data else "--quiet"]) == 2
+        assert words in capsys.readouterr().err
+    assert data.read_bytes() == before
+    _ok([*run, "--output", str(folder / "again.npy")])
+    _ok([*run, "--output", str(folder / "again.npy"), "--overwrite"])
 
 
 def test_evaluate_and_sample_a_data_run_in_the_data_units(mixture_runs, capsys):
@@ -165,7 +183,8 @@ def test_a_conditional_run_scores_log_p_x_given_c(tmp_path, capsys):
          "--output", str(scores), "--quiet"])  # fmt: skip
     truth = conditional_log_density(new_x, new_c).mean()
     gap = abs(np.load(scores).mean() - truth)
-    print(f"conditional: score {np.load(scores).mean():.4f}, exact {truth:.4f}, gap {gap:.4f} nats")
+    with capsys.disabled():
+        print(f"\nconditional: score {np.load(scores).mean():.4f}, exact {truth:.4f}, gap {gap:.4f} nats")
     assert gap < TOLERANCE_PER_DIMENSION * 2
     _ok(["evaluate", "--run", run, "--quiet", "--u-points", "0", "--num-samples", "0"])
     assert "test average log p(x | c)" in capsys.readouterr().out
@@ -186,7 +205,20 @@ def test_a_conditional_run_scores_log_p_x_given_c(tmp_path, capsys):
     assert np.allclose(samples.mean(0), [1.0, -25.0], atol=[0.1, 8.0])
     assert np.allclose(samples.std(0), [0.6, 50.0], rtol=0.15)
     capsys.readouterr()
-    assert main(["score", "--run", run, "--data", str(tmp_path / "new_x.npy"), "--output", str(scores)]) == 2
+    assert (
+        main(
+            [
+                "score",
+                "--run",
+                run,
+                "--data",
+                str(tmp_path / "new_x.npy"),
+                "--output",
+                str(tmp_path / "o.npy"),
+            ]
+        )
+        == 2
+    )
     assert "this run's model is conditional: give --context PATH" in capsys.readouterr().err
 
 

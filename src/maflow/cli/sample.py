@@ -35,6 +35,9 @@ def register(subparsers) -> None:
         "--labels", help="a run trained with --labels: a file of labels, or labels such as 3 or 0,2"
     )
     parser.add_argument("--context-columns", help="columns of the --context or --labels file")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="a --data run: replace an existing --output file"
+    )
     # A literal context such as -0.5,1 is a value, not a flag (argparse only knows -0.5 alone).
     parser._negative_number_matcher = re.compile(r"^-\.?\d[\d.,eE+-]*$")
     parser.set_defaults(run=run)
@@ -105,7 +108,7 @@ def _sample_data_run(args, paths, record) -> int:
     from pathlib import Path
 
     from maflow.errors import ConfigError
-    from maflow.evaluate.arrays import OUTPUT_SUFFIXES
+    from maflow.evaluate.arrays import OUTPUT_SUFFIXES, check_output
     from maflow.run.checkpoint import load_training_checkpoint, rebuild_model
     from maflow.run.command import command_line
     from maflow.run.data_samples import draw_data_samples, write_rows
@@ -116,6 +119,8 @@ def _sample_data_run(args, paths, record) -> int:
     output = Path(args.output or paths.samples / f"{paths.dataset}_samples_seed{args.seed}.npy")
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ConfigError(f"--output {output}: a --data run writes .npy or .csv (or .tsv, .txt)")
+    if args.output is not None:  # the default name in the run folder is this command's own file
+        check_output(output, args.overwrite, [given for given in (args.context, args.labels) if given])
     device = resolve_device(args.device)
     set_threads(args.threads)
     path = paths.best if args.checkpoint == "best" else paths.latest

@@ -45,6 +45,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise of a --dequantize run")
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--threads", type=int, help=THREADS_HELP)
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -72,6 +73,7 @@ def run(args) -> int:
         device=device,
         seed=args.seed,
         progress=False if args.quiet else None,
+        overwrite=args.overwrite,
     )
     finite = "" if result["finite"] == result["rows"] else f" over the {result['finite']} finite values"
     print(

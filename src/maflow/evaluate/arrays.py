@@ -27,7 +27,7 @@ from maflow.run.paths import RunPaths
 from maflow.run.progress import progress_bar
 from maflow.utils.io import atomic_write
 
-__all__ = ["run_paths", "load_run", "log_densities", "score_file", "OUTPUT_SUFFIXES"]
+__all__ = ["run_paths", "load_run", "log_densities", "score_file", "check_output", "OUTPUT_SUFFIXES"]
 
 OUTPUT_SUFFIXES = (".npy", ".csv", ".tsv", ".txt")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -56,6 +56,15 @@ def load_run(run: str | os.PathLike, which: str = "best", device=None):
         record = check_record(record, _features(checkpoint, path), path)
     model = rebuild_model(checkpoint, path).to(device).eval()
     return model, checkpoint, record
+
+
+def check_output(output: Path, overwrite: bool, inputs=()) -> None:
+    """Refuses to write over an input file, or over an existing file without ``overwrite``."""
+    for given in inputs:
+        if Path(given).expanduser().resolve() == output.resolve():
+            raise ConfigError(f"--output {output} is one of the input files: choose another output path")
+    if output.exists() and not overwrite:
+        raise ConfigError(f"--output {output} exists: pass --overwrite to replace it, or choose another path")
 
 
 def _features(checkpoint: dict, path) -> int:
@@ -209,14 +218,17 @@ def score_file(
     device=None,
     seed: int = 0,
     progress: bool | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Writes one log-density per row of ``data`` (nats, the data's units) to ``output`` (.npy or .csv).
 
-    Returns the number of rows, their mean log-density and the output path.
+    Returns the number of rows, their mean log-density and the output path. An existing
+    ``output`` is replaced only with ``overwrite``, and never when it is one of the inputs.
     """
     output = Path(output).expanduser()
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ConfigError(f"--output {output}: write .npy or .csv (or .tsv, .txt)")
+    check_output(output, overwrite, [p for p in (data, context, labels) if p is not None])
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     model, checkpoint, record = load_run(run, which, device)
