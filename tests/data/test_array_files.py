@@ -105,3 +105,32 @@ def test_unknown_columns_are_named(tmp_path):
         read_table(tmp_path / "h.csv", ["zzz"])
     with pytest.raises(DataError, match="names a column twice"):
         read_table(tmp_path / "h.csv", ["a", "0"])
+
+
+def test_parquet_numeric_columns_are_read_and_text_columns_named(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    class Column:
+        def __init__(self, values):
+            self.values = np.asarray(values)
+
+        def to_numpy(self, zero_copy_only=False):
+            return self.values
+
+    class FakeTable:
+        column_names = ["a", "b", "name"]
+        columns = [Column([1.0, 2.0]), Column([3, 4]), Column(["x", "y"])]
+
+        def column(self, index):
+            return self.columns[index]
+
+    parquet = types.ModuleType("pyarrow.parquet")
+    parquet.read_table = lambda path: FakeTable()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pyarrow", types.ModuleType("pyarrow"))
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", parquet)
+    (tmp_path / "x.parquet").write_bytes(b"PAR1")
+    with pytest.raises(DataError, match="column 'name' \\(2\\) holds <U1 values, not numbers"):
+        read_table(tmp_path / "x.parquet")
+    table = read_table(tmp_path / "x.parquet", ["b"])  # the text column left out is never converted
+    assert table.columns == ["b"] and table.arrays["all"].tolist() == [[3.0], [4.0]]

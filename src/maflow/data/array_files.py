@@ -100,20 +100,15 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> Tab
         what = "a folder" if path.is_dir() else "not found"
         raise DataError(f"{path}: {what}; give --data a file ({', '.join(SUFFIXES)})")
     suffix = path.suffix.lower()
-    readers = {
-        ".npy": _read_npy,
-        ".npz": _read_npz,
-        ".csv": _read_text,
-        ".tsv": _read_text,
-        ".txt": _read_text,
-        ".pt": _read_pt,
-        ".parquet": _read_parquet,
-    }
-    if suffix not in readers:
+    if suffix not in SUFFIXES:
         raise DataError(f"{path}: unknown file type {suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}")
-    if readers[suffix] is _read_text:  # columns first: a text column left out is never parsed
+    # Text and parquet pick their columns first: a text column left out is never read as numbers.
+    if suffix in (".csv", ".tsv", ".txt"):
         return _read_text(path, columns)
-    return select_columns(readers[suffix](path), columns)
+    if suffix == ".parquet":
+        return _read_parquet(path, columns)
+    arrays = {".npy": _read_npy, ".npz": _read_npz, ".pt": _read_pt}
+    return select_columns(arrays[suffix](path), columns)
 
 
 def _column_indices(path, columns: list[str], names: list[str] | None, width: int) -> list[int]:
@@ -222,7 +217,7 @@ def _read_pt(path: Path) -> Table:
     return _from_arrays(path, arrays, "tensors")
 
 
-def _read_parquet(path: Path) -> Table:
+def _read_parquet(path: Path, chosen: list[str] | None = None) -> Table:
     try:
         import pyarrow.parquet as parquet
     except ImportError:
@@ -234,8 +229,10 @@ def _read_parquet(path: Path) -> Table:
     except Exception as error:  # pyarrow's own errors: a corrupt or foreign file
         raise DataError(f"cannot read {path} as parquet ({str(error)[:200]}); it is corrupt") from None
     names = [str(name) for name in table.column_names]
+    indices = list(range(len(names))) if chosen is None else _column_indices(path, chosen, names, len(names))
     columns = []
-    for index, name in enumerate(names):
+    for index in indices:
+        name = names[index]
         column = table.column(index).to_numpy(zero_copy_only=False)
         if column.dtype.kind not in "biuf":
             raise DataError(
@@ -245,7 +242,7 @@ def _read_parquet(path: Path) -> Table:
         columns.append(column.astype(np.float64))
     if not columns:
         raise DataError(f"{path} has no columns")
-    return Table(path, {"all": np.stack(columns, axis=1)}, names)
+    return Table(path, {"all": np.stack(columns, axis=1)}, [names[i] for i in indices])
 
 
 def _is_number(text: str) -> bool:
