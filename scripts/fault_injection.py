@@ -1,6 +1,6 @@
 """Fault injection: SIGKILL a small training run at random moments, resume it, compare with a clean run.
 
-The script trains a tiny MAF on the bundled digits twice:
+``--family flow`` (the default) trains a tiny MAF on the bundled digits twice:
 
 1. ``reference``: uninterrupted (``maflow train``, then ``maflow evaluate``);
 2. ``killed``: the same command, killed with SIGKILL after a random (seeded) delay, again and
@@ -17,10 +17,16 @@ may remain until the next start, which removes them. At the end the killed run's
 (weights, optimiser, RNG states, progress), samples, training and evaluation results must equal
 the reference's bit for bit, and no temporary file may remain. Exit status 0 means all held.
 
+``--family vae`` and ``--family mnf`` do the same with a tiny VAE (``maflow vae train``, then
+``maflow vae evaluate``) and a tiny MNF LeNet (``maflow mnf train``, which scores the test split
+at its end) on MNIST from ``--data-dir``; their kills are timed from the lines the one Trainer
+logs as training starts and ends. What each family compares is in scripts/fault_families.py.
+
 Usage::
 
     python scripts/fault_injection.py --kills 5 --seed 0            # real processes
     python scripts/fault_injection.py --launcher fork --kills 3      # forked children: cheap
+    python scripts/fault_injection.py --family vae --data-dir /work/shared/data --kills 3
 """
 
 from __future__ import annotations
@@ -41,37 +47,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DATASET = "digits"
-TRAIN_FLAGS = [
-    "--dataset", DATASET, "--num-layers", "2", "--hidden-dim", "16", "--hidden-layers", "1",
-    "--batch-size", "100", "--lr", "0.01", "--patience", "3", "--num-samples", "16", "--no-progress",
-]  # fmt: skip
+sys.path.insert(
+    0, str(Path(__file__).resolve().parent)
+)  # scripts/fault_families.py, also when loaded by path
+from fault_families import (  # noqa: E402
+    DATASET,
+    Family,
+    compare_flow_runs,
+    families,
+    flow_evaluate_argv,
+    flow_train_argv,
+)
+
 PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
-TRAINING_KEYS = ("epochs_run", "steps", "best_epoch", "stopped_early", "parameters", "model_config")
-TRAINING_KEYS += ("val_log_likelihood", "val_log_likelihood_2se")
-MARKER = b"training maf on"  # logged by maflow train right before the first epoch (also when resumed)
-END_MARKER = b"best model:"  # logged after the last epoch, before samples and results are written
-# Shares of the kills timed from the launch (start-up, data, resume), from MARKER (epochs and
-# checkpoint writes) and from END_MARKER (final validation, samples, results).
+# Shares of the kills timed from the launch (start-up, data, resume), from the family's marker
+# (epochs and checkpoint writes) and from its end marker (final validation, samples, results).
 PHASES = {"start-up": 0.2, "training": 0.6, "final steps": 0.2}
-
-
-def train_argv(out: Path, epochs: int, resume: bool) -> list[str]:
-    return ["train", *TRAIN_FLAGS, "--epochs", str(epochs), "--out", str(out)] + ["--resume"] * resume
-
-
-def evaluate_argv(out: Path, u_points: int = 200) -> list[str]:
-    return [
-        "evaluate",
-        "--dataset",
-        DATASET,
-        "--out",
-        str(out),
-        "--u-points",
-        str(u_points),
-        "--num-samples",
-        "16",
-    ]
+# The flow family's commands and checks under their older names (tests/train/test_fault_injection.py).
+train_argv, evaluate_argv, compare_runs = flow_train_argv, flow_evaluate_argv, compare_flow_runs
 
 
 class SubprocessLauncher:
@@ -116,6 +109,8 @@ class ForkLauncher:
 
         import maflow.evaluate.flow  # noqa: F401
         import maflow.train.flow  # noqa: F401
+        import maflow.train.mnf  # noqa: F401
+        import maflow.train.vae  # noqa: F401
         from maflow.data import load
 
         load(DATASET)  # imports scikit-learn
@@ -179,19 +174,19 @@ def run_and_kill(
     return True, child.wait(), seen
 
 
-def watch_markers(launcher, argv: list[str], log: Path, file: Path) -> dict:
+def watch_markers(launcher, argv: list[str], log: Path, file: Path, markers: tuple) -> dict:
     """Runs ``argv`` to the end; returns when each marker appeared in ``file`` and when it ended."""
     started = time.perf_counter()
     child = launcher.start(argv, log)
     times = {}
     while child.poll() is None:
         text = file.read_bytes() if file.exists() else b""
-        for marker in (MARKER, END_MARKER):
+        for marker in markers:
             if marker in text and marker not in times:
                 times[marker] = time.perf_counter() - started
         time.sleep(0.005)
     text = file.read_bytes() if file.exists() else b""
-    for marker in (MARKER, END_MARKER):  # a marker written in the last poll interval
+    for marker in markers:  # a marker written in the last poll interval
         times.setdefault(marker, time.perf_counter() - started) if marker in text else None
     return {**times, "end": time.perf_counter() - started, "exit": child.returncode}
 
@@ -224,47 +219,6 @@ def check_files(root: Path, allow_temporaries: bool) -> list[str]:
     return problems
 
 
-def _differences(a, b, where: str) -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        if set(a) != set(b):
-            return [f"{where}: keys differ ({sorted(set(a) ^ set(b), key=str)})"]
-        return [d for key in a for d in _differences(a[key], b[key], f"{where}.{key}")]
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        if len(a) != len(b):
-            return [f"{where}: lengths {len(a)} and {len(b)}"]
-        return [d for i, (x, y) in enumerate(zip(a, b)) if (d := _differences(x, y, f"{where}[{i}]"))][:1]
-    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-        same = a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
-        return [] if same else [f"{where}: tensors differ"]
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return []
-    return [] if type(a) is type(b) and a == b else [f"{where}: {a!r} != {b!r}"]
-
-
-def compare_runs(reference: Path, other: Path, evaluated: bool = False) -> list[str]:
-    """Every difference between two run directories that an exact resume must not produce."""
-    from maflow.utils.io import load_checkpoint
-
-    differences = []
-    for name in ("best.pth", "latest.pth"):
-        a = load_checkpoint(reference / "checkpoints" / name)
-        b = load_checkpoint(other / "checkpoints" / name)
-        for checkpoint in (a, b):
-            checkpoint["progress"].pop("elapsed_seconds", None)  # wall time differs, nothing else may
-        differences += _differences(a, b, name)
-    for path in sorted((reference / "samples").glob("*.npy")):
-        if not np.array_equal(np.load(path), np.load(other / "samples" / path.name)):
-            differences.append(f"samples/{path.name} differ")
-    results = [json.loads((d / "results_summary.json").read_text()) for d in (reference, other)]
-    for key in TRAINING_KEYS:
-        differences += _differences(results[0]["training"][key], results[1]["training"][key], key)
-    if evaluated:
-        for split in ("val", "test"):
-            a, b = (r["evaluation"][split] for r in results)
-            differences += _differences(a, b, f"evaluation.{split}")
-    return differences
-
-
 def _latest_epoch(root: Path) -> int:
     from maflow.errors import CheckpointError
     from maflow.utils.io import load_checkpoint
@@ -284,60 +238,78 @@ def inject(
     seed: int,
     u_points: int = 200,
     say=print,
+    family: str | Family = "flow",
+    data_dir=None,
 ) -> dict:
     """Runs the whole experiment in ``workdir``; returns a report whose ``passed`` says it all."""
+    if isinstance(family, str):
+        family = families(data_dir, u_points)[family]
     rng = random.Random(seed)
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    report = {"kills": 0, "evaluate_kills": 0, "events": [], "problems": []}
+    report = {"kills": 0, "evaluate_kills": 0, "events": [], "problems": [], "family": family.name}
 
     def log_of(out: Path) -> Path:
-        return out / DATASET / "logs" / "training.log"
+        return family.root(out) / "logs" / "training.log"
 
     # The reference, timed by phase: two more runs killed right at each marker would be costly,
     # so one run is watched and the marker times are read off as they appear.
-    times = watch_markers(
-        launcher,
-        train_argv(workdir / "reference", epochs, False),
-        logs / "ref",
-        log_of(workdir / "reference"),
-    )
-    if times["exit"] != 0 or MARKER not in times or END_MARKER not in times:
+    reference = family.root(workdir / "reference")
+    markers = (family.marker, family.end_marker)
+    argv = family.train_argv(workdir / "reference", epochs, False)
+    times = watch_markers(launcher, argv, logs / "ref", log_of(workdir / "reference"), markers)
+    if times["exit"] != 0 or family.marker not in times or family.end_marker not in times:
         raise RuntimeError(f"the reference run failed (exit {times['exit']}); see {logs / 'ref'}")
     phase_seconds = {
-        "start-up": times[MARKER],
-        "training": times[END_MARKER] - times[MARKER],
-        "final steps": times["end"] - times[END_MARKER],
+        "start-up": times[family.marker],
+        "training": times[family.end_marker] - times[family.marker],
+        "final steps": times["end"] - times[family.end_marker],
     }
     say(
-        f"reference run {times['end']:.1f} s: "
+        f"{family.name} reference run {times['end']:.1f} s: "
         + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phase_seconds.items())
     )
+    out, root = _kill_rounds(launcher, workdir, family, kills, epochs, rng, phase_seconds, report, say)
+    if family.evaluate_argv is None:
+        report["problems"] += check_files(root, allow_temporaries=False)
+        report["differences"] = family.compare(reference, root, False)
+    else:
+        _kill_evaluations(launcher, workdir, family, out, root, evaluate_kills, rng, report, say)
+    report["final_epoch"] = _latest_epoch(root)
+    report["passed"] = report["kills"] >= kills and not report["problems"] and not report["differences"]
+    return report
 
-    # A round kills and resumes one run until it ends. An attempt that ends before its kill
-    # (the machine got faster) ends the round; a new round in a fresh directory makes up the kills.
-    # Kills in the final steps come last: after one of them no training is left to kill.
+
+def _kill_rounds(launcher, workdir, family, kills, epochs, rng, phase_seconds, report, say):
+    """Kills and resumes training until ``kills`` kills have landed; returns the last round's folders.
+
+    A round kills and resumes one run until it ends. An attempt that ends before its kill (the
+    machine got faster) ends the round; a new round in a fresh directory makes up the kills.
+    Kills in the final steps come last: after one of them no training is left to kill.
+    """
+    logs = workdir / "logs"
     plan = rng.choices(list(PHASES), weights=list(PHASES.values()), k=kills)
     plan.sort(key=lambda phase: phase == "final steps")
     round_number = 0
     while report["kills"] < kills or round_number == 0:
         round_number += 1
         out = workdir / f"killed{round_number}"
-        root = out / DATASET
+        root = family.root(out)
         attempt, finished = 0, False
         while not finished:
             done = _latest_epoch(root) / epochs
-            argv = train_argv(out, epochs, resume=attempt > 0)
+            argv = family.train_argv(out, epochs, attempt > 0)
             phase = plan[min(report["kills"], kills - 1)]
             if phase == "training" and done >= 1:
                 phase = "final steps"
             budget = phase_seconds[phase] * ((1 - done) if phase == "training" else 1)
             delay = rng.uniform(0.0, 0.9 * budget)
-            marker = {"start-up": None, "training": MARKER, "final steps": END_MARKER}[phase]
+            marker = {"start-up": None, "training": family.marker, "final steps": family.end_marker}[phase]
             if report["kills"] >= kills:
                 phase, delay, marker = "", math.inf, None
+            log = root / "logs" / "training.log"
             killed, code, _ = run_and_kill(
-                launcher, argv, logs / out.name, delay, (log_of(out), marker) if marker else None
+                launcher, argv, logs / out.name, delay, (log, marker) if marker else None
             )
             attempt += 1
             epoch = _latest_epoch(root)
@@ -358,22 +330,28 @@ def inject(
             report["events"].append(event)
             say(event)
         if report["kills"] < kills:  # this round ended early: check it now, the last one below
-            differences = compare_runs(workdir / "reference" / DATASET, root)
-            report["problems"] += [f"{out.name}: {d}" for d in differences]
+            found = family.compare(family.root(workdir / "reference"), root, False)
+            report["problems"] += [f"{out.name}: {d}" for d in found]
             report["problems"] += [f"{out.name}: {p}" for p in check_files(root, allow_temporaries=False)]
+    report["rounds"] = round_number
+    return out, root
 
-    code, evaluate_seconds = run_to_end(
-        launcher, evaluate_argv(workdir / "reference", u_points), logs / "ref"
-    )
+
+def _kill_evaluations(launcher, workdir, family, out, root, evaluate_kills, rng, report, say) -> None:
+    """Evaluates the reference, then kills the killed run's evaluation ``evaluate_kills`` times and
+    evaluates it to the end; its results file must keep its training section throughout.
+    """
+    logs = workdir / "logs"
+    code, evaluate_seconds = run_to_end(launcher, family.evaluate_argv(workdir / "reference"), logs / "ref")
     if code != 0:
         raise RuntimeError(f"evaluating the reference failed (exit {code})")
     for _ in range(evaluate_kills):
         delay = rng.uniform(0.0, 0.9 * evaluate_seconds)
-        killed, code, _ = run_and_kill(launcher, evaluate_argv(out, u_points), logs / out.name, delay)
+        killed, code, _ = run_and_kill(launcher, family.evaluate_argv(out), logs / out.name, delay)
         problems = check_files(root, allow_temporaries=True)
-        summary = json.loads((root / "results_summary.json").read_text()) if not problems else {}
+        summary = json.loads((root / family.results).read_text()) if not problems else {}
         if "training" not in summary:
-            problems.append("results_summary.json lost its training section")
+            problems.append(f"{family.results} lost its training section")
         report["problems"] += [f"after evaluate kill: {p}" for p in problems]
         report["evaluate_kills"] += killed
         event = (
@@ -381,15 +359,12 @@ def inject(
         )
         report["events"].append(event)
         say(event)
-    code, _ = run_to_end(launcher, evaluate_argv(out, u_points), logs / out.name)
+    code, _ = run_to_end(launcher, family.evaluate_argv(out), logs / out.name)
     if code != 0:
         report["problems"].append(f"the final evaluation exited with {code}")
     report["problems"] += check_files(root, allow_temporaries=False)
-    report["differences"] = compare_runs(workdir / "reference" / DATASET, root, evaluated=code == 0)
-    report["final_epoch"] = _latest_epoch(root)
-    report["rounds"] = round_number
-    report["passed"] = report["kills"] >= kills and not report["problems"] and not report["differences"]
-    return report
+    reference = family.root(workdir / "reference")
+    report["differences"] = family.compare(reference, root, code == 0)
 
 
 def main(argv=None) -> int:
@@ -400,6 +375,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seeds the kill times")
     parser.add_argument("--u-points", type=int, default=200, help="maflow evaluate --u-points (figures)")
     parser.add_argument("--launcher", choices=["subprocess", "fork"], default="subprocess")
+    parser.add_argument("--family", choices=["flow", "vae", "mnf"], default="flow", help="what to train")
+    parser.add_argument("--data-dir", help="where vae and mnf find MNIST (default: $MAFLOW_DATA)")
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary directory)")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -409,13 +386,21 @@ def main(argv=None) -> int:
         workdir = args.workdir or Path(scratch)
         start = time.perf_counter()
         report = inject(
-            launcher, workdir, args.kills, args.evaluate_kills, args.epochs, args.seed, args.u_points
+            launcher,
+            workdir,
+            args.kills,
+            args.evaluate_kills,
+            args.epochs,
+            args.seed,
+            args.u_points,
+            family=args.family,
+            data_dir=args.data_dir,
         )
         report["wall_seconds"] = round(time.perf_counter() - start, 1)
     for line in report["problems"] + report["differences"]:
         print(f"FAIL {line}")
     print(
-        f"{'PASS' if report['passed'] else 'FAIL'}: {report['kills']} training kills, "
+        f"{'PASS' if report['passed'] else 'FAIL'} ({report['family']}): {report['kills']} training kills, "
         f"{report['evaluate_kills']} evaluation kills, final epoch {report['final_epoch']}; "
         f"checkpoints, samples and results {'equal' if not report['differences'] else 'DIFFER from'} "
         f"the uninterrupted run's bit for bit; {len(report['problems'])} file problem(s); "

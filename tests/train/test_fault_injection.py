@@ -136,3 +136,34 @@ def test_kill_half_way_through_the_results_file_keeps_the_previous_results(exper
     assert fault.check_files(run / "digits", allow_temporaries=False) == []
     results = json.loads((run / "digits" / "results_summary.json").read_text())
     assert {"training", "evaluation"} <= set(results)
+
+
+def _fake_mnist(name, data_dir=None, **kw):
+    """A few hundred grey 28x28 "images" with labels: what the VAE and MNF commands read as MNIST."""
+    from types import SimpleNamespace
+
+    from tests.train.test_mnf import tiny_mnist
+
+    data = tiny_mnist(num_train=150, num_other=30)
+    splits = {"train": data.train, "val": data.val, "test": data.test}
+    return SimpleNamespace(
+        **vars(data), name="mnist_grey", image_shape=(1, 28, 28), features=784, split=splits.__getitem__
+    )
+
+
+@pytest.mark.parametrize("family", ["vae", "mnf"])
+def test_vae_and_mnf_killed_at_random_resume_bit_identical(family, tmp_path, monkeypatch):
+    import maflow.data
+
+    monkeypatch.setattr(maflow.data, "load", _fake_mnist)  # the forked children inherit it
+    torch.set_num_threads(1)
+    lines = []
+    report = fault.inject(
+        fault.ForkLauncher(), tmp_path, kills=2, evaluate_kills=1, epochs=EPOCHS, seed=1, say=lines.append,
+        family=family,
+    )  # fmt: skip
+    assert report["kills"] >= 2, lines
+    assert report["problems"] == [] and report["differences"] == [], (report, lines)
+    assert report["final_epoch"] == EPOCHS and report["passed"]
+    if family == "vae":
+        assert report["evaluate_kills"] + sum("evaluate finished" in e for e in report["events"]) == 1

@@ -345,6 +345,10 @@ class Trainer:
         if not self.latest_path.is_file():
             # From the first moment on, a run folder with any checkpoint has a latest.pth to resume.
             save_training_checkpoint(self.latest_path, self._checkpoint())
+        # Log-file only: where each attempt starts training (scripts/fault_injection.py times kills from it).
+        self.logger.info(
+            f"training from epoch {self.epoch} (step {self.step}) to epoch {self.epochs}", echo=False
+        )
         with StopSignals(self.handle_signals) as signals:
             self._signals = signals
             try:
@@ -357,6 +361,7 @@ class Trainer:
             self.logger.info(f"early stopping: no improvement for {self.stopping.patience} validations")
         if self.best_state is not None and self.restore_best:
             self.model.load_state_dict(self.best_state)
+        self.logger.info(f"training ended at epoch {self.epoch} (step {self.step})", echo=False)
         return {
             "epoch": self.epoch,
             "step": self.step,

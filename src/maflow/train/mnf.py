@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -189,6 +190,8 @@ class _ClassifierRun:
         from maflow.run.device import resolve_device
 
         torch.manual_seed(config.seed)
+        random.seed(config.seed)  # unused by the classifiers, but checkpointed: a resume must match them too
+        np.random.seed(config.seed % 2**32)
         self.config, self.out, self.logger = config, out, logger
         device = resolve_device(config.device)
         x_train, y_train = _tensors(dataset.train, dataset.train_labels)

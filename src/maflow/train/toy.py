@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,8 @@ def train_toy_flow(
 
     out = Path(out)
     torch.manual_seed(seed)
+    random.seed(seed)  # unused by the flows, but checkpointed: a resume must match them too
+    np.random.seed(seed % 2**32)
     builder, defaults = TOY_FLOWS[flow]
     options = {**defaults, **(options or {})}
     try:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -229,6 +231,8 @@ class _VAERun:
         self.train_data = train_data
         self.device = next(model.parameters()).device  # data stay on the CPU; batches move
         self.generator = torch.Generator().manual_seed(config.seed)  # data order and binarisation
+        random.seed(config.seed)  # unused by the VAE, but checkpointed: a resume must match them too
+        np.random.seed(config.seed % 2**32)
         self.val_binary = None
         if val_data is not None and len(val_data):
             self.val_binary = (
