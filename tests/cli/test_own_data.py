@@ -384,3 +384,33 @@ def test_every_model_that_takes_a_context_trains_scores_and_samples_from_the_com
         ]
     )
     assert np.load(tmp_path / "s.npy").shape == (8, 2)
+
+
+def test_a_data_run_resumes_exactly_where_it_stopped(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(300, 2)))
+    out = tmp_path / "out"
+    run = ["train", "--data", str(tmp_path / "x.npy"), "--out", str(out), *TINY, "--num-samples", "0"]
+    _ok(run)
+    _ok([*run, "--epochs", "2", "--resume"])
+    training = json.loads((out / "x" / "results_summary.json").read_text())["training"]
+    assert training["epochs_run"] == 2 and training["space"] == "data space nats"
+
+
+def test_a_read_only_run_folder_is_advised_to_use_output_dir(mixture_runs, capsys, monkeypatch):
+    from maflow.errors import StorageError
+    from maflow.run import folder
+
+    folder_path, out, _ = mixture_runs
+
+    def refuse(self):
+        raise StorageError(f"cannot write to {out}: Read-only file system; choose another --out")
+
+    monkeypatch.setattr(folder.RunLock, "__enter__", refuse)
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(out / "mixture"), "--quiet", "--num-samples", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(err) == 1
+        and "pass --output-dir DIR" in err[0]
+        and "--out" not in err[0].replace("--output-dir", "")
+    )

@@ -4,7 +4,9 @@ One value per input row (nats), written as ``.npy`` or ``.csv`` in the rows' ord
 batch: a memory-mapped ``.npy`` larger than memory is scored without loading it whole. Rows of a
 run trained with ``--data`` are standardised with the training split's statistics stored in the
 checkpoint, and the log-Jacobian of that standardisation is included. Low values mark unusual
-rows (outlier and out-of-distribution detection).
+rows (outlier and out-of-distribution detection). The run of a registered data set
+(``--dataset``) scores rows given in that set's preprocessed space (as ``maflow.data.load``
+returns them).
 """
 
 from __future__ import annotations
