@@ -88,6 +88,17 @@ def test_score_output_is_the_same_as_npy_and_csv_and_in_every_batch_size(mixture
     assert np.allclose(np.load(folder / "a.npy"), np.loadtxt(folder / "b.csv", skiprows=1), rtol=0, atol=1e-8)
 
 
+def test_a_csv_is_scored_batch_by_batch_as_its_npy_twin(mixture_runs):
+    folder, out, _ = mixture_runs
+    rows = np.load(folder / "held_out.npy")[:500]
+    np.savetxt(folder / "ordered.csv", rows, delimiter=",", fmt="%.17g")  # no header: the columns in order
+    np.save(folder / "ordered.npy", rows)
+    run = ["score", "--run", str(out / "mixture"), "--quiet", "--batch-size", "7"]
+    _ok([*run, "--data", str(folder / "ordered.csv"), "--output", str(folder / "from_csv.npy")])
+    _ok([*run, "--data", str(folder / "ordered.npy"), "--output", str(folder / "from_npy.npy")])
+    assert np.array_equal(np.load(folder / "from_csv.npy"), np.load(folder / "from_npy.npy"))
+
+
 def test_score_never_writes_over_its_input_or_an_existing_file_unasked(mixture_runs, capsys):
     folder, out, _ = mixture_runs
     data = folder / "held_out.npy"

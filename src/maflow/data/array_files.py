@@ -10,17 +10,20 @@ a real number is one :class:`~maflow.errors.DataError` naming the column (and th
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import zipfile
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from maflow.data.files import real_numeric
 from maflow.errors import DataError
 
-__all__ = ["Table", "SUFFIXES", "read_table", "select_columns", "parse_columns"]
+__all__ = ["Table", "TextRows", "SUFFIXES", "read_table", "select_columns", "parse_columns"]
 
 SUFFIXES = (".npy", ".npz", ".csv", ".tsv", ".txt", ".pt", ".parquet")
 _SPLIT_KEYS = ("train", "val", "test")
@@ -84,8 +87,11 @@ def parse_columns(text: str | None) -> list[str] | None:
     return names
 
 
-def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> Table:
+def read_table(path: str | os.PathLike, columns: list[str] | None = None, stream: bool = False) -> Table:
     """Reads ``path`` by its suffix and keeps ``columns`` (names or 0-based numbers; all by default).
+
+    A ``.npy`` is memory-mapped; with ``stream``, a text file is read batch by batch as its rows
+    are sliced (:class:`TextRows`) instead of at once.
 
     Example:
         >>> import tempfile
@@ -104,7 +110,7 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> Tab
         raise DataError(f"{path}: unknown file type {suffix or '(none)'!r}; use one of {', '.join(SUFFIXES)}")
     # Text and parquet pick their columns first: a text column left out is never read as numbers.
     if suffix in (".csv", ".tsv", ".txt"):
-        return _read_text(path, columns)
+        return _stream_text(path, columns) if stream else _read_text(path, columns)
     if suffix == ".parquet":
         return _read_parquet(path, columns)
     arrays = {".npy": _read_npy, ".npz": _read_npz, ".pt": _read_pt}
@@ -253,52 +259,137 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _text_records(path: Path) -> Generator[tuple[int, list[str]], None, None]:
+    """(line number, fields) of every non-blank line, read as the file is iterated."""
+    suffix = path.suffix.lower()
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as file:
+            first = file.readline()
+            file.seek(0)
+            if suffix == ".tsv":
+                rows: Iterator[list[str]] = csv.reader(file, delimiter="\t")
+            elif suffix == ".txt" and "," not in first:
+                rows = (line.split() for line in file)
+            else:
+                rows = csv.reader(file)
+            for number, row in enumerate(rows, start=1):
+                if any(cell.strip() for cell in row):
+                    yield number, row
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"cannot read {path} as text ({error}); save the data as UTF-8 CSV") from None
+
+
+@dataclass
+class _TextLayout:
+    header: list[str] | None
+    width: int
+    indices: list[int]
+
+
+def _text_layout(path: Path, columns: list[str] | None) -> _TextLayout:
+    """The header (a first row that is not all numbers), the row width and the chosen columns."""
+    records = _text_records(path)
+    first = next(records, None)
+    if first is None:
+        raise DataError(f"{path} is empty: it needs a row per example")
+    header = None
+    if not all(_is_number(cell) for cell in first[1]):
+        header = [cell.strip() for cell in first[1]]
+        if next(records, None) is None:
+            raise DataError(f"{path} has a header but no data rows")
+    records.close()
+    width = len(first[1])
+    indices = list(range(width)) if columns is None else _column_indices(path, columns, header, width)
+    return _TextLayout(header, width, indices)
+
+
+def _data_records(path: Path, layout: _TextLayout) -> Iterator[tuple[int, list[str]]]:
+    records = _text_records(path)
+    if layout.header is not None:
+        next(records)
+    return records
+
+
+def _parse(path: Path, layout: _TextLayout, records: list[tuple[int, list[str]]]) -> np.ndarray:
+    """The chosen columns of ``records`` as float64 (an empty cell is NaN); one error names a bad cell."""
+    for number, row in records:
+        if len(row) != layout.width:
+            raise DataError(
+                f"{path}: line {number} has {len(row)} fields, the {'header' if layout.header else 'first row'} "
+                f"{layout.width}; every row needs one value per column"
+            )
+    values = np.empty((len(records), len(layout.indices)), np.float64)
+    for position, column in enumerate(layout.indices):
+        cells = [row[column].strip() for _, row in records]
+        try:
+            values[:, position] = [float(cell) if cell else np.nan for cell in cells]
+        except ValueError:
+            row_index = next(i for i, cell in enumerate(cells) if cell and not _is_number(cell))
+            header = layout.header
+            name = f"column {header[column]!r} ({column})" if header else f"column {column}"
+            raise DataError(
+                f"{path}: {name} holds {cells[row_index][:40]!r} at line {records[row_index][0]}, not a "
+                "number; choose the numeric columns with --columns"
+            ) from None
+    return values
+
+
 def _read_text(path: Path, columns: list[str] | None = None) -> Table:
     """CSV (comma), TSV (tab) or whitespace text; a first row that is not all numbers is the header.
 
     Only ``columns`` (all by default) are parsed as numbers.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read {path} as text ({error}); save the data as UTF-8 CSV") from None
-    lines = text.splitlines()
-    if path.suffix.lower() == ".tsv":
-        rows = list(csv.reader(lines, delimiter="\t"))
-    elif path.suffix.lower() == ".txt" and "," not in (lines[0] if lines else ""):
-        rows = [line.split() for line in lines]
-    else:
-        rows = list(csv.reader(lines))
-    numbered = [(number, row) for number, row in enumerate(rows, start=1) if any(c.strip() for c in row)]
-    if not numbered:
-        raise DataError(f"{path} is empty: it needs a row per example")
-    header = None
-    if not all(_is_number(cell) for cell in numbered[0][1]):
-        header = [cell.strip() for cell in numbered[0][1]]
-        numbered = numbered[1:]
-    if not numbered:
-        raise DataError(f"{path} has a header but no data rows")
-    width = len(header) if header is not None else len(numbered[0][1])
-    for number, row in numbered:
-        if len(row) != width:
-            raise DataError(
-                f"{path}: line {number} has {len(row)} fields, the {'header' if header else 'first row'} "
-                f"{width}; every row needs one value per column"
-            )
-    first_line = numbered[0][0]
-    indices = list(range(width)) if columns is None else _column_indices(path, columns, header, width)
-    values = np.empty((len(numbered), len(indices)), np.float64)
-    for position, column in enumerate(indices):
-        cells = [row[column].strip() for _, row in numbered]
-        try:
-            values[:, position] = [float(cell) if cell else np.nan for cell in cells]
-        except ValueError:
-            row_index = next(i for i, cell in enumerate(cells) if cell and not _is_number(cell))
-            name = f"column {header[column]!r} ({column})" if header else f"column {column}"
-            raise DataError(
-                f"{path}: {name} holds {cells[row_index][:40]!r} at line {numbered[row_index][0]}, not a "
-                "number; choose the numeric columns with --columns"
-            ) from None
-    contiguous = all(numbered[i][0] == first_line + i for i in range(len(numbered)))
-    kept = None if header is None else [header[i] for i in indices]
+    layout = _text_layout(path, columns)
+    records = list(_data_records(path, layout))
+    values = _parse(path, layout, records)
+    first_line = records[0][0]
+    contiguous = records[-1][0] - first_line == len(records) - 1
+    kept = None if layout.header is None else [layout.header[i] for i in layout.indices]
     return Table(path, {"all": values}, kept, first_line if contiguous else None)
+
+
+class TextRows:
+    """The rows of a text file, read batch by batch as they are sliced in order (``maflow score``).
+
+    Only ``len``, ``shape`` and slices ``rows[start:stop]`` are supported; slices in increasing
+    order read the file once, any other slice starts reading again from the top. Memory holds one
+    batch at a time.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     _ = Path(d, "x.csv").write_text("a,b\\n1,2\\n3,4\\n5,6\\n")
+        ...     rows = read_table(Path(d, "x.csv"), ["b"], stream=True).arrays["all"]
+        ...     len(rows), rows[0:2].tolist(), rows[2:3].tolist()
+        (3, [[2.0], [4.0]], [[6.0]])
+    """
+
+    ndim = 2
+
+    def __init__(self, path: Path, layout: _TextLayout):
+        self.path, self.layout = path, layout
+        self.shape = (sum(1 for _ in _data_records(path, layout)), len(layout.indices))
+        self._records: Iterator[tuple[int, list[str]]] | None = None
+        self._position = 0
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, item: slice) -> np.ndarray:
+        if not isinstance(item, slice) or item.step not in (None, 1):
+            raise TypeError("TextRows supports contiguous slices only")
+        start, stop, _ = item.indices(len(self))
+        if self._records is None or start != self._position:
+            self._records = _data_records(self.path, self.layout)
+            for _ in range(start):
+                next(self._records)
+        chunk = list(itertools.islice(self._records, max(stop - start, 0)))
+        self._position = start + len(chunk)
+        return _parse(self.path, self.layout, chunk)
+
+
+def _stream_text(path: Path, columns: list[str] | None) -> Table:
+    layout = _text_layout(path, columns)
+    kept = None if layout.header is None else [layout.header[i] for i in layout.indices]
+    rows = cast(np.ndarray, TextRows(path, layout))  # sliced like an array, read lazily
+    return Table(path, {"all": rows}, kept)

@@ -3,8 +3,8 @@
 A run trained on one's own data (``maflow train --data``) holds, in its checkpoint, the
 standardisation of its training split; a row's log-density is the model's log-density of the
 standardised row plus ``log_abs_det = -sum(log scale)``, so that it is a density of the row as
-given. Rows are read, standardised and scored batch by batch (a memory-mapped ``.npy`` is never
-loaded whole) and written as they come (``.npy`` or ``.csv``), atomically.
+given. Rows are read, standardised and scored batch by batch (a memory-mapped ``.npy`` or a
+text file is never loaded whole) and written as they come (``.npy`` or ``.csv``), atomically.
 """
 
 from __future__ import annotations
@@ -145,14 +145,14 @@ def _read_rows(
 ) -> Table:
     """The rows to score: ``columns`` if given, else the recorded ones when the file names them."""
     if columns is not None:
-        table = read_table(path, parse_columns(columns))
+        table = read_table(path, parse_columns(columns), stream=True)
     else:
         try:
-            table = read_table(path, recorded)
+            table = read_table(path, recorded, stream=True)
         except DataError as error:
             if recorded is None or "has no column" not in str(error):
                 raise
-            table = read_table(path, None)  # a file without those names (no header): its columns in order
+            table = read_table(path, None, stream=True)  # no header with those names: the columns in order
     if table.has_splits:
         raise DataError(f"{path} holds train/val/test splits: score one array (or each split's own file)")
     if table.features != features:
