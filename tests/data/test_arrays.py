@@ -91,3 +91,12 @@ def test_a_run_reloads_its_file_and_refuses_changed_data(tmp_path):
     np.save(tmp_path / "moved.npy", x)
     with pytest.raises(DataError, match="is not the data this run was trained on"):
         load_recorded(ds.origin, tmp_path / "moved.npy")
+
+
+def test_a_moved_file_is_asked_for(tmp_path):
+    np.save(tmp_path / "x.npy", _rows())
+    ds = load_data_file(tmp_path / "x.npy")
+    (tmp_path / "x.npy").rename(tmp_path / "y.npy")
+    with pytest.raises(DataError, match="the file this run was trained on, is not there: pass --data PATH"):
+        load_recorded(ds.origin)
+    assert np.array_equal(load_recorded(ds.origin, tmp_path / "y.npy").test, ds.test)

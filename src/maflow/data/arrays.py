@@ -363,6 +363,10 @@ def load_recorded(record: dict, data: str | os.PathLike | None = None, context=N
             "evaluate it from Python, or train from a file with --data"
         )
     path = Path(data) if data is not None else Path(record["path"])
+    if data is None and not path.is_file():
+        raise DataError(
+            f"{path}, the file this run was trained on, is not there: pass --data PATH where it is now"
+        )
     options = DataOptions(**record["options"])
     table = read_table(path, options.columns)
     if table_fingerprint(table) != record["fingerprint"]:
@@ -374,6 +378,11 @@ def load_recorded(record: dict, data: str | os.PathLike | None = None, context=N
     context_path = None
     if recorded_context is not None:
         context_path = Path(context) if context is not None else Path(recorded_context["path"])
+        if context is None and not context_path.is_file():
+            raise DataError(
+                f"{context_path}, the context this run was trained with, is not there: pass --context PATH "
+                "where it is now"
+            )
     kind = recorded_context["kind"] if recorded_context else None
     dataset = load_data_file(
         path,
