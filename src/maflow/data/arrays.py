@@ -151,7 +151,7 @@ def _split_table(table: Table, options: DataOptions) -> tuple[dict[str, np.ndarr
     """The three splits (in memory, float64) and, for a shuffled file, the row indices of each."""
     val_fraction, test_fraction = options.fractions(table.has_splits, table.path)
     if table.has_splits:
-        return {key: np.asarray(table.arrays[key], np.float64) for key in _SPLITS}, None
+        return {key: np.asarray(table.arrays[key]) for key in _SPLITS}, None
     rows = table.arrays["all"]
     n = len(rows)
     num_val, num_test = int(round(val_fraction * n)), int(round(test_fraction * n))
@@ -167,7 +167,8 @@ def _split_table(table: Table, options: DataOptions) -> tuple[dict[str, np.ndarr
 
 def _take(rows, parts: list) -> dict[str, np.ndarray]:
     # Sorted indices read a memory-mapped file in order; each split keeps the file's row order.
-    return {key: np.asarray(rows[np.sort(part)], np.float64) for key, part in zip(_SPLITS, parts)}
+    # In the file's own dtype: a float32 file is never held as float64 whole.
+    return {key: np.asarray(rows[np.sort(part)]) for key, part in zip(_SPLITS, parts)}
 
 
 def _finish(
@@ -285,7 +286,7 @@ def _describe(rows: dict) -> str:
 
 def _split_like(table: Table, parts: list | None) -> dict[str, np.ndarray]:
     if parts is None:
-        return {key: np.asarray(table.arrays[key], np.float64) for key in _SPLITS}
+        return {key: np.asarray(table.arrays[key]) for key in _SPLITS}
     return _take(table.arrays["all"], parts)
 
 

@@ -56,8 +56,13 @@ class Standardization:
         return float(-np.log(self.scale).sum())
 
     def apply(self, x) -> np.ndarray:
-        """``(x - mean) / scale`` as float32 (computed in float64)."""
-        return ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale).astype(np.float32)
+        """``(x - mean) / scale`` as float32 (computed in float64, in chunks of rows)."""
+        x = np.asarray(x)
+        out = np.empty(x.shape, np.float32)
+        for start in range(0, max(len(x), 1), _CHUNK_ROWS):
+            chunk = np.asarray(x[start : start + _CHUNK_ROWS], dtype=np.float64)
+            out[start : start + _CHUNK_ROWS] = (chunk - self.mean) / self.scale
+        return out
 
     def inverse(self, z) -> np.ndarray:
         """``z * scale + mean`` in float64: model space back to the data's units."""
