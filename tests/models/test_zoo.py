@@ -18,8 +18,9 @@ CONFIGS = {
     "nsf-cl": dict(num_layers=2, hidden_features=10, num_bins=4, tail_bound=2.0, identity_init=False),
     "glow": dict(num_layers=2, hidden_features=10),
     "glow-full": dict(num_layers=2, hidden_features=10, linear="full"),
-    # Seed 003's "RNVP": half-split couplings, LeakyReLU nets, no batch norm.
+    # janosh/torch-mnf's "RNVP": half-split couplings, LeakyReLU nets, no batch norm.
     "realnvp-half": dict(
+        scale="exp",
         num_layers=3,
         hidden_features=10,
         mask="half",

@@ -1,0 +1,58 @@
+import pytest
+import torch
+
+from maflow.models.realnvp import RealNVP
+from maflow.transforms import AffineCoupling, MapCoupling
+from tests.contract import check_flow
+
+SMALL = dict(num_layers=2, hidden_features=8)
+
+
+def _couplings(flow):
+    return [m for m in flow.transform.transforms if isinstance(m, AffineCoupling | MapCoupling)]
+
+
+@pytest.mark.parametrize("scale", ["softplus", "sigmoid", "exp"])
+@pytest.mark.parametrize("context_features", [None, 2])
+def test_every_scale_form_is_a_flow(scale, context_features):
+    torch.manual_seed(0)
+    make = lambda: RealNVP(4, **SMALL, scale=scale, identity_start=False, context_features=context_features)
+    check_flow(make().eval(), 4, context_features)
+
+
+def test_the_default_is_one_network_per_layer_started_as_the_identity():
+    flow = RealNVP(4, **SMALL, batch_norm=False).eval()
+    assert all(isinstance(layer, MapCoupling) for layer in _couplings(flow))
+    x = torch.randn(6, 4)
+    u, logabsdet = flow.transform(x)
+    torch.testing.assert_close(u, x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(logabsdet, torch.zeros(6), atol=1e-5, rtol=0)
+
+
+def test_the_paper_form_is_two_nets_per_layer():
+    flow = RealNVP(4, **SMALL, scale="exp", identity_start=False, weight_init="maf")
+    assert all(isinstance(layer, AffineCoupling) for layer in _couplings(flow))
+
+
+def test_a_checkpoint_from_before_the_default_changed_loads_as_its_exp_form():
+    torch.manual_seed(0)
+    old = RealNVP(4, **SMALL, scale="exp", identity_start=False, weight_init="maf").eval()
+    # What such a checkpoint stores: a configuration without the options added since.
+    stored = {
+        k: v
+        for k, v in old.config.items()
+        if k not in ("scale", "activation", "identity_start", "weight_init")
+    }
+    rebuilt = RealNVP(**stored).eval()
+    rebuilt.load_state_dict(old.state_dict())
+    x = torch.randn(5, 4)
+    assert torch.equal(rebuilt.log_prob(x), old.log_prob(x))
+    assert rebuilt.config["scale"] == "exp"
+    again = RealNVP(**rebuilt.config).eval()  # its configuration now rebuilds it directly
+    again.load_state_dict(rebuilt.state_dict())
+    assert torch.equal(again.log_prob(x), old.log_prob(x))
+
+
+def test_an_unknown_scale_is_refused():
+    with pytest.raises(ValueError, match="unknown scale"):
+        RealNVP(4, scale="tanh")
