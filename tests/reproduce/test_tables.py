@@ -97,3 +97,13 @@ def test_an_interrupted_row_stops_the_reproduction_and_keeps_the_table(tmp_path,
     assert (
         "stopped: `maflow made` was interrupted (exit 143)" in text and "DNA: MADE mask sampling" not in text
     )
+
+
+def test_a_bar_in_a_cell_does_not_break_the_markdown_table():
+    table = TABLES["maf-mnist"]
+    row = next(row for row in table.rows if row.label == "MAF (5), conditional")
+    header = {"budget": "quick", "budget_text": "x", "device": "cpu", "commit": "c", "started": "now"}
+    argvs = row.commands(Settings("quick", "cpu", None, Path("f")))
+    text = format_table(table, header, [(row, Measured(-1300.0, 2.0, "p(x|y) averaged"), None, argvs, 60.0)])
+    line = next(line for line in text.splitlines() if line.startswith("| MAF (5), conditional"))
+    assert line.replace("\\|", "").count("|") == 8 and "p(x\\|y) averaged" in line

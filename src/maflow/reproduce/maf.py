@@ -65,7 +65,7 @@ def _conditional(name: str, dataset: str):
 
     def read(folder: Path) -> Measured:
         test = read_json(folder / f"{dataset}_conditional_{model}" / "results.json")["test"]
-        return Measured(test["log_p_x"], test["log_p_x_2se"], "log p(x) = log mean_y p(x|y)")
+        return Measured(test["log_p_x"], test["log_p_x_2se"], "log p(x): p(x|y) averaged over the 10 labels")
 
     return commands, read
 

@@ -184,13 +184,17 @@ def format_table(table: Table, header: dict, results: list[tuple]) -> str:
         value = failed or _measured_text(measured, table.digits)
         spent = "–" if seconds is None else f"{seconds / 60:.1f} min"
         published = row.published
-        lines.append(
-            f"| {row.label} | {published.text()} | {published.source} | {published.verification()} "
-            f"| {value} | {spent} | `{_command_text(argvs)}` |"
-        )
+        cells = [row.label, published.text(), published.source, published.verification(), value, spent]
+        cells.append(f"`{_command_text(argvs)}`")
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     if table.notes:
         lines += ["", *[f"- {note}" for note in table.notes]]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """A table cell: a ``|`` in the text (``p(x|y)``) would end the cell, so it is escaped."""
+    return text.replace("|", "\\|")
 
 
 def _measured_text(measured: Measured | None, digits: int) -> str:
