@@ -44,9 +44,9 @@ def mixture_runs(tmp_path_factory):
         for i, row in enumerate(x):
             file.write(f"row{i}," + ",".join(f"{v:.10g}" for v in row) + "\n")
     out = folder / "out"
-    _ok(["train", "--data", str(folder / "mixture.npy"), "--out", str(out), *FAST])
+    _ok(["train", "--data", str(folder / "mixture.npy"), "--out", str(out / "mixture"), *FAST])
     csv_run = ["--data", str(folder / "mixture.csv"), "--columns", ",".join(names), "--name", "mixture_csv"]
-    _ok(["train", *csv_run, "--out", str(out), *FAST])
+    _ok(["train", *csv_run, "--out", str(out / "mixture_csv"), *FAST])
     held_out = mixture_sample(4000, seed=1)
     np.save(folder / "held_out.npy", held_out)
     with open(folder / "held_out.csv", "w") as file:  # the columns in another order: found by name
@@ -119,7 +119,7 @@ def test_score_never_writes_over_its_input_or_an_existing_file_unasked(mixture_r
 def test_evaluate_and_sample_a_data_run_in_the_data_units(mixture_runs, capsys):
     folder, out, _ = mixture_runs
     _ok(["evaluate", "--run", str(out / "mixture"), "--quiet", "--u-points", "0", "--num-samples", "8"])
-    evaluation = json.loads((out / "mixture" / "results_summary.json").read_text())["evaluation"]
+    evaluation = json.loads((out / "mixture" / "results.json").read_text())["evaluation"]
     assert evaluation["density"] == "log p(x)" and "data's own units" in evaluation["space"]
     checkpoint = torch.load(out / "mixture" / "checkpoints" / "best.pth", weights_only=True)
     stored = checkpoint["data"]
@@ -142,7 +142,7 @@ def test_evaluate_follows_moved_data_and_refuses_changed_data(mixture_runs, caps
     np.save(moved, x)
     run = ["evaluate", "--run", str(out / "mixture"), "--quiet", "--u-points", "0", "--num-samples", "0"]
     _ok([*run, "--data", str(moved), "--output-dir", str(folder / "evaluations")])
-    assert (folder / "evaluations" / "mixture" / "results_summary.json").is_file()
+    assert (folder / "evaluations" / "results.json").is_file()
     x[2500, 1] += 1e-6  # one value in a middle row
     np.save(moved, x)
     capsys.readouterr()
@@ -165,7 +165,7 @@ def test_evaluate_writes_elsewhere_when_the_run_folder_is_read_only(mixture_runs
     finally:
         for path, mode in modes.items():
             path.chmod(mode)
-    assert (folder / "read_only_results" / "mixture_csv" / "results_summary.json").is_file()
+    assert (folder / "read_only_results" / "results.json").is_file()
 
 
 def test_a_conditional_run_scores_log_p_x_given_c(tmp_path, capsys):
@@ -181,7 +181,7 @@ def test_a_conditional_run_scores_log_p_x_given_c(tmp_path, capsys):
             "--context",
             str(tmp_path / "c.csv"),
             "--out",
-            str(out),
+            str(out / "x"),
             *FAST,
         ]
     )
@@ -301,7 +301,7 @@ def test_labels_train_score_and_sample_by_class(tmp_path, capsys):
             "--labels",
             str(tmp_path / "y.csv"),
             "--out",
-            str(out),
+            str(out / "x"),
             *TINY,
         ]
     )
@@ -330,7 +330,7 @@ def test_labels_train_score_and_sample_by_class(tmp_path, capsys):
 def test_a_tampered_data_record_is_one_line(tmp_path, capsys, tamper, words):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(200, 2)))
     out = tmp_path / "out"
-    _ok(["train", "--data", str(tmp_path / "x.npy"), "--out", str(out), *TINY])
+    _ok(["train", "--data", str(tmp_path / "x.npy"), "--out", str(out / "x"), *TINY])
     best = out / "x" / "checkpoints" / "best.pth"
     checkpoint = torch.load(best, weights_only=True)
     tamper(checkpoint["data"])
@@ -372,7 +372,7 @@ def test_every_model_that_takes_a_context_trains_scores_and_samples_from_the_com
             "--context",
             str(tmp_path / "c.npy"),
             "--out",
-            str(out),
+            str(out / "x"),
             *flags,
         ]
     )
@@ -400,10 +400,10 @@ def test_every_model_that_takes_a_context_trains_scores_and_samples_from_the_com
 def test_a_data_run_resumes_exactly_where_it_stopped(tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(300, 2)))
     out = tmp_path / "out"
-    run = ["train", "--data", str(tmp_path / "x.npy"), "--out", str(out), *TINY, "--num-samples", "0"]
+    run = ["train", "--data", str(tmp_path / "x.npy"), "--out", str(out / "x"), *TINY, "--num-samples", "0"]
     _ok(run)
     _ok([*run, "--epochs", "2", "--resume"])
-    training = json.loads((out / "x" / "results_summary.json").read_text())["training"]
+    training = json.loads((out / "x" / "results.json").read_text())["training"]
     assert training["epochs_run"] == 2 and training["space"] == "data space nats"
 
 

@@ -97,7 +97,7 @@ def test_conditional_training_from_maflow_train(tmp_path, capsys):
     ]
     assert main(argv) == 0
     assert "accuracy" in capsys.readouterr().out
-    run = tmp_path / "digits_conditional_maf"
+    run = tmp_path  # --out is the run folder itself
     assert (run / "checkpoints" / "best.pth").is_file() and (run / "results.json").is_file()
 
 
@@ -145,7 +145,7 @@ def test_toy_trains_on_the_cpu_quietly_with_epochs_and_a_model_setting(tmp_path,
         "--quiet",
     ]
     assert main(argv) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((tmp_path / "results.json").read_text())
     assert summary["steps"] == 2 and summary["options"]["num_layers"] == 2
     assert main([*argv, "--resume"]) == 2 and "no checkpoint" in capsys.readouterr().err
 

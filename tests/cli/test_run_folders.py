@@ -25,7 +25,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND
 
 
 def _argv(out, *extra):
-    return ["train", *TINY, "--out", str(out), *extra]
+    return ["train", *TINY, "--out", str(out / "digits"), *extra]  # the run folder is --out itself
 
 
 def _start(argv):
@@ -64,7 +64,7 @@ def test_a_second_writer_on_a_live_run_is_refused_and_the_first_finishes_intact(
                 "--dataset",
                 "digits",
                 "--out",
-                str(tmp_path),
+                str(root),
                 "--checkpoint",
                 "latest",
             ],
@@ -79,7 +79,7 @@ def test_a_second_writer_on_a_live_run_is_refused_and_the_first_finishes_intact(
     finally:
         first.kill()
     assert first.returncode == 0, stderr
-    training = json.loads((root / "results_summary.json").read_text())["training"]
+    training = json.loads((root / "results.json").read_text())["training"]
     assert training["epochs_run"] == 3 and training["steps"] == 45
     log = (root / "logs" / "training.log").read_text()
     assert log.count("training maf on digits") == 1 and "epoch 3 step 45" in log  # no mixed log
@@ -88,7 +88,7 @@ def test_a_second_writer_on_a_live_run_is_refused_and_the_first_finishes_intact(
         "--dataset",
         "digits",
         "--out",
-        str(tmp_path),
+        str(root),
         "--num-samples",
         "0",
         "--u-points",
@@ -120,7 +120,7 @@ def test_user_files_survive_a_run_a_resume_and_an_overwrite(tmp_path):
     assert main(_argv(tmp_path, "--epochs", "2", "--resume")) == 0
     assert main(_argv(tmp_path, "--epochs", "1", "--overwrite")) == 0
     assert [path.read_text() for path in files] == ["mine"] * len(files)
-    training = json.loads((tmp_path / "digits" / "results_summary.json").read_text())["training"]
+    training = json.loads((tmp_path / "digits" / "results.json").read_text())["training"]
     assert training["epochs_run"] == 1  # the overwrite started over
 
 
@@ -138,7 +138,7 @@ def test_best_checkpoint_without_latest_still_counts_as_a_run(tmp_path, capsys):
     assert (root / "checkpoints" / "best.pth").read_bytes() == best  # untouched by the refusals
     (root / "checkpoints" / "best.pth").unlink()
     assert main(_argv(tmp_path, "--epochs", "1")) == 2  # the results files alone mark the run too
-    assert "results_summary.json" in capsys.readouterr().err
+    assert "results.json" in capsys.readouterr().err
     assert main(_argv(tmp_path, "--epochs", "1", "--overwrite")) == 0
 
 

@@ -8,10 +8,10 @@ from maflow.cli import main
 @pytest.mark.parametrize("flow", ["glow", "iaf"])
 def test_toy_writes_every_picture(tmp_path, flow):
     assert main(["toy", "--flow", flow, "--steps", "15", "--out", str(tmp_path)]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((tmp_path / "results.json").read_text())
     assert summary["steps"] == 15 and summary["data"] == "moons" and summary["flow"] == flow
     for name in ("overview", "density", "samples", "point-flow", "x2z-z2x"):
-        picture = tmp_path / f"{name}.png"
+        picture = tmp_path / "figures" / f"{name}.png"
         assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert picture.stat().st_size < 150_000
 
@@ -42,6 +42,6 @@ def test_the_one_trainer_reproduces_the_gallery_loop_it_replaced(tmp_path):
     assert (
         main(["toy", "--flow", "maf", "--steps", "100", "--batch-size", "128", "--out", str(tmp_path)]) == 0
     )
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((tmp_path / "results.json").read_text())
     assert summary["test_nll"] == 2.324590734899044 and summary["test_nll_2se"] == 0.016037093619013006
     assert summary["final_train_loss"] == 2.441583948135376

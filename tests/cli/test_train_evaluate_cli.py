@@ -34,19 +34,19 @@ def run(tmp_path_factory):
 
 
 def test_training_writes_the_whole_output_tree(run):
-    root = run / "digits"
+    root = run  # --out is the run folder itself
     for name in [
         "checkpoints/best.pth",
         "checkpoints/latest.pth",
         "logs/training.log",
         "samples/digits_samples.png",
         "samples/digits_samples.npy",
-        "results_summary.txt",
-        "results_summary.json",
+        "results.txt",
+        "results.json",
     ]:
         assert (root / name).is_file(), name
     assert list((root / "tensorboard").glob("events.out.tfevents.*"))
-    training = json.loads((root / "results_summary.json").read_text())["training"]
+    training = json.loads((root / "results.json").read_text())["training"]
     assert training["epochs_run"] == 2 and training["model_config"]["hidden_features"] == 16
     assert training["config"]["lr"] == 1e-4  # from the digits preset
     assert "epoch 2 step 30" in (root / "logs" / "training.log").read_text()
@@ -61,19 +61,19 @@ def test_evaluation_is_labelled_and_independent_of_the_batch_size(run, capsys):
             )
             == 0
         )
-        results[batch_size] = json.loads((run / "digits" / "results_summary.json").read_text())["evaluation"]
+        results[batch_size] = json.loads((run / "results.json").read_text())["evaluation"]
     small, large = results["7"]["test"], results["1000"]["test"]
     assert small["log_likelihood"]["mean"] == pytest.approx(
         large["log_likelihood"]["mean"], rel=1e-12, abs=1e-9
     )
     assert small["log_likelihood"]["count"] == 179
     assert {"bits_per_dim_pixel_space", "bits_per_dim_model_space"} <= set(small)
-    text = (run / "digits" / "results_summary.txt").read_text()
+    text = (run / "results.txt").read_text()
     assert "pixel space (MAF convention" in text and "model space (NLL/(D ln 2), no Jacobian)" in text
     assert "test average log-likelihood, model space" in capsys.readouterr().out
     for figure in ("digits_u_marginals.png", "digits_u_scatter.png"):
-        assert (run / "digits" / "figures" / figure).is_file()
-    assert "training" in json.loads((run / "digits" / "results_summary.json").read_text())
+        assert (run / "figures" / figure).is_file()
+    assert "training" in json.loads((run / "results.json").read_text())
 
 
 def test_sample_command_writes_npy_and_picture(run):
@@ -104,10 +104,10 @@ def test_resume_continues_exactly_from_latest(tmp_path):
     assert _train(tmp_path / "b", "--epochs", "2") == 2  # refuses to overwrite a run silently
     assert _train(tmp_path / "b", "--epochs", "2", "--overwrite") == 0  # the same run again, from scratch
     assert _train(tmp_path / "b", "--epochs", "3", "--resume") == 0
-    log = (tmp_path / "b" / "digits" / "logs" / "training.log").read_text()
+    log = (tmp_path / "b" / "logs" / "training.log").read_text()
     assert "resumed from" in log and "epoch 3 step 45" in log
-    a = torch.load(tmp_path / "a" / "digits" / "checkpoints" / "latest.pth", weights_only=True)
-    b = torch.load(tmp_path / "b" / "digits" / "checkpoints" / "latest.pth", weights_only=True)
+    a = torch.load(tmp_path / "a" / "checkpoints" / "latest.pth", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoints" / "latest.pth", weights_only=True)
     for key, value in a["model_state"].items():
         assert torch.equal(value, b["model_state"][key]), key
     assert torch.equal(
@@ -139,7 +139,7 @@ def test_bad_flags_give_one_clear_line_and_exit_code_2(tmp_path, capsys, argv, w
     assert main(["train", *argv, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err and err.count("\n") == 1
-    assert not (tmp_path / "digits").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_evaluate_without_a_run_says_to_train_first(tmp_path, capsys):
@@ -179,7 +179,7 @@ def test_seed_spec_scripts_accept_underscore_flags(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 2 and "--hidden-features must be a positive integer" in result.stderr
-    assert not (tmp_path / "maf_results" / "digits").exists()
+    assert not (tmp_path / "maf_results").exists()
 
 
 @pytest.mark.parametrize("dataset, advice", [("dna", "maflow made train"), ("mnist_grey", "dequantis")])
@@ -190,10 +190,10 @@ def test_discrete_data_sets_are_refused_with_advice(dataset, advice, capsys, tmp
 
 
 def test_run_folder_and_output_dir_evaluate_a_registered_run_without_writing_into_it(run, tmp_path, capsys):
-    before = json.loads((run / "digits" / "results_summary.json").read_text())
-    argv = ["evaluate", "--run", str(run / "digits"), "--u-points", "0", "--num-samples", "0", "--quiet"]
+    before = json.loads((run / "results.json").read_text())
+    argv = ["evaluate", "--run", str(run), "--u-points", "0", "--num-samples", "0", "--quiet"]
     assert main([*argv, "--output-dir", str(tmp_path / "elsewhere")]) == 0
     assert "test average log-likelihood" in capsys.readouterr().out
-    written = json.loads((tmp_path / "elsewhere" / "digits" / "results_summary.json").read_text())
+    written = json.loads((tmp_path / "elsewhere" / "results.json").read_text())
     assert written["evaluation"]["test"]["log_likelihood"]["count"] > 0
-    assert json.loads((run / "digits" / "results_summary.json").read_text()) == before
+    assert json.loads((run / "results.json").read_text()) == before

@@ -1,7 +1,8 @@
 """``maflow evaluate``: test log-likelihoods, samples and u = f(x) diagnostics of a trained run.
 
-A registered data set's run is named by ``--dataset NAME`` (and ``--out``); any run folder by
-``--run DIR``. A run trained with ``--data`` is evaluated on the splits of its own file (found
+The run is its folder, ``--out RUN`` (or ``--run RUN``), the ``--out`` given to ``maflow train``;
+``--dataset NAME`` alone names ``out/NAME``, that command's default. A folder of the old layout
+(``OUT/<dataset>/``) is found from ``OUT``. A run trained with ``--data`` is evaluated on the splits of its own file (found
 where it was, or given with ``--data`` when it moved; its values are checked against the
 checkpoint), in the data's own units, as log p(x | c) when it is conditional.
 """
@@ -32,7 +33,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--output-dir",
         metavar="DIR",
-        help="write results, samples and figures to DIR/<name>/ and only read the run folder (a read-only run)",
+        help="write results, samples and figures into DIR and only read the run folder (a read-only run)",
     )
     parser.add_argument("--data", metavar="PATH", help="a --data run's file, if it moved since training")
     parser.add_argument("--context", metavar="PATH", help="its --context or --labels file, if it moved")
@@ -93,7 +94,7 @@ def _evaluate(args, paths, record, device):
         )
         evaluation = evaluate_flow(
             paths.dataset,
-            paths.out,
+            paths,
             args.data_dir,
             device=device,
             progress=progress,

@@ -5,16 +5,18 @@ from __future__ import annotations
 __all__ = ["register", "run"]
 
 FLOWS = ["realnvp", "nice", "maf", "iaf", "nsf-ar", "nsf-cl", "naf", "glow", "made-mog", "maf-mog"]
-# The pictures and summary one run writes into --out (all of it marks the folder as holding a run,
-# as do its checkpoints/latest.pth and best.pth).
+# The pictures one run writes into OUT/figures/, and its results in OUT/ (every run folder's
+# layout); all of it marks the folder as holding a run, as do its checkpoints/latest.pth and best.pth.
 FILES = {
     "overview": "overview.png",
     "density": "density.png",
     "samples": "samples.png",
     "point_flow": "point-flow.png",
     "x2z_z2x": "x2z-z2x.png",
-    "summary": "summary.json",
 }
+RESULTS = ["results.json", "results.txt"]
+# What a toy run wrote directly into OUT before it shared the layout: still a run, and still ours.
+OLDER_FILES = ["summary.json", *FILES.values()]
 DATA = ["moons", "circles", "blobs", "eight_gaussians", "checkerboard", "two_spirals", "pinwheel"]
 
 
@@ -31,7 +33,7 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps (or give --epochs)")
     add_run_arguments(
         parser,
-        out={"default": "out/toy", "help": "run folder: pictures, summary.json, checkpoints, log"},
+        out={"default": "out/toy", "help": "run folder: results.json, figures/, checkpoints/, logs/"},
         batch_size=256,
         lr=3e-3,
         epochs_help="passes over the 10,000 training points, instead of --steps",
@@ -119,7 +121,7 @@ def run(args) -> int:
     set_threads(args.threads)
     out = ensure_writable_dir(args.out)
     with RunLock(out, command_line()):
-        artefacts, own = toy_run_files(out, list(FILES.values()))
+        artefacts, own = toy_run_files(out, list(FILES.values()), RESULTS, OLDER_FILES)
         prepare_run_folder(
             out, artefacts, own, args.resume, args.overwrite, out / "checkpoints" / "latest.pth"
         )
@@ -130,8 +132,9 @@ def _train_and_draw(args, config, out, device) -> int:
     import sys
 
     from maflow.evaluate import gallery
+    from maflow.run.results import format_results
     from maflow.train.toy import toy_splits, train_toy_flow
-    from maflow.utils.io import write_json
+    from maflow.utils.io import atomic_write_text, write_json
 
     settings = config["train"]
     train, test = toy_splits(settings["data"], settings["seed"])
@@ -156,12 +159,13 @@ def _train_and_draw(args, config, out, device) -> int:
         f"{settings['flow']} on {settings['data']}: test NLL {summary['test_nll']:.3f} nats "
         f"({settings['steps']} steps)"
     )
+    figures = out / "figures"
     files = {
-        "overview": gallery.save_overview(model, test, out / FILES["overview"], title),
-        "density": gallery.save_density(model, out / FILES["density"]),
-        "samples": gallery.save_samples_over_data(model, test, out / FILES["samples"]),
-        "point_flow": gallery.save_point_flow(model, test, out / FILES["point_flow"]),
-        "x2z_z2x": gallery.save_x2z_z2x(model, test, out / FILES["x2z_z2x"]),
+        "overview": gallery.save_overview(model, test, figures / FILES["overview"], title),
+        "density": gallery.save_density(model, figures / FILES["density"]),
+        "samples": gallery.save_samples_over_data(model, test, figures / FILES["samples"]),
+        "point_flow": gallery.save_point_flow(model, test, figures / FILES["point_flow"]),
+        "x2z_z2x": gallery.save_x2z_z2x(model, test, figures / FILES["x2z_z2x"]),
     }
     from maflow.train.flow import git_commit
 
@@ -171,6 +175,7 @@ def _train_and_draw(args, config, out, device) -> int:
         command="maflow " + " ".join(sys.argv[1:]),
         git_commit=git_commit(),
     )
-    write_json(out / FILES["summary"], summary)
-    print(f"{title}; pictures and summary.json in {out}")
+    write_json(out / RESULTS[0], summary)
+    atomic_write_text(out / RESULTS[1], format_results({"toy flow": summary}))
+    print(f"{title}; results.json in {out}, pictures in {figures}")
     return 0

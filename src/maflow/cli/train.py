@@ -15,6 +15,7 @@ from maflow.train.flags import (
     add_flow_training_arguments,
     add_model_arguments,
     model_options_from_args,
+    run_folder,
 )
 
 __all__ = [
@@ -43,19 +44,20 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def trained_run_parser(subparsers, name: str, description: str, help_text: str, help_seed: str):
     """The parser of a command that reads a trained run (``evaluate``, ``sample``), with their shared flags.
 
-    The run is ``--dataset NAME`` under ``--out`` (a registered data set's run, as ``maflow
-    train`` names it) or ``--run DIR`` (any run folder, one trained with ``--data`` included).
+    The run is the folder ``--out RUN`` (or ``--run RUN``: the same), the ``--out`` of the
+    training; ``--dataset NAME`` alone names ``out/NAME``, the default folder of ``maflow train``.
+    A run of the old layout (``OUT/<dataset>/``) is found from ``OUT`` too.
     """
     from maflow.run.device import DEVICE_HELP, THREADS_HELP
 
     parser = subparsers.add_parser(
         name, help=help_text, description=description, formatter_class=HelpFormatter
     )
-    parser.add_argument("--dataset", help="data set of the trained run (or give --run)")
     parser.add_argument(
-        "--run", dest="run_dir", metavar="DIR", help="the run folder OUT/<name> (a --data run: its folder)"
+        "--dataset", help="data set of the run (the checkpoint names it; alone: the run in out/NAME)"
     )
-    parser.add_argument("--out", default="out", help="output root given to maflow train (with --dataset)")
+    parser.add_argument("--run", dest="run_dir", metavar="RUN", help="the run folder (the same as --out)")
+    parser.add_argument("--out", metavar="RUN", help="the run folder: the --out given to maflow train")
     parser.add_argument(
         "--data-dir", "--data_dir", help="data directory (default: $MAFLOW_DATA or ~/.cache/maflow)"
     )
@@ -67,33 +69,39 @@ def trained_run_parser(subparsers, name: str, description: str, help_text: str, 
 
 
 def trained_run(args):
-    """The :class:`RunPaths` of ``--dataset NAME --out OUT`` or ``--run DIR``, and the checkpoint's
-    data record (None for a registered data set's run); checked before any work."""
+    """The :class:`RunPaths` of the run that ``--out``/``--run`` (or ``--dataset`` alone) names, and
+    the checkpoint's data record (None for a registered data set's run); checked before any work."""
     from maflow.errors import CheckpointError, ConfigError
+    from maflow.evaluate.arrays import load_run
+    from maflow.run.locate import locate_run
     from maflow.run.paths import RunPaths
 
-    if (args.dataset is None) == (args.run_dir is None):
-        raise ConfigError("give the run as --dataset NAME (with --out) or as --run DIR")
-    from maflow.data import DATASETS
-    from maflow.evaluate.arrays import run_paths
-
-    if args.dataset is not None:
-        paths = RunPaths(args.out, args.dataset)
-        if args.dataset in DATASETS or not paths.root.is_dir():
-            return paths, None  # a registered data set's run (or a name the loader explains)
-    else:
-        paths = run_paths(args.run_dir)
+    given = [folder for folder in (args.out, args.run_dir) if folder is not None]
+    if len(given) > 1:
+        raise ConfigError("--out and --run name the same run folder: give one of them")
+    if not given and args.dataset is None:
+        raise ConfigError(
+            "give the run folder as --out RUN (the --out of maflow train), or --dataset NAME for out/NAME"
+        )
+    paths = locate_run(given[0] if given else run_folder(None, args.dataset), args.dataset)
     checkpoint = paths.best if args.checkpoint == "best" else paths.latest
     if not paths.root.is_dir():
         raise CheckpointError(
-            f"{paths.root} is not a run folder: give --run OUT/<name> of a maflow train run"
+            f"{paths.root} is not a run folder: give --out RUN, the --out of a maflow train run"
         )
-    from maflow.evaluate.arrays import load_run
-
     if not checkpoint.is_file():
-        raise CheckpointError(f"no checkpoint at {checkpoint}: train first, or check --run")
-    _, _, record = load_run(paths.root, args.checkpoint)  # checks the checkpoint and its data record
-    return paths, record
+        from maflow.run.command import command_line
+        from maflow.run.folder import existing_run_lock
+
+        with existing_run_lock(paths.root, command_line()):  # a live training is reported as such
+            raise CheckpointError(f"no checkpoint at {checkpoint}: train first, or check --out")
+    _, stored, record = load_run(paths.root, args.checkpoint)  # checks the checkpoint and its data record
+    name = stored.get("dataset")
+    if args.dataset is not None and name not in (None, args.dataset):
+        raise ConfigError(
+            f"{checkpoint} was trained on {name!r}, not --dataset {args.dataset}: drop --dataset"
+        )
+    return RunPaths(paths.root, name or paths.dataset, paths.results_stem), record
 
 
 def register(subparsers) -> None:
@@ -106,12 +114,14 @@ def register(subparsers) -> None:
     parser.add_argument("--dataset", help="data set name (digits, mnist, ...)")
     _add_data_file_arguments(parser)
     parser.add_argument(
-        "--auto", action="store_true", help="train the preset of every image data set present"
+        "--auto",
+        action="store_true",
+        help="train the preset of every image data set present, each into OUT/<dataset>/ (OUT: --out, default out)",
     )
     parser.add_argument(
         "--conditional",
         action="store_true",
-        help="class-conditional flow (context = one-hot label); the run goes to OUT/<dataset>_conditional_<model>/",
+        help="class-conditional flow (context = one-hot label); default folder out/<dataset>_conditional_<model>/",
     )
     add_flow_training_arguments(parser)
     parser.set_defaults(run=run)
@@ -123,7 +133,7 @@ def _add_data_file_arguments(parser) -> None:
         "--data",
         metavar="PATH",
         help="a file of rows: .npy (memory-mapped), .npz (train/val/test or one array), .csv/.tsv "
-        "(header detected), .pt (a tensor), .parquet (needs pyarrow); the run goes to OUT/<file stem>/",
+        "(header detected), .pt (a tensor), .parquet (needs pyarrow); default folder out/<file stem>/",
     )
     group.add_argument("--columns", help="data columns to use: names or 0-based numbers, comma-separated")
     group.add_argument(
@@ -148,7 +158,10 @@ def _add_data_file_arguments(parser) -> None:
         metavar="PATH",
         help="integer class labels, one per data row: trains p(x | class), one-hot",
     )
-    group.add_argument("--name", help="name of the run folder OUT/<name>/ (default: the --data file's stem)")
+    group.add_argument(
+        "--name",
+        help="the run's name, in file names and the default folder out/<name>/ (default: the file's stem)",
+    )
 
 
 _DATA_FILE_FLAGS = (
@@ -174,7 +187,7 @@ def _data_options(args, batch_size: int):
 
 
 def data_run_name(args) -> str:
-    """The run folder's name of ``--data PATH``: ``--name``, else the file's stem."""
+    """The name of a ``--data PATH`` run: ``--name``, else the file's stem."""
     from pathlib import Path
 
     from maflow.errors import ConfigError
@@ -199,8 +212,9 @@ def _run_own_data(args) -> int:
     if args.print_config:
         return print_config({**asdict(config), "data": args.data, "data_options": asdict(options)})
     dataset = load_data_file(args.data, options, context=args.context, labels=args.labels, name=name)
+    out = run_folder(args.out, name)
     result = train_flow(
-        config, args.out, resume=args.resume, overwrite=args.overwrite, echo=not args.quiet, dataset=dataset
+        config, out, resume=args.resume, overwrite=args.overwrite, echo=not args.quiet, dataset=dataset
     )
     given = " given the context" if dataset.context is not None else ""
     print(
@@ -288,11 +302,14 @@ def run(args) -> int:
         return print_config(resolved[0] if len(resolved) == 1 else resolved)
     if args.conditional:
         return _train_conditional(args, configs[0])
+    from pathlib import Path
+
     from maflow.train.flow import train_flow
 
     for config in configs:
+        out = Path(args.out or "out") / config.dataset if args.auto else run_folder(args.out, config.dataset)
         result = train_flow(
-            config, args.out, args.data_dir, resume=args.resume, overwrite=args.overwrite, echo=not args.quiet
+            config, out, args.data_dir, resume=args.resume, overwrite=args.overwrite, echo=not args.quiet
         )
         print(
             f"{config.dataset}: best validation log-likelihood {result['val_log_likelihood']:.3f} "
@@ -303,10 +320,11 @@ def run(args) -> int:
 
 
 def _train_conditional(args, config) -> int:
-    from maflow.train.conditional import print_test_line, train_conditional_flow
+    from maflow.train.conditional import conditional_run_name, print_test_line, train_conditional_flow
 
+    out = run_folder(args.out, conditional_run_name(config.dataset, config.model))
     results = train_conditional_flow(
-        config, args.out, args.data_dir, echo=not args.quiet, resume=args.resume, overwrite=args.overwrite
+        config, out, args.data_dir, echo=not args.quiet, resume=args.resume, overwrite=args.overwrite
     )
     print_test_line(results["test"])
     return 0

@@ -23,6 +23,7 @@ from maflow.data.context import encode_context
 from maflow.data.standardize import Standardization
 from maflow.errors import CheckpointError, ConfigError, DataError
 from maflow.run.checkpoint import load_training_checkpoint, rebuild_model
+from maflow.run.locate import locate_run
 from maflow.run.paths import RunPaths
 from maflow.run.progress import progress_bar
 from maflow.utils.io import atomic_write
@@ -34,11 +35,12 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def run_paths(run: str | os.PathLike) -> RunPaths:
-    """The :class:`RunPaths` of a run folder given by its path (``OUT/<name>``)."""
-    run = Path(run).expanduser()
-    if run.name in ("", ".", ".."):
-        run = run.resolve()
-    return RunPaths(run.parent, run.name)
+    """The :class:`RunPaths` of a run folder given by its path (the ``--out`` of its training).
+
+    A run of the old layout (``OUT/<name>/``) is found from ``OUT`` as well
+    (:func:`maflow.run.locate.locate_run`).
+    """
+    return locate_run(run)
 
 
 def load_run(run: str | os.PathLike, which: str = "best", device=None):
@@ -47,7 +49,7 @@ def load_run(run: str | os.PathLike, which: str = "best", device=None):
     paths = run_paths(run)
     if not paths.root.is_dir():
         raise CheckpointError(
-            f"{paths.root} is not a run folder: give --run OUT/<name> of a maflow train run"
+            f"{paths.root} is not a run folder: give --run RUN, the --out of a maflow train run"
         )
     path = paths.best if which == "best" else paths.latest
     checkpoint = load_training_checkpoint(path)

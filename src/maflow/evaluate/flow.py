@@ -13,6 +13,7 @@ from maflow.run.checkpoint import check_compatible, data_fingerprint, load_train
 from maflow.run.command import command_line
 from maflow.run.figures import save_u_marginals, save_u_scatter
 from maflow.run.folder import RunLock, remove_own_temporaries
+from maflow.run.locate import locate_run
 from maflow.run.metrics import likelihood_report, log_likelihoods
 from maflow.run.paths import RunPaths
 from maflow.run.results import update_results
@@ -54,7 +55,7 @@ def save_u_figures(model, x, figures_dir: Path, name: str) -> list[Path]:
 
 def evaluate_flow(
     dataset: str,
-    out: str | Path,
+    run: str | Path | RunPaths,
     data_dir: str | Path | None = None,
     num_samples: int = 64,
     batch_size: int = 1000,
@@ -67,19 +68,23 @@ def evaluate_flow(
     progress: bool | None = None,
     output_dir: str | Path | None = None,
 ) -> dict:
-    """Evaluates the run under ``out/<dataset>``; writes and returns the ``evaluation`` section.
+    """Evaluates the run in the folder ``run`` (the ``--out`` of its training); writes and returns
+    the ``evaluation`` section of its results.
+
+    A run of the old layout in ``run/<dataset>/`` is found too, and its ``results_summary.json``
+    updated in place (:func:`maflow.run.locate.locate_run`).
 
     The run folder is locked while the evaluation writes to it: a training or another evaluation
     there is refused, and so is this one while they run. The model runs on ``device`` (default:
     the CPU); ``progress`` switches the progress bars of the passes (``None``: on a terminal).
-    ``output_dir``: write the results, samples and figures to ``output_dir/<dataset>/`` (the run
+    ``output_dir``: write the results, samples and figures into the folder ``output_dir`` (the run
     folder's layout) instead, and only read the run folder (a read-only or shared run).
     """
     from maflow.data import load
 
     start = time.perf_counter()
     data = load(dataset, data_dir)
-    paths = RunPaths(out, dataset)
+    paths = run if isinstance(run, RunPaths) else locate_run(run, dataset)
     output = RunPaths(output_dir, dataset) if output_dir is not None else paths
     checkpoint_path = paths.best if which == "best" else paths.latest
     missing = CheckpointError(f"no checkpoint at {checkpoint_path}: train first, or check --out")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from maflow.reproduce.table import Measured, Published, Row, Settings, Table, read_json
+from maflow.run.locate import locate_run
 
 __all__ = ["MAF_MNIST", "MAF_UCI"]
 
@@ -45,12 +46,13 @@ def _train_flags(name: str, dataset: str, settings: Settings) -> list[str]:
 def _unconditional(name: str, dataset: str):
     def commands(settings: Settings) -> list[list[str]]:
         train = ["train", *_train_flags(name, dataset, settings), "--num-samples", "0"]
-        evaluate = ["evaluate", "--dataset", dataset, "--out", str(settings.folder)]
+        evaluate = ["evaluate", "--out", str(settings.folder)]
         evaluate += ["--num-samples", "0", "--u-points", "0", "--device", settings.device, "--quiet"]
         return [train, [*evaluate, *settings.data_flags()]]
 
     def read(folder: Path) -> Measured:
-        test = read_json(folder / dataset / "results_summary.json")["evaluation"]["test"]
+        # The row's run folder; a folder of the old layout holds it in <dataset>/results_summary.json.
+        test = read_json(locate_run(folder, dataset, quiet=True).results_json)["evaluation"]["test"]
         log_likelihood = test["log_likelihood"]
         return Measured(log_likelihood["mean"], log_likelihood["error_2se"])
 
@@ -64,7 +66,8 @@ def _conditional(name: str, dataset: str):
         return [["train", "--conditional", *_train_flags(name, dataset, settings)]]
 
     def read(folder: Path) -> Measured:
-        test = read_json(folder / f"{dataset}_conditional_{model}" / "results.json")["test"]
+        run = locate_run(folder, f"{dataset}_conditional_{model}", quiet=True)
+        test = read_json(run.root / "results.json")["test"]
         return Measured(test["log_p_x"], test["log_p_x_2se"], "log p(x): p(x|y) averaged over the 10 labels")
 
     return commands, read

@@ -2,7 +2,7 @@
 
 Run as ``maflow train --conditional --dataset mnist --model maf ...`` (every flag of ``maflow
 train``; ``python -m maflow.train.conditional`` takes the same flags). The run goes to
-``OUT/<dataset>_conditional_<model>/``, locked while it runs. It reuses the generic training loop; validation and early stopping use
+``--out`` (default ``out/<dataset>_conditional_<model>/``), locked while it runs. It reuses the generic training loop; validation and early stopping use
 log p(x|y) with the true labels, and the test set is reported as in the MAF paper's
 conditional columns: log p(x|y), log p(x) = logsumexp_y log p(x|y) - log C, and the accuracy
 of classifying by argmax_y log p(x|y).
@@ -21,6 +21,7 @@ import torch
 __all__ = [
     "train_conditional_flow",
     "conditional_paths",
+    "conditional_run_name",
     "evaluate_conditional_checkpoint",
     "print_test_line",
     "main",
@@ -31,14 +32,29 @@ def _split(batch: torch.Tensor, features: int) -> tuple[torch.Tensor, torch.Tens
     return batch[:, :features], batch[:, features:]
 
 
-def conditional_paths(out: str | Path, dataset: str, model: str):
-    """The run folder of a class-conditional run, and the files that mark it and that it writes."""
+def conditional_run_name(dataset: str, model: str) -> str:
+    """The name of a class-conditional run (its default folder is ``out/<name>``).
+
+    Example:
+        >>> conditional_run_name("mnist", "maf")
+        'mnist_conditional_maf'
+    """
+    return f"{dataset}_conditional_{model}"
+
+
+def conditional_paths(out: str | Path, dataset: str, model: str, resume: bool = False):
+    """The run folder ``out`` of a class-conditional run, and the files that mark it and that it writes.
+
+    With ``resume``, a run of the old layout in ``out/<dataset>_conditional_<model>/`` is found.
+    """
+    from maflow.run.locate import locate_run
     from maflow.run.paths import RunPaths
 
-    paths = RunPaths(out, f"{dataset}_conditional_{model}")
-    artefacts = [paths.latest, paths.best, paths.root / "results.json"]
+    name = conditional_run_name(dataset, model)
+    paths = locate_run(out, name) if resume else RunPaths(out, name)
+    artefacts = [paths.latest, paths.best, paths.root / "results.json", paths.root / "results.txt"]
     own = {
-        paths.root: ["results.json"],
+        paths.root: ["results.json", "results.txt"],
         paths.checkpoints: [paths.best.name, paths.latest.name, "best.test.json", "latest.test.json"],
     }
     return paths, artefacts, own
@@ -63,7 +79,7 @@ def train_conditional_flow(
     if resume and overwrite:
         raise ConfigError(RESUME_AND_OVERWRITE)
     device = resolve_device(config.device)
-    paths, artefacts, own = conditional_paths(out, config.dataset, config.model)
+    paths, artefacts, own = conditional_paths(out, config.dataset, config.model, resume)
     dataset = _labelled_dataset(config, data_dir)
     build_model(config.model, dataset.features, dataset.num_classes, **config.model_options)  # options check
     ensure_writable_dir(paths.root)
@@ -85,9 +101,10 @@ def _labelled_dataset(config, data_dir):
 def _train_conditional(config, dataset, paths, echo: bool, resume: bool, device) -> dict:
     from maflow.run.conditional import one_hot
     from maflow.run.device import set_threads
+    from maflow.run.results import format_results
     from maflow.train.flow import git_commit, training_rows
     from maflow.train.logger import TrainingLogger
-    from maflow.utils.io import write_json
+    from maflow.utils.io import atomic_write_text, write_json
 
     set_threads(config.threads)
     classes = dataset.num_classes
@@ -118,6 +135,7 @@ def _train_conditional(config, dataset, paths, echo: bool, resume: bool, device)
         "command": " ".join(sys.argv),
     }
     write_json(paths.root / "results.json", results)
+    atomic_write_text(paths.root / "results.txt", format_results({"class-conditional flow": results}))
     return results
 
 
@@ -299,8 +317,11 @@ def main(argv=None) -> int:
         from dataclasses import asdict
 
         return print_config({**asdict(config), "conditional": True})
+    from maflow.train.flags import run_folder
+
+    out = run_folder(args.out, conditional_run_name(config.dataset, config.model))
     results = train_conditional_flow(
-        config, args.out, args.data_dir, echo=not args.quiet, resume=args.resume, overwrite=args.overwrite
+        config, out, args.data_dir, echo=not args.quiet, resume=args.resume, overwrite=args.overwrite
     )
     print_test_line(results["test"])
     return 0

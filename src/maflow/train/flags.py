@@ -37,6 +37,7 @@ __all__ = [
     "pick",
     "config_from_args",
     "print_config",
+    "run_folder",
 ]
 
 
@@ -234,6 +235,18 @@ def config_from_args(cls, args, sections: dict | None = None, **renamed: str):
     return config
 
 
+def run_folder(out, name: str):
+    """The run folder of a flow training: ``--out`` itself, or ``out/<name>`` when it is not given.
+
+    Example:
+        >>> run_folder(None, "digits").as_posix(), run_folder("runs/a", "digits").as_posix()
+        ('out/digits', 'runs/a')
+    """
+    from pathlib import Path
+
+    return Path("out") / name if out is None else Path(out)
+
+
 def print_config(config: dict) -> int:
     """``--print-config``: the resolved configuration as JSON on stdout; returns the exit status 0."""
     json.dump(config, sys.stdout, indent=2, default=str)
@@ -392,7 +405,7 @@ def add_flow_training_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-rollbacks", type=int, default=3, help="rollbacks before stopping")
     add_run_arguments(
         parser,
-        out={"default": "out", "help": "output root; the run goes to OUT/<dataset>/"},
+        out={"help": "the run folder (default: out/<name>, the data set's or the --data run's name)"},
         set_help="any setting: train.KEY (lr, grad_clip, ...) or model.KEY (a model-builder keyword), TOML values",
     )
     parser.add_argument(

@@ -20,6 +20,7 @@ from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, ma
 from maflow.run.command import command_line
 from maflow.run.device import resolve_device, set_threads
 from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
+from maflow.run.locate import locate_run
 from maflow.run.paths import RunPaths
 from maflow.train.distributed import (
     barrier,
@@ -336,12 +337,14 @@ def train_flow(
     echo: bool = True,
     dataset=None,
 ) -> dict:
-    """Trains ``config.model`` on ``config.dataset``, writing the whole output tree under ``out``.
+    """Trains ``config.model`` on ``config.dataset``, writing the whole run into the folder ``out``.
 
-    The run folder ``out/<dataset>`` is locked for the whole run: a second writer is refused.
+    The run folder ``out`` (``checkpoints/``, ``logs/``, ``results.json``, ...) is locked for the
+    whole run: a second writer is refused. With ``resume``, a run of the old layout in
+    ``out/<dataset>/`` is found and continued in place (:func:`maflow.run.locate.locate_run`).
     ``dataset``: a :class:`maflow.data.Dataset` to train on instead of the registered data set
     (one's own arrays: :func:`maflow.data.from_numpy`; a conditional one trains log p(x | c)).
-    Returns the ``training`` section of ``results_summary.json``.
+    Returns the ``training`` section of ``results.json``.
 
     Example:
         >>> import tempfile
@@ -369,7 +372,11 @@ def train_flow(
     elif dataset.name != config.dataset:
         raise ConfigError(f"the configuration names data set {config.dataset!r}, the arrays {dataset.name!r}")
     _check_model_options(config, dataset)  # a bad --model-option fails before --overwrite deletes anything
-    paths = RunPaths(out, config.dataset)
+    paths = (
+        locate_run(out, config.dataset, quiet=not is_main_process())
+        if resume
+        else RunPaths(out, config.dataset)
+    )
     ensure_writable_dir(paths.root)
     with run_lock(paths.root):
         if is_main_process():

@@ -40,17 +40,33 @@ NAN_ADVICE = "Lower --lr (the gallery uses 3e-3), or check the --set options"
 SAME_ON_RESUME = ("flow", "builder", "options", "steps", "batch_size", "seed")
 
 
-def toy_run_files(out: Path, pictures: list[str]) -> tuple[list[Path], dict]:
-    """The files that mark a toy run in ``out`` (its checkpoints and ``pictures``), and the names
-    the command writes there.
+def toy_run_files(out: Path, figures: list[str], results: list[str], older=()) -> tuple[list[Path], dict]:
+    """The files that mark a toy run in ``out`` and the names the command writes there.
+
+    Arguments:
+        out: the run folder.
+        figures: the pictures' names in ``out/figures/``.
+        results: the results files' names in ``out``.
+        older: names an older version wrote directly into ``out`` (a run still; ours to replace).
 
     Example:
-        >>> artefacts, own = toy_run_files(Path("g"), ["summary.json"])
-        >>> [str(p) for p in artefacts]
-        ['g/checkpoints/latest.pth', 'g/checkpoints/best.pth', 'g/summary.json']
+        >>> artefacts, own = toy_run_files(Path("g"), ["density.png"], ["results.json"], ["summary.json"])
+        >>> [p.as_posix() for p in artefacts]
+        ['g/checkpoints/latest.pth', 'g/checkpoints/best.pth', 'g/results.json', 'g/summary.json', 'g/figures/density.png']
     """
-    artefacts = [out / LATEST, out / BEST, *(out / name for name in pictures)]
-    own = {out: list(pictures), out / "checkpoints": [LATEST.name, BEST.name], out / "logs": [LOG_NAME.name]}
+    at_root = [*results, *older]
+    artefacts = [
+        out / LATEST,
+        out / BEST,
+        *(out / name for name in at_root),
+        *(out / "figures" / n for n in figures),
+    ]
+    own = {
+        out: at_root,
+        out / "figures": list(figures),
+        out / "checkpoints": [LATEST.name, BEST.name],
+        out / "logs": [LOG_NAME.name],
+    }
     return artefacts, own
 
 
