@@ -65,10 +65,10 @@ def main(folder: Path) -> None:
     columns = ",".join(NAMES)  # every column but the id
     epochs = ["--epochs", "2"] if QUICK else ["--epochs", "30", "--patience", "5"]
     # 1. Fit: 10% validation, 10% test (a seeded shuffle); columns standardised with the training statistics.
-    maflow("train", "--data", str(folder / "readings.csv"), "--columns", columns, "--out", str(folder / "runs"),
+    run = str(folder / "runs" / "readings")  # --out is the run folder
+    maflow("train", "--data", str(folder / "readings.csv"), "--columns", columns, "--out", run,
            "--num-layers", "5", "--hidden-features", "64", "--lr", "2e-3", "--batch-size", "128", *epochs,
            "--quiet")  # fmt: skip
-    run = str(folder / "runs" / "readings")
     # 2. Score: one log-density per row, in the data's units (nats), the columns found by name.
     maflow("score", "--run", run, "--data", str(folder / "new.csv"), "--output", str(folder / "scores.csv"))
     # 3. Sample: new rows in the data's units, with the header of the training file.

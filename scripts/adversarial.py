@@ -191,7 +191,7 @@ def maflow(work: Path, *argv, timeout: float = 300) -> subprocess.CompletedProce
 
 def reference_run(work: Path) -> Path:
     ref = work / "reference"
-    if not (ref / "digits" / "checkpoints" / "best.pth").is_file():
+    if not (ref / "checkpoints" / "best.pth").is_file():  # --out is the run folder
         done = maflow(
             work, "train", "--dataset", "digits", "--epochs", "2", "--lr", "1e-2", *TINY, "--out", ref
         )
@@ -208,7 +208,7 @@ def run_copy(work: Path, folder: Path) -> Path:
 
 
 def checkpoints(folder: Path) -> Path:
-    return folder / "run" / "digits" / "checkpoints"
+    return folder / "run" / "checkpoints"
 
 
 def crafted(change: str) -> Callable:
@@ -600,7 +600,7 @@ def last_checkpoint_kept(work: Path, result: Result, out: str) -> tuple[str, str
 
 def odd_folder(relative: str, kind: str) -> Callable:
     def setup(work: Path, folder: Path) -> None:
-        target = folder / "out" / "digits" / relative
+        target = folder / "out" / relative
         shutil.rmtree(folder / "out", ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
         if kind == "file":
@@ -613,7 +613,7 @@ def odd_folder(relative: str, kind: str) -> Callable:
 
 def odd_folder_kept(relative: str, kind: str, name: str) -> Callable:
     def check(work: Path, result: Result) -> tuple[str, str] | None:
-        target = work / "cases" / slug(Case("disk", name, [])) / "out" / "digits" / relative
+        target = work / "cases" / slug(Case("disk", name, [])) / "out" / relative
         intact = target.read_text() == "the user's file\n" if kind == "file" else (target / "inside").is_dir()
         return None if intact else ("data-loss", f"the user's {kind} {relative} was changed")
 
@@ -650,7 +650,7 @@ def disk_cases() -> list[Case]:
         ("tensorboard", "file"),
         ("logs", "file"),
         ("logs/training.log", "folder"),
-        ("results_summary.json", "folder"),
+        ("results.json", "folder"),
         ("checkpoints/latest.pth", "folder"),
     ):
         name = f"{relative} is a {kind}"

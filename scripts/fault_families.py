@@ -101,7 +101,7 @@ def compare_flow_runs(reference: Path, other: Path, evaluated: bool = False) -> 
     for path in sorted((reference / "samples").glob("*.npy")):
         if not np.array_equal(np.load(path), np.load(other / "samples" / path.name)):
             found.append(f"samples/{path.name} differ")
-    results = [json.loads((d / "results_summary.json").read_text()) for d in (reference, other)]
+    results = [json.loads((d / "results.json").read_text()) for d in (reference, other)]
     for key in TRAINING_KEYS:
         found += differences(results[0]["training"][key], results[1]["training"][key], key)
     if evaluated:
@@ -171,12 +171,12 @@ def families(data_dir=None, u_points: int = 200) -> dict[str, Family]:
         "flow": Family(
             "flow",
             flow_train_argv,
-            lambda out: out / DATASET,
+            lambda out: out,  # --out is the run folder
             compare_flow_runs,
             marker=b"training maf on",  # logged by maflow train right before the first epoch
             end_marker=b"best model:",  # logged after the last epoch, before samples and results
             evaluate_argv=lambda out: flow_evaluate_argv(out, u_points),
-            results="results_summary.json",
+            results="results.json",
         ),
         "vae": Family(
             "vae",

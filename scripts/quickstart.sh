@@ -6,5 +6,6 @@ bash scripts/setup.sh
 . .venv/bin/activate
 export MPLBACKEND=Agg
 # --overwrite: rerunning the quickstart replaces its earlier run (use maflow train --resume to continue one)
-maflow train --dataset digits --model maf --out "${OUT:-out}" --overwrite "$@"
-maflow evaluate --dataset digits --out "${OUT:-out}" --num-samples 64
+# --out is the run folder: out/digits/ (checkpoints/, logs/, results.json, samples/, figures/)
+maflow train --dataset digits --model maf --out "${OUT:-out}/digits" --overwrite "$@"
+maflow evaluate --out "${OUT:-out}/digits" --num-samples 64

@@ -289,3 +289,23 @@ def test_an_old_layout_run_resumes_in_place(old_run, capsys):
     assert training["epochs_run"] == 2
     after = sorted(p.relative_to(old_run).as_posix() for p in old_run.rglob("*") if p.is_file())
     assert set(before) <= set(after) and not [p for p in after if not p.startswith("digits/")]
+
+
+def test_evaluate_and_sample_rebuild_a_made_run_from_its_folder(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "made-run"
+    assert main([*_made(tmp_path, monkeypatch), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(out)]) == 0
+    assert "'made' run: maflow made evaluate" in capsys.readouterr().out
+    assert list(out.glob("evaluate-test-*.json"))
+    assert main(["sample", "--out", str(out), "--num-samples", "3", "--seed", "2"]) == 0
+    assert [np.load(path).shape for path in (out / "samples").glob("*seed2.npy")] == [(3, 5)]
+    assert main(["evaluate", "--run", str(out), "--output-dir", str(tmp_path / "x")]) == 2
+    assert "--output-dir is for flow runs" in _error(capsys)
+
+
+def test_evaluate_says_which_family_it_cannot_read(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "mnf-run"
+    assert main([*_mnf(tmp_path, monkeypatch), "--out", str(out)]) == 0
+    assert main(["evaluate", "--run", str(out)]) == 2
+    assert "holds a 'mnf' run, which maflow evaluate does not read" in _error(capsys)

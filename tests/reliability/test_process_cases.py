@@ -56,7 +56,7 @@ def test_a_signal_during_training_says_what_was_kept_and_how_to_resume(tmp_path,
     name = signal.Signals(signum).name
     assert f"stopped by {name}" in last and "kept epoch" in last and "resume with:" in last, last
     assert "--resume" in last.split("resume with:")[1]
-    kept = torch.load(out / "digits" / "checkpoints" / "latest.pth", weights_only=True)
+    kept = torch.load(out / "checkpoints" / "latest.pth", weights_only=True)
     assert kept["progress"]["epoch"] >= 1
     resumed = subprocess.run(
         [*train, "--epochs", str(kept["progress"]["epoch"] + 1), "--resume"],

@@ -9,14 +9,14 @@ from maflow.run.interrupt import run_reporting
 
 from .cases import TINY, assert_one_line_refusal, run
 
-# relative path under OUT/digits: (what to put there, words of the error)
+# relative path under the run folder (--out): (what to put there, words of the error)
 CASES = {
     "checkpoints": ("file", ["checkpoints: a file where the run keeps a folder"]),
     "tensorboard": ("file", ["tensorboard: a file where the run keeps a folder"]),
     "samples": ("file", ["samples: a file where the run keeps a folder"]),
     "logs": ("file", ["logs: a file where the run keeps a folder"]),
     "logs/training.log": ("folder", ["training.log is a folder where maflow reads or writes a file"]),
-    "results_summary.json": ("folder", ["results_summary.json: a folder where the run keeps a file"]),
+    "results.json": ("folder", ["results.json: a folder where the run keeps a file"]),
     "checkpoints/best.pth": ("folder", ["best.pth: a folder where the run keeps a file"]),
 }
 
@@ -30,7 +30,7 @@ def test_odd_run_folder_is_one_line_and_left_alone(tmp_path, capsys, relative):
         target.write_text("the user's own file\n")
     else:
         (target / "inside").mkdir(parents=True)
-    code = run(["train", "--dataset", "digits", *TINY, "--out", tmp_path / "out"])
+    code = run(["train", "--dataset", "digits", *TINY, "--out", tmp_path / "out" / "digits"])
     assert_one_line_refusal(code, capsys.readouterr().err, *words)
     if kind == "file":
         assert target.read_text() == "the user's own file\n"

@@ -101,7 +101,7 @@ def _in_child_dying(argv, name, nth=1, log=None):
 
 def test_kill_half_way_through_a_checkpoint_keeps_the_old_one_and_resume_is_exact(experiment, tmp_path):
     workdir, _, _ = experiment
-    root = tmp_path / "digits"
+    root = tmp_path  # --out is the run folder
     # The third latest.pth write is epoch 2's (the first holds the untrained start, the second
     # epoch 1), after its best.pth: best is ahead of latest.
     code = _in_child_dying(fault.train_argv(tmp_path, EPOCHS, False), "latest.pth", nth=3)
@@ -111,30 +111,30 @@ def test_kill_half_way_through_a_checkpoint_keeps_the_old_one_and_resume_is_exac
     assert fault._latest_epoch(root) == 1
     assert main(fault.train_argv(tmp_path, EPOCHS, True)) == 0
     assert fault.check_files(root, allow_temporaries=False) == []  # the stale temporary is gone
-    assert fault.compare_runs(workdir / "reference" / "digits", root) == []
+    assert fault.compare_runs(workdir / "reference", root) == []
 
 
 def test_kill_half_way_through_the_results_file_keeps_the_previous_results(experiment, tmp_path):
     workdir, _, _ = experiment
     run = tmp_path / "run"
-    (run / "digits").mkdir(parents=True)
-    for part in ("checkpoints", "results_summary.json"):  # a finished training run
-        source = workdir / "reference" / "digits" / part
-        target = run / "digits" / part
+    run.mkdir(parents=True)
+    for part in ("checkpoints", "results.json"):  # a finished training run
+        source = workdir / "reference" / part
+        target = run / part
         if source.is_dir():
             target.mkdir()
             for file in source.iterdir():
                 (target / file.name).write_bytes(file.read_bytes())
         else:
             target.write_text(json.dumps({"training": json.loads(source.read_text())["training"]}))
-    before = (run / "digits" / "results_summary.json").read_bytes()
-    code = _in_child_dying(fault.evaluate_argv(run, u_points=0), "results_summary.json")
+    before = (run / "results.json").read_bytes()
+    code = _in_child_dying(fault.evaluate_argv(run, u_points=0), "results.json")
     assert code == -signal.SIGKILL
-    assert (run / "digits" / "results_summary.json").read_bytes() == before
-    assert fault.check_files(run / "digits", allow_temporaries=True) == []
+    assert (run / "results.json").read_bytes() == before
+    assert fault.check_files(run, allow_temporaries=True) == []
     assert main(fault.evaluate_argv(run, u_points=0)) == 0
-    assert fault.check_files(run / "digits", allow_temporaries=False) == []
-    results = json.loads((run / "digits" / "results_summary.json").read_text())
+    assert fault.check_files(run, allow_temporaries=False) == []
+    results = json.loads((run / "results.json").read_text())
     assert {"training", "evaluation"} <= set(results)
 
 

@@ -117,7 +117,7 @@ def test_evaluation_on_a_full_disk_keeps_the_old_results(tmp_path, monkeypatch, 
     _disk_full(monkeypatch, "fsync")
     assert main([*EVALUATE, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "results_summary.json: No space left on device" in err and err.count("\n") == 1
+    assert "results.json: No space left on device" in err and err.count("\n") == 1
     assert results.read_bytes() == before and _hidden_files(tmp_path) == []
 
 

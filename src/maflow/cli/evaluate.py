@@ -4,7 +4,8 @@ The run is its folder, ``--out RUN`` (or ``--run RUN``), the ``--out`` given to 
 ``--dataset NAME`` alone names ``out/NAME``, that command's default. A folder of the old layout
 (``OUT/<dataset>/``) is found from ``OUT``. A run trained with ``--data`` is evaluated on the splits of its own file (found
 where it was, or given with ``--data`` when it moved; its values are checked against the
-checkpoint), in the data's own units, as log p(x | c) when it is conditional.
+checkpoint), in the data's own units, as log p(x | c) when it is conditional. The run folder of a
+binary MADE or a VAE is evaluated by ``maflow made evaluate`` or ``maflow vae evaluate``.
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ def run(args) -> int:
 
     if args.num_samples < 0 or args.u_points < 0 or args.batch_size < 1:
         raise ConfigError("--num-samples and --u-points must be >= 0, --batch-size >= 1")
+    from maflow.cli.families import dispatch, run_family
     from maflow.run.device import resolve_device, set_threads
 
+    other = run_family(args)
+    if other is not None:  # a binary MADE's or a VAE's run folder: its own evaluation
+        return dispatch(args, "evaluate", *other)
     paths, record = trained_run(args)
     if record is None and (args.data or args.context):
         raise ConfigError(

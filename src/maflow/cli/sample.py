@@ -4,7 +4,7 @@ A run trained with ``--data`` samples in the data's own units (the standardisati
 ``.npy`` or ``.csv`` by the ``--output`` suffix); a conditional one draws ``--num-samples`` rows
 for each context row given with ``--context`` (a file, or a literal row such as ``0.5,1.0``;
 for a one-column context, ``-1,0,1`` is three rows) or ``--labels`` (a file, or class labels
-such as ``3`` or ``0,2``).
+such as ``3`` or ``0,2``). A binary MADE's run folder is sampled by ``maflow made sample``.
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ def run(args) -> int:
 
     if args.num_samples < 1:
         raise ConfigError("--num-samples must be at least 1")
+    from maflow.cli.families import dispatch, run_family
+
+    other = run_family(args)
+    if other is not None:  # a binary MADE's run folder: its own sampler
+        return dispatch(args, "sample", *other)
     paths, record = trained_run(args)
     if record is not None:
         return _sample_data_run(args, paths, record)

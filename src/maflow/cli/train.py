@@ -99,7 +99,7 @@ def trained_run(args):
     name = stored.get("dataset")
     if args.dataset is not None and name not in (None, args.dataset):
         raise ConfigError(
-            f"{checkpoint} was trained on {name!r}, not --dataset {args.dataset}: drop --dataset"
+            f"{checkpoint} was trained on data set {name!r}, not {args.dataset!r}: drop --dataset, or check --out"
         )
     return RunPaths(paths.root, name or paths.dataset, paths.results_stem), record
 
