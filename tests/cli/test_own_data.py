@@ -425,3 +425,33 @@ def test_a_read_only_run_folder_is_advised_to_use_output_dir(mixture_runs, capsy
         and "pass --output-dir DIR" in err[0]
         and "--out" not in err[0].replace("--output-dir", "")
     )
+
+
+RUN_FLAG_CASES = [
+    (["score", "--data", "DATA", "--output", "OUT", "--seed", "-1"], "must be from 0 to 2**63 - 1"),
+    (["score", "--data", "DATA", "--output", "OUT", "--batch-size", "0"], "--batch-size must be at least 1"),
+    (["score", "--data", "DATA", "--output", "x.xlsx"], "write .npy or .csv"),
+    (["score", "--data", "DATA", "--output", "OUT", "--context", "DATA"], "takes no context"),
+    (["sample", "--seed", "18446744073709551616"], "must be from 0 to 2**63 - 1"),
+    (["sample", "--context", "0.5"], "takes no context"),
+    (["sample", "--num-samples", "0"], "--num-samples must be at least 1"),
+    (["evaluate", "--dataset", "digits"], "give the run as --dataset NAME (with --out) or as --run DIR"),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, words", RUN_FLAG_CASES, ids=[" ".join(case[0][:1] + case[0][-2:]) for case in RUN_FLAG_CASES]
+)
+def test_bad_flags_of_score_sample_and_evaluate_are_one_line(tmp_path, capsys, argv, words):
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(0).normal(size=(200, 2)))
+    _ok(["train", "--data", str(data), "--out", str(tmp_path / "out"), *TINY, "--num-samples", "0"])
+    capsys.readouterr()
+    names = {"DATA": str(data), "OUT": str(tmp_path / "scores.npy")}
+    full = [argv[0], "--run", str(tmp_path / "out" / "x"), *(names.get(a, a) for a in argv[1:])]
+    try:
+        code = main(full)
+    except SystemExit as exit:  # argparse's own checks
+        code = exit.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and words in err[-1] and not any("Traceback" in line for line in err), err

@@ -64,6 +64,16 @@ class DataOptions:
     standardize: bool = True
     min_train_rows: int = 2
 
+    def check(self) -> DataOptions:
+        """Refuses settings that cannot be used, one line each."""
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int) or self.split_seed < 0:
+            raise DataError(f"--split-seed must be a whole number >= 0, got {self.split_seed!r}")
+        if isinstance(self.min_train_rows, bool) or not isinstance(self.min_train_rows, int):
+            raise DataError(
+                f"the minimum number of training rows must be a whole number, got {self.min_train_rows!r}"
+            )
+        return self
+
     def fractions(self, has_splits: bool, path) -> tuple[float, float]:
         if has_splits:
             if self.val_fraction is not None or self.test_fraction is not None:
@@ -239,7 +249,7 @@ def load_data_file(
         >>> ds, ds.train.dtype.name
         (Dataset('x', kind='arrays', features=3, splits=80/10/10), 'float32')
     """
-    options = options or DataOptions()
+    options = (options or DataOptions()).check()
     if context is not None and labels is not None:
         raise DataError("give --context (continuous) or --labels (classes), not both")
     table = read_table(path, options.columns)
@@ -318,7 +328,7 @@ def from_numpy(
         >>> ds, ds.train.std(0).round(3).tolist()
         (Dataset('mine', kind='arrays', features=2, splits=160/20/20), [1.0, 1.0])
     """
-    options = options or DataOptions()
+    options = (options or DataOptions()).check()
     if (val is None) != (test is None):
         raise DataError("from_numpy: give both val and test, or neither (then train is split)")
     if context is not None and labels is not None:

@@ -231,6 +231,8 @@ def score_file(
     check_output(output, overwrite, [p for p in (data, context, labels) if p is not None])
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
     model, checkpoint, record = load_run(run, which, device)
     table = _read_rows(data, columns, _recorded_columns(record), checkpoint["model_config"]["features"])
     rows = len(table.arrays["all"])
