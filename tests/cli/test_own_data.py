@@ -455,3 +455,29 @@ def test_bad_flags_of_score_sample_and_evaluate_are_one_line(tmp_path, capsys, a
         code = exit.code
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and words in err[-1] and not any("Traceback" in line for line in err), err
+
+
+def test_integer_data_is_advised_to_dequantize_and_dequantized_samples_are_integers(tmp_path, capsys):
+    np.save(tmp_path / "counts.npy", np.random.default_rng(0).poisson(5.0, size=(400, 2)))
+    run = ["train", "--data", str(tmp_path / "counts.npy"), "--out", str(tmp_path / "out"), *TINY]
+    _ok([*run, "--num-samples", "0"])
+    assert "pass --dequantize" in capsys.readouterr().out
+    _ok([*run, "--num-samples", "0", "--dequantize", "--overwrite"])
+    assert "pass --dequantize" not in capsys.readouterr().out
+    _ok(
+        [
+            "sample",
+            "--run",
+            str(tmp_path / "out" / "counts"),
+            "--num-samples",
+            "50",
+            "--output",
+            str(tmp_path / "s.npy"),
+        ]
+    )
+    samples = np.load(tmp_path / "s.npy")
+    assert np.array_equal(samples, np.floor(samples))
+    scores = tmp_path / "scores.npy"
+    _ok(["score", "--run", str(tmp_path / "out" / "counts"), "--data", str(tmp_path / "counts.npy"),
+         "--output", str(scores), "--quiet"])  # fmt: skip
+    assert np.isfinite(np.load(scores)).all()

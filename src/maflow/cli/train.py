@@ -216,6 +216,11 @@ def _run_own_data(args) -> int:
     if args.print_config:
         return print_config({**asdict(config), "data": args.data, "data_options": asdict(options)})
     dataset = load_data_file(args.data, options, context=args.context, labels=args.labels, name=name)
+    if (dataset.origin or {}).get("whole_numbers") and not args.dequantize:
+        print(
+            f"maflow train: note: every training value in {args.data} is a whole number; a continuous density "
+            "on integers can grow without bound: pass --dequantize (fits x + U(0, 1)) unless they are measurements"
+        )
     result = train_flow(
         config, args.out, resume=args.resume, overwrite=args.overwrite, echo=not args.quiet, dataset=dataset
     )

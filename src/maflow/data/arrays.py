@@ -189,6 +189,7 @@ def _finish(
             f"{table.path}: {len(splits['train'])} training rows, fewer than one batch of "
             f"{options.min_train_rows}: give more rows or a smaller --batch-size"
         )
+    whole_numbers = bool(np.all(np.mod(splits["train"], 1) == 0))  # integers: --dequantize is due
     if options.dequantize:
         rng = np.random.default_rng([options.split_seed, 1])
         splits = {key: dequantize_rows(splits[key], rng, table.path) for key in _SPLITS}
@@ -202,6 +203,7 @@ def _finish(
         "name": name,
         "options": asdict(options),
         "standardization": standardization.to_record(),
+        "whole_numbers": whole_numbers,
     }
     if context is not None:
         record["context"] = context.record
