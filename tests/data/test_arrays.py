@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from maflow.data import from_numpy
-from maflow.data.arrays import DataOptions, load_data_file, load_recorded
+from maflow.data.arrays import DataOptions, load_data_file
+from maflow.data.record import load_recorded
 from maflow.errors import DataError
 
 

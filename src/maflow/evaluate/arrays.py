@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from maflow.data.array_files import Table, parse_columns, read_table
-from maflow.data.arrays import check_record, check_rows, dequantize_rows
+from maflow.data.arrays import check_rows, dequantize_rows
 from maflow.data.context import encode_context
+from maflow.data.record import check_record
 from maflow.data.standardize import Standardization
 from maflow.errors import CheckpointError, ConfigError, DataError
 from maflow.run.checkpoint import load_training_checkpoint, rebuild_model
