@@ -481,3 +481,25 @@ def test_integer_data_is_advised_to_dequantize_and_dequantized_samples_are_integ
     _ok(["score", "--run", str(tmp_path / "out" / "counts"), "--data", str(tmp_path / "counts.npy"),
          "--output", str(scores), "--quiet"])  # fmt: skip
     assert np.isfinite(np.load(scores)).all()
+
+
+def test_a_data_run_named_like_a_registered_set_is_evaluated_on_its_own_file(tmp_path, capsys):
+    np.save(tmp_path / "moons.npy", np.random.default_rng(0).normal(size=(300, 3)))  # not the moons set
+    out = tmp_path / "out"
+    _ok(["train", "--data", str(tmp_path / "moons.npy"), "--out", str(out), *TINY, "--num-samples", "0"])
+    capsys.readouterr()
+    _ok(
+        [
+            "evaluate",
+            "--dataset",
+            "moons",
+            "--out",
+            str(out),
+            "--quiet",
+            "--u-points",
+            "0",
+            "--num-samples",
+            "0",
+        ]
+    )
+    assert "test average log p(x), nats in the data's units" in capsys.readouterr().out

@@ -93,11 +93,16 @@ def trained_run(args):
         raise ConfigError("give the run as --dataset NAME (with --out) or as --run DIR")
     from maflow.data import DATASETS
     from maflow.evaluate.arrays import run_paths
+    from maflow.utils.io import load_checkpoint
 
     if args.dataset is not None:
         paths = RunPaths(args.out, args.dataset)
-        if args.dataset in DATASETS or not paths.root.is_dir():
-            return paths, None  # a registered data set's run (or a name the loader explains)
+        checkpoint = paths.best if args.checkpoint == "best" else paths.latest
+        if not checkpoint.is_file():
+            return paths, None  # the registered data set's commands say what is missing
+        stored = load_checkpoint(checkpoint)
+        if args.dataset in DATASETS and not (isinstance(stored, dict) and "data" in stored):
+            return paths, None  # a registered data set's run (a --data run may share its name)
     else:
         paths = run_paths(args.run_dir)
     checkpoint = paths.best if args.checkpoint == "best" else paths.latest
