@@ -352,6 +352,7 @@ def checkpoint_cases() -> list[Case]:
     cases = [
         case("zero-byte best.pth -> sample", raw_best(b""), "empty"),
         case("folder named best.pth -> sample", raw_best(None), "is a folder"),
+        case("folder named best.pth -> evaluate", raw_best(None), "is a folder", argv=evaluate),
         case("text named best.pth -> evaluate", raw_best(b"hello\n"), "corrupt", argv=evaluate),
         case("truncated zip best.pth -> sample", raw_best(b"PK\x03\x04" + b"\0" * 64), "corrupt"),
         case(

@@ -425,3 +425,81 @@ def test_a_read_only_run_folder_is_advised_to_use_output_dir(mixture_runs, capsy
         and "pass --output-dir DIR" in err[0]
         and "--out" not in err[0].replace("--output-dir", "")
     )
+
+
+RUN_FLAG_CASES = [
+    (["score", "--data", "DATA", "--output", "OUT", "--seed", "-1"], "must be from 0 to 2**63 - 1"),
+    (["score", "--data", "DATA", "--output", "OUT", "--batch-size", "0"], "--batch-size must be at least 1"),
+    (["score", "--data", "DATA", "--output", "x.xlsx"], "write .npy or .csv"),
+    (["score", "--data", "DATA", "--output", "OUT", "--context", "DATA"], "takes no context"),
+    (["sample", "--seed", "18446744073709551616"], "must be from 0 to 2**63 - 1"),
+    (["sample", "--context", "0.5"], "takes no context"),
+    (["sample", "--num-samples", "0"], "--num-samples must be at least 1"),
+    (["evaluate", "--dataset", "digits"], "was trained on data set 'x', not 'digits': drop --dataset"),
+]
+
+
+@pytest.mark.parametrize(
+    "argv, words", RUN_FLAG_CASES, ids=[" ".join(case[0][:1] + case[0][-2:]) for case in RUN_FLAG_CASES]
+)
+def test_bad_flags_of_score_sample_and_evaluate_are_one_line(tmp_path, capsys, argv, words):
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(0).normal(size=(200, 2)))
+    _ok(["train", "--data", str(data), "--out", str(tmp_path / "out" / "x"), *TINY, "--num-samples", "0"])
+    capsys.readouterr()
+    names = {"DATA": str(data), "OUT": str(tmp_path / "scores.npy")}
+    full = [argv[0], "--run", str(tmp_path / "out" / "x"), *(names.get(a, a) for a in argv[1:])]
+    try:
+        code = main(full)
+    except SystemExit as exit:  # argparse's own checks
+        code = exit.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and words in err[-1] and not any("Traceback" in line for line in err), err
+
+
+def test_integer_data_is_advised_to_dequantize_and_dequantized_samples_are_integers(tmp_path, capsys):
+    np.save(tmp_path / "counts.npy", np.random.default_rng(0).poisson(5.0, size=(400, 2)))
+    run = ["train", "--data", str(tmp_path / "counts.npy"), "--out", str(tmp_path / "out" / "counts"), *TINY]
+    _ok([*run, "--num-samples", "0"])
+    assert "pass --dequantize" in capsys.readouterr().out
+    _ok([*run, "--num-samples", "0", "--dequantize", "--overwrite"])
+    assert "pass --dequantize" not in capsys.readouterr().out
+    _ok(
+        [
+            "sample",
+            "--run",
+            str(tmp_path / "out" / "counts"),
+            "--num-samples",
+            "50",
+            "--output",
+            str(tmp_path / "s.npy"),
+        ]
+    )
+    samples = np.load(tmp_path / "s.npy")
+    assert np.array_equal(samples, np.floor(samples))
+    scores = tmp_path / "scores.npy"
+    _ok(["score", "--run", str(tmp_path / "out" / "counts"), "--data", str(tmp_path / "counts.npy"),
+         "--output", str(scores), "--quiet"])  # fmt: skip
+    assert np.isfinite(np.load(scores)).all()
+
+
+def test_a_data_run_named_like_a_registered_set_is_evaluated_on_its_own_file(tmp_path, capsys):
+    np.save(tmp_path / "moons.npy", np.random.default_rng(0).normal(size=(300, 3)))  # not the moons set
+    out = tmp_path / "out"
+    _ok(["train", "--data", str(tmp_path / "moons.npy"), "--out", str(out), *TINY, "--num-samples", "0"])
+    capsys.readouterr()
+    _ok(
+        [
+            "evaluate",
+            "--dataset",
+            "moons",
+            "--out",
+            str(out),
+            "--quiet",
+            "--u-points",
+            "0",
+            "--num-samples",
+            "0",
+        ]
+    )
+    assert "test average log p(x), nats in the data's units" in capsys.readouterr().out

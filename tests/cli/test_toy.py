@@ -45,3 +45,19 @@ def test_the_one_trainer_reproduces_the_gallery_loop_it_replaced(tmp_path):
     summary = json.loads((tmp_path / "results.json").read_text())
     assert summary["test_nll"] == 2.324590734899044 and summary["test_nll_2se"] == 0.016037093619013006
     assert summary["final_train_loss"] == 2.441583948135376
+
+
+def test_a_diverged_toy_resumes_with_a_lower_rate_as_if_started_with_it(tmp_path, capsys):
+    from tests.reliability.cases import run
+
+    toy = ["toy", "--flow", "maf", "--steps", "30", "--batch-size", "1000", "--quiet"]
+    assert run([*toy, "--lr", "1e6", "--out", str(tmp_path / "a")]) == 2
+    assert "training stopped" in capsys.readouterr().err
+    assert main([*toy, "--lr", "3e-3", "--out", str(tmp_path / "a"), "--resume"]) == 0
+    assert main([*toy, "--lr", "3e-3", "--out", str(tmp_path / "b")]) == 0
+    a, b = (json.loads((tmp_path / n / "results.json").read_text()) for n in "ab")
+    assert a["test_nll"] == b["test_nll"]
+    assert (
+        "learning rate changed on resume at step 0: 1e+06 -> 0.003"
+        in (tmp_path / "a" / "logs" / "training.log").read_text()
+    )

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from maflow.data import from_numpy
-from maflow.data.arrays import DataOptions, load_data_file, load_recorded
+from maflow.data.arrays import DataOptions, load_data_file
+from maflow.data.record import load_recorded
 from maflow.errors import DataError
 
 
@@ -100,3 +101,9 @@ def test_a_moved_file_is_asked_for(tmp_path):
     with pytest.raises(DataError, match="the file this run was trained on, is not there: pass --data PATH"):
         load_recorded(ds.origin)
     assert np.array_equal(load_recorded(ds.origin, tmp_path / "y.npy").test, ds.test)
+
+
+def test_a_split_without_rows_is_refused_before_training():
+    x = _rows(30)
+    with pytest.raises(DataError, match="the val split of <arrays> has no rows"):
+        from_numpy(x[:20], x[20:20], x[20:])

@@ -34,6 +34,12 @@ def _nan(x):
     return x
 
 
+def _huge(x):
+    x = x.astype(np.float64)
+    x[7, 1] = 1e300
+    return x
+
+
 # name: (change of train.npy, or bytes replacing it; words of the error line)
 CASES = {
     "non-numeric strings": (_strings, ["holds text, not real numbers"]),
@@ -42,6 +48,7 @@ CASES = {
     "structured dtype": (lambda x: np.zeros((10, 43), dtype=[("a", "f4")]), ["named fields"]),
     "object array": (lambda x: x.astype(object), ["train.npy"]),
     "NaN in a row": (_nan, ["train"]),
+    "1e300 in float64 (beyond float32)": (_huge, ["1e+300 in the train split (row 7, column 1)", "float32"]),
     "wrong width": (lambda x: x[:, :10], ["train"]),
     "empty split": (lambda x: x[:0], ["train"]),
     "one distinct row": (lambda x: np.repeat(x[:1], 300, 0), ["train"]),

@@ -6,6 +6,7 @@ early-stopped run on, zero epochs are refused.
 """
 
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -29,7 +30,7 @@ CASES = {
     "toy --set train.lr=nan": ([*TOY, "--set", "train.lr=nan"], ["--lr must be a positive number"]),
     "toy --steps 0": ([*TOY, "--steps", "0"], ["--steps must be a whole number >= 1"]),
     "toy --epochs 0": ([*TOY, "--epochs", "0"], ["--epochs must be a whole number >= 1"]),
-    "toy --set train.steps=abc": ([*TOY, "--set", "train.steps=abc"], ["--steps", "'abc'"]),
+    "toy --set train.steps=abc": ([*TOY, "--set", "train.steps=abc"], ["steps", "whole number", "'abc'"]),
     "toy --set model.num_layers=0": (
         [*TOY, "--steps", "2", "--set", "model.num_layers=0"],
         ["maf with options"],
@@ -40,7 +41,7 @@ CASES = {
     ),
     "vae train --set train.epochs=abc": (
         ["vae", "train", "--set", "train.epochs=abc"],
-        ["[train] epochs must be a whole number, got 'abc'"],
+        ["epochs", "whole number", "'abc'"],  # --set's own check of the kind, or the VAE's
     ),
     "vae train --set train.lr=nan": (
         ["vae", "train", "--set", "train.lr=nan"],
@@ -49,7 +50,7 @@ CASES = {
     "vae train --epochs 0": (["vae", "train", "--epochs", "0"], ["epochs must be >= 1"]),
     "vae train --set train.dynamic_binarization=2": (
         ["vae", "train", "--set", "train.dynamic_binarization=2"],
-        ["dynamic_binarization must be true or false"],
+        ["dynamic_binarization", "true or false"],
     ),
     "vae train --train-size 0": (["vae", "train", "--train-size", "0"], ["--limit-train must be at least 1"]),
     "vae evaluate --batch-size 0": (
@@ -255,3 +256,21 @@ def test_an_early_stopped_run_trains_on_with_a_larger_patience(tmp_path):
     log.close()
     assert summary["stopped_early"] and summary["epoch"] == 4  # two more validations without improvement
     assert "patience is now 3: training on" in (tmp_path / "training.log").read_text()
+
+
+@pytest.mark.parametrize(
+    "values, words",
+    [
+        ({"epochs": "abc"}, "epochs must be a whole number, got 'abc'"),
+        ({"epochs": 1.5}, "epochs must be a whole number"),
+        ({"dynamic_binarization": 2}, "dynamic_binarization must be true or false"),
+        ({"lr": math.inf}, "lr must be a positive number"),
+        ({"grad_clip": math.nan}, "grad_clip must be positive"),
+        ({"epochs": 0}, "epochs must be >= 1"),
+    ],
+)
+def test_vae_training_settings_from_a_file_are_checked_too(values, words):
+    from maflow.train.vae import VAETrainConfig
+
+    with pytest.raises(ConfigError, match=re.escape(f"[train] {words}")):
+        VAETrainConfig.from_dict(values)

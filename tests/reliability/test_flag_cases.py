@@ -37,6 +37,13 @@ CASES = {
         [*TRAIN, "--set", "model.features=10"],
         ["--set model.features: features is not a model option"],
     ),
+    "train --set lr=abc": ([*TRAIN, "--set", "lr=abc"], ["--set lr: takes a number", "'abc'"]),
+    "train --set epochs=1.5": ([*TRAIN, "--set", "epochs=1.5"], ["--set epochs: takes a whole number"]),
+    "train --set train.nan_policy=3": ([*TRAIN, "--set", "train.nan_policy=3"], ["takes a word"]),
+    "vae train --set train.epochs=abc": (
+        ["vae", "train", "--set", "train.epochs=abc"],
+        ["whole number", "'abc'"],
+    ),
     "train nsf-cl num_bins=0": (
         [*TRAIN, "--model", "nsf-cl", "--model-option", "num_bins=0"],
         ["model 'nsf-cl': num_bins must be >= 1"],

@@ -158,3 +158,15 @@ def test_a_run_of_the_older_layout_resumes_from_its_checkpoint_pt(tmp_path):
     train_vae(full, *data(), VAETrainConfig(**config), tmp_path / "new", quiet=True)
     for key, value in full.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[key]), key
+
+
+def test_an_older_runs_checkpoint_pt_still_evaluates(tmp_path):
+    from maflow.train.vae_checkpoint import load_trained_vae
+    from maflow.utils.io import save_checkpoint
+
+    old = load_checkpoint(DATA / "vae_older_layout.pt")
+    old["extra"] = {"config": {"data": {"dataset": "mnist_grey"}}}  # what maflow vae train stored
+    save_checkpoint(tmp_path / "checkpoint.pt", old)
+    model, stored = load_trained_vae(tmp_path)
+    assert stored["epochs_trained"] == 2 and stored["path"].name == "checkpoint.pt"
+    assert model.hparams == VAE.with_defaults(old["hparams"]) and not model.training

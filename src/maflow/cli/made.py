@@ -78,7 +78,10 @@ def register(subparsers) -> None:
         help="masked direct input-to-output connection (MADE authors' code)",
     )
     model.add_argument(
-        "--weight-decay", type=float, default=0.0, help="Adam L2 coefficient (the MADE authors': 1e-4)"
+        "--weight-decay",
+        type=float,
+        default=0.0,
+        help="L2 coefficient (karpathy/pytorch-made: 1e-4; the MADE authors' code has none)",
     )
     model.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant")
     model.add_argument(

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--output",
-        help="picture path (default OUT/<dataset>/samples/<dataset>_samples_seed<S>.png); .npy beside it; "
+        help="picture path (default RUN/samples/<dataset>_samples_seed<S>.png); .npy beside it; "
         "a --data run: .npy or .csv of the samples",
     )
     parser.add_argument(

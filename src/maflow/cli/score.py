@@ -15,7 +15,7 @@ __all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:
-    from maflow.cli.train import HelpFormatter
+    from maflow.cli.train import HelpFormatter, seed_value
     from maflow.run.device import DEVICE_HELP, THREADS_HELP
 
     parser = subparsers.add_parser(
@@ -25,7 +25,11 @@ def register(subparsers) -> None:
         formatter_class=HelpFormatter,
     )
     parser.add_argument(
-        "--run", dest="run_dir", required=True, help="the run folder, OUT/<name> of maflow train"
+        "--run",
+        dest="run_dir",
+        metavar="DIR",
+        required=True,
+        help="the run folder: the --out of maflow train",
     )
     parser.add_argument(
         "--data", required=True, metavar="PATH", help="rows to score (.npy, .npz, .csv, .tsv, .pt, .parquet)"
@@ -44,7 +48,7 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     parser.add_argument("--batch-size", type=int, default=10_000, help="rows per batch")
     parser.add_argument("--precision", choices=["float64", "float32"], default="float64", help="arithmetic")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise of a --dequantize run")
+    parser.add_argument("--seed", type=seed_value, default=0, help="seed of the noise of a --dequantize run")
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--threads", type=int, help=THREADS_HELP)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")

@@ -6,7 +6,8 @@ takes like a registered data set; :func:`load_data_file` does the same for a fil
 standard deviation (kept in ``dataset.standardization``, whose ``log_abs_det`` turns model-space
 log-densities into log-densities in the data's own units). ``dataset.origin`` records where
 the rows came from and how they were split, with a SHA-256 of every value, so that a trained
-run can rebuild exactly the same splits (:func:`load_recorded`) and refuse changed data.
+run can rebuild exactly the same splits (:func:`maflow.data.record.load_recorded`) and refuse
+changed data.
 """
 
 from __future__ import annotations
@@ -28,11 +29,9 @@ __all__ = [
     "DataOptions",
     "from_numpy",
     "load_data_file",
-    "load_recorded",
     "table_fingerprint",
     "check_rows",
     "dequantize_rows",
-    "check_record",
 ]
 
 _CHUNK_ROWS = 65536
@@ -63,6 +62,16 @@ class DataOptions:
     dequantize: bool = False
     standardize: bool = True
     min_train_rows: int = 2
+
+    def check(self) -> DataOptions:
+        """Refuses settings that cannot be used, one line each."""
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int) or self.split_seed < 0:
+            raise DataError(f"--split-seed must be a whole number >= 0, got {self.split_seed!r}")
+        if isinstance(self.min_train_rows, bool) or not isinstance(self.min_train_rows, int):
+            raise DataError(
+                f"the minimum number of training rows must be a whole number, got {self.min_train_rows!r}"
+            )
+        return self
 
     def fractions(self, has_splits: bool, path) -> tuple[float, float]:
         if has_splits:
@@ -179,6 +188,7 @@ def _finish(
             f"{table.path}: {len(splits['train'])} training rows, fewer than one batch of "
             f"{options.min_train_rows}: give more rows or a smaller --batch-size"
         )
+    whole_numbers = bool(np.all(np.mod(splits["train"], 1) == 0))  # integers: --dequantize is due
     if options.dequantize:
         rng = np.random.default_rng([options.split_seed, 1])
         splits = {key: dequantize_rows(splits[key], rng, table.path) for key in _SPLITS}
@@ -192,6 +202,7 @@ def _finish(
         "name": name,
         "options": asdict(options),
         "standardization": standardization.to_record(),
+        "whole_numbers": whole_numbers,
     }
     if context is not None:
         record["context"] = context.record
@@ -229,7 +240,7 @@ def load_data_file(
         options: a :class:`DataOptions` (default: every column, 10% validation, 10% test).
         context: a file of continuous context rows, one per data row (the same splits).
         labels: a file of integer class labels, one per data row (a one-hot context).
-        name: the data set's name (default: the file's stem); the run folder is ``OUT/<name>``.
+        name: the data set's name (default: the file's stem); the default run folder is ``out/<name>``.
 
     Example:
         >>> import tempfile
@@ -239,7 +250,7 @@ def load_data_file(
         >>> ds, ds.train.dtype.name
         (Dataset('x', kind='arrays', features=3, splits=80/10/10), 'float32')
     """
-    options = options or DataOptions()
+    options = (options or DataOptions()).check()
     if context is not None and labels is not None:
         raise DataError("give --context (continuous) or --labels (classes), not both")
     table = read_table(path, options.columns)
@@ -309,7 +320,7 @@ def from_numpy(
         context: continuous context, one row per data row: an array beside ``train`` alone, or
             a tuple of three beside the three splits.
         labels: integer class labels instead (one-hot context), laid out as ``context``.
-        name: the data set's name (the run folder is ``OUT/<name>``).
+        name: the data set's name (the default run folder is ``out/<name>``).
         options: a :class:`DataOptions`.
 
     Example:
@@ -318,7 +329,7 @@ def from_numpy(
         >>> ds, ds.train.std(0).round(3).tolist()
         (Dataset('mine', kind='arrays', features=2, splits=160/20/20), [1.0, 1.0])
     """
-    options = options or DataOptions()
+    options = (options or DataOptions()).check()
     if (val is None) != (test is None):
         raise DataError("from_numpy: give both val and test, or neither (then train is split)")
     if context is not None and labels is not None:
@@ -350,112 +361,3 @@ def _table(label: str, arrays: dict) -> Table:
 
     path = Path(label)
     return Table(path, {key: _as_rows(path, np.asarray(value), key) for key, value in arrays.items()}, None)
-
-
-def load_recorded(record: dict, data: str | os.PathLike | None = None, context=None) -> Dataset:
-    """Rebuilds the data set a run was trained on from the checkpoint's ``data`` record.
-
-    ``data`` (and ``context``) point at the files when they moved; every value is checked
-    against the recorded SHA-256, so changed data is refused rather than evaluated.
-    """
-    if record.get("source") != "file":
-        raise DataError(
-            "this run was trained on arrays passed to maflow.data.from_numpy, which it cannot reload: "
-            "evaluate it from Python, or train from a file with --data"
-        )
-    path = Path(data) if data is not None else Path(record["path"])
-    if data is None and not path.is_file():
-        raise DataError(
-            f"{path}, the file this run was trained on, is not there: pass --data PATH where it is now"
-        )
-    options = DataOptions(**record["options"])
-    table = read_table(path, options.columns)
-    if table_fingerprint(table) != record["fingerprint"]:
-        raise DataError(
-            f"{path} is not the data this run was trained on (its values differ from "
-            f"{record['path']}'s SHA-256): pass --data with the original file"
-        )
-    recorded_context = record.get("context")
-    context_path = None
-    if recorded_context is not None:
-        context_path = Path(context) if context is not None else Path(recorded_context["path"])
-        if context is None and not context_path.is_file():
-            raise DataError(
-                f"{context_path}, the context this run was trained with, is not there: pass --context PATH "
-                "where it is now"
-            )
-    kind = recorded_context["kind"] if recorded_context else None
-    dataset = load_data_file(
-        path,
-        options,
-        name=record.get("name"),
-        context=context_path if kind == "continuous" else None,
-        labels=context_path if kind == "labels" else None,
-    )
-    rebuilt = (dataset.origin or {}).get("context", {})
-    if recorded_context is not None and rebuilt.get("fingerprint") != recorded_context["fingerprint"]:
-        raise DataError(
-            f"{context_path} is not the context this run was trained on: pass --context (or --labels) "
-            "with the original file"
-        )
-    return dataset
-
-
-def check_record(record, features: int, path) -> dict:
-    """Checks a checkpoint's data record before anything uses it (a checkpoint is untrusted input).
-
-    Raises :class:`~maflow.errors.CheckpointError` naming the first malformed entry.
-
-    Example:
-        >>> scaling = {"mean": [0.0], "scale": [2.0]}
-        >>> check_record({"source": "arrays", "options": {}, "standardization": scaling}, 1, "best.pth")["source"]
-        'arrays'
-    """
-    from maflow.errors import CheckpointError
-
-    def bad(what: str) -> CheckpointError:
-        return CheckpointError(f"{path}: its data record has {what}; the checkpoint is corrupt or was edited")
-
-    if not isinstance(record, dict) or record.get("source") not in ("file", "arrays"):
-        raise bad("no valid source")
-    if not isinstance(record.get("options"), dict) or not set(record["options"]) <= set(
-        DataOptions.__annotations__
-    ):
-        raise bad("unknown options")
-    scaling = record.get("standardization")
-    if not isinstance(scaling, dict):
-        raise bad("no standardisation")
-    for key in ("mean", "scale"):
-        values = scaling.get(key)
-        if (
-            not isinstance(values, list)
-            or len(values) != features
-            or not all(isinstance(v, float) for v in values)
-        ):
-            raise bad(f"a standardisation {key} that is not {features} numbers")
-    if not all(np.isfinite(scaling["mean"])) or not all(v > 0 and np.isfinite(v) for v in scaling["scale"]):
-        raise bad("a standardisation with non-finite values or a scale that is not positive")
-    context = record.get("context")
-    if context is not None:
-        kind = context.get("kind") if isinstance(context, dict) else None
-        if kind == "labels":
-            classes = context.get("classes")
-            if (
-                not isinstance(classes, list)
-                or len(classes) < 2
-                or not all(isinstance(c, int) for c in classes)
-            ):
-                raise bad("class labels that are not a list of whole numbers")
-        elif kind == "continuous":
-            inner = context.get("standardization")
-            if not isinstance(inner, dict) or not isinstance(inner.get("mean"), list):
-                raise bad("a context without its standardisation")
-            if not all(v > 0 for v in inner.get("scale", [])) or len(inner.get("scale", [])) != len(
-                inner["mean"]
-            ):
-                raise bad("a context standardisation with a scale that is not positive")
-        else:
-            raise bad("a context of unknown kind")
-    if record["source"] == "file" and not isinstance(record.get("path"), str):
-        raise bad("no file path")
-    return record

@@ -36,7 +36,15 @@ def _float32_splits(spec_name: str, features: int, splits, where) -> dict:
                 f"{spec_name}: {where} gives a {split} split of shape {x.shape}, expected (N, {features}); "
                 "the file is corrupt or belongs to another data set"
             )
-        out[split] = x.astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out[split] = x.astype(np.float32)
+        overflow = np.isfinite(x) & ~np.isfinite(out[split])
+        if overflow.any():
+            row, column = np.argwhere(overflow)[0]
+            raise DataError(
+                f"{spec_name}: {where} holds {x[row, column]:g} in the {split} split (row {row}, column {column}), "
+                "beyond float32's range (3.4e38); the file is corrupt or not preprocessed (standardise it first)"
+            )
     return out
 
 

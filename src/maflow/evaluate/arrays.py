@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from maflow.data.array_files import Table, parse_columns, read_table
-from maflow.data.arrays import check_record, check_rows, dequantize_rows
+from maflow.data.arrays import check_rows, dequantize_rows
 from maflow.data.context import encode_context
+from maflow.data.record import check_record
 from maflow.data.standardize import Standardization
 from maflow.errors import CheckpointError, ConfigError, DataError
 from maflow.run.checkpoint import load_training_checkpoint, rebuild_model
@@ -233,6 +234,8 @@ def score_file(
     check_output(output, overwrite, [p for p in (data, context, labels) if p is not None])
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
     model, checkpoint, record = load_run(run, which, device)
     table = _read_rows(data, columns, _recorded_columns(record), checkpoint["model_config"]["features"])
     rows = len(table.arrays["all"])

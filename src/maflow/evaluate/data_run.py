@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maflow.data.arrays import load_recorded
+from maflow.data.record import load_recorded
 from maflow.evaluate.flow import DTYPES, save_u_figures
 from maflow.run.checkpoint import check_compatible, data_fingerprint
 from maflow.run.command import command_line

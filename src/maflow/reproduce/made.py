@@ -89,7 +89,8 @@ MADE_UCI_BINARY = Table(
         "1 standard error (mgermain/MADE trainMADE.py: std / sqrt(N)); maflow's ± is 2 SE, its note 1 SE.",
         "Not the authors': maflow's default weight initialisation (theirs: orthogonal); validation "
         "uses the same 300 masks at every epoch (theirs: 300 fresh ones); the README gives only DNA's "
-        "command, which is used for all three sets.",
+        "mask-sampling command, which is used for every row (with one mask it overfits DNA within 9 "
+        "epochs: 88.17 here, against 84.98 with Adam lr 1e-3, docs/results.md).",
     ),
 )
 

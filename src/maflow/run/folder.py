@@ -347,7 +347,7 @@ def check_layout(
 
     ``own``'s keys and ``folders`` must be folders (or not exist yet), ``artefacts`` files (or
     not exist yet). Checked before any work, so that a ``checkpoints`` file or a
-    ``results_summary.json`` folder is one line at the start, not a failure at the end of a run.
+    ``results.json`` folder is one line at the start, not a failure at the end of a run.
 
     Example:
         >>> import tempfile

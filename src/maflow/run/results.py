@@ -1,4 +1,4 @@
-"""``results_summary.json`` (machine-readable) and ``results_summary.txt`` (for people), written atomically."""
+"""``results.json`` (machine-readable) and ``results.txt`` (for people), written atomically."""
 
 from __future__ import annotations
 

@@ -173,7 +173,8 @@ def apply_settings(config: dict, settings, open_sections=()) -> dict:
 
     ``section.key`` names its section; a bare ``key`` must belong to exactly one section. Keys a
     section does not hold are refused, except in ``open_sections`` (such as a model builder's
-    keywords, which the builder itself checks).
+    keywords, which the builder itself checks); elsewhere a value must be of its default's kind
+    (``lr=abc`` is refused where ``lr`` is a number).
 
     Example:
         >>> apply_settings({"train": {"lr": 0.1}, "model": {}}, [("lr", 0.5), ("model.depth", 2)], ["model"])
@@ -199,8 +200,28 @@ def apply_settings(config: dict, settings, open_sections=()) -> dict:
             raise ConfigError(
                 f"--set {key}: {section} has no setting {name!r}; use one of {', '.join(sorted(config[section]))}"
             )
+        if section not in open_sections:
+            _check_type(key, config[section].get(name), value)
         config[section][name] = value
     return config
+
+
+def _check_type(key: str, current, value) -> None:
+    # A setting keeps the kind of its default: lr=abc would reach the checks as a string.
+    if current is None:
+        return
+    kinds = (
+        (bool, "true or false", lambda v: isinstance(v, bool)),
+        (int, "a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+        (float, "a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+        (str, "a word", lambda v: isinstance(v, str)),
+        (list, "a list", lambda v: isinstance(v, list)),
+    )
+    for kind, what, accepts in kinds:
+        if isinstance(current, kind) and not (kind is int and isinstance(current, bool)):
+            if not accepts(value):
+                raise ConfigError(f"--set {key}: takes {what} (like {current!r}), got {value!r}")
+            return
 
 
 def pick(args, *names: str, **renamed: str) -> dict:

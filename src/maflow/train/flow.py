@@ -26,15 +26,13 @@ from maflow.train.distributed import (
     barrier,
     data_parallel_loss,
     init_from_env,
-    is_distributed,
     is_main_process,
-    shard,
 )
+from maflow.train.flow_validation import context_flow_loss, flow_validator
 from maflow.train.guard import NonFiniteGuard
 from maflow.train.logger import TrainingLogger
 from maflow.train.loop import Trainer
 from maflow.utils.io import ensure_writable_dir
-from maflow.utils.stats import mean_and_error
 
 __all__ = [
     "FlowTrainingConfig",
@@ -42,6 +40,7 @@ __all__ = [
     "flow_trainer",
     "training_rows",
     "flow_loss",
+    "context_flow_loss",
     "make_optimizer",
     "train_flow",
     "prepare_flow_folder",
@@ -191,15 +190,6 @@ def flow_loss(model, batch: torch.Tensor) -> torch.Tensor:
     return -model.log_prob(batch).mean()
 
 
-def context_flow_loss(features: int):
-    """:func:`flow_loss` of a conditional flow whose batches hold the data, then the context columns."""
-
-    def loss(model, batch: torch.Tensor) -> torch.Tensor:
-        return -model.log_prob(batch[:, :features], batch[:, features:]).mean()
-
-    return loss
-
-
 def make_optimizer(model: torch.nn.Module, config: FlowTrainingConfig) -> torch.optim.Optimizer:
     """Adam with the MAF code's coupled L2 (``l2``) or AdamW's decoupled decay."""
     optimizer = torch.optim.AdamW if config.weight_decay_mode == "decoupled" else torch.optim.Adam
@@ -238,55 +228,6 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
-
-
-def _validator(
-    model,
-    train: torch.Tensor,
-    val: torch.Tensor,
-    config: FlowTrainingConfig,
-    features: int | None = None,
-    log_abs_det: float = 0.0,
-):
-    """Validation: the model-space loss, and ``val_ll`` plus ``log_abs_det`` (in the data's units);
-    with ``features``, the columns after the first ``features`` are the context: log p(x | c)."""
-    from maflow.run.metrics import log_likelihoods
-    from maflow.transforms.batchnorm import BatchNorm, recompute_batchnorm_statistics
-
-    transform = getattr(model, "transform", None)
-    has_batchnorm = transform is not None and any(isinstance(m, BatchNorm) for m in transform.modules())
-
-    def validate(model):
-        if config.bn_stats == "dataset" and has_batchnorm:
-            # Under torchrun each rank takes a shard and the sums are combined across ranks.
-            rows = shard(train)
-            context = None if features is None else rows[:, features:]
-            rows = rows if features is None else rows[:, :features]
-            recompute_batchnorm_statistics(transform, rows, context, distributed=is_distributed())
-        if features is None:
-            ll = log_likelihoods(model, val, config.eval_batch_size, dtype=torch.float32)
-        else:
-            ll = _conditional_log_likelihoods(model, val, features, config.eval_batch_size)
-        if not np.isfinite(ll).all():
-            return float("inf"), {"val_ll": float("-inf"), "val_nonfinite": float((~np.isfinite(ll)).sum())}
-        mean, error = mean_and_error(ll)
-        # The loss stays in model space, as the training loss; val_ll is in the data's units.
-        return -mean, {"val_ll": mean + log_abs_det, "val_ll_2se": error}
-
-    return validate
-
-
-@torch.no_grad()
-def _conditional_log_likelihoods(model, rows: torch.Tensor, features: int, batch_size: int) -> np.ndarray:
-    was_training = model.training
-    model.eval()
-    try:
-        values = [
-            model.log_prob(b[:, :features], b[:, features:]).double().cpu() for b in rows.split(batch_size)
-        ]
-    finally:
-        model.train(was_training)
-    return torch.cat(values).numpy()
 
 
 # Settings that change the path of training: resuming with other values would not continue the
@@ -414,7 +355,7 @@ def _train_in_folder(
             _resume(trainer, config, trainer_parts, paths, logger)
         logger.info(_describe(config, dataset, model, len(train), len(val)))
         summary = trainer.fit(train)
-        best_loss, extras = _validator(model, train, val, config, *_validation_columns(dataset))(model)
+        best_loss, extras = flow_validator(model, train, val, config, *_validation_columns(dataset))(model)
         logger.info(
             f"best model: epoch {summary['best_epoch']}, validation log-likelihood "
             f"{extras['val_ll']:.3f} ± {extras.get('val_ll_2se', float('nan')):.3f} (2 SE)"
@@ -461,7 +402,7 @@ def _with_context(rows: np.ndarray, dataset, split: str, config=None) -> np.ndar
 
 
 def _validation_columns(dataset) -> tuple[int | None, float]:
-    """The ``features`` and ``log_abs_det`` arguments of :func:`_validator` for ``dataset``."""
+    """The ``features`` and ``log_abs_det`` arguments of :func:`flow_validator` for ``dataset``."""
     return (dataset.features if dataset.context is not None else None), dataset.log_abs_det
 
 
@@ -554,7 +495,7 @@ def _trainer(
         loss_fn = context_flow_loss(dataset.features)
     else:
         loss_fn = data_parallel_loss(model) if distributed else flow_loss
-    validate_fn = _validator(model, train, val, config, *_validation_columns(dataset))
+    validate_fn = flow_validator(model, train, val, config, *_validation_columns(dataset))
     return flow_trainer(
         config,
         model,

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from maflow.errors import ConfigError
-from maflow.run.checkpoint import save_training_checkpoint, set_rng_states
+from maflow.run.checkpoint import save_training_checkpoint
 from maflow.run.command import resume_command
 from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
 from maflow.train.batches import epoch_batches
@@ -20,6 +20,7 @@ from maflow.train.early_stopping import EarlyStopping
 from maflow.train.guard import NonFiniteGuard, NonFiniteLossError, gradient_norm, parameters_finite
 from maflow.train.logger import TrainingLogger
 from maflow.train.progress import EpochProgress
+from maflow.train.trainer_state import TrainerState
 
 __all__ = ["NonFiniteLossError", "TrainingInterrupted", "EarlyStopping", "epoch_batches", "Trainer"]
 
@@ -33,7 +34,7 @@ def _number(value: float) -> str:
     return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
 
 
-class Trainer:
+class Trainer(TrainerState):
     """Trains ``model`` on the rows of a tensor with a user-given loss, validating every epoch.
 
     The loop is model-agnostic: ``loss_fn(model, batch)`` returns the scalar to minimise, or
@@ -177,90 +178,6 @@ class Trainer:
     @property
     def best_path(self) -> Path:
         return self.checkpoint_dir / "best.pth"
-
-    def progress_state(
-        self, batch_in_epoch: int = 0, epoch_totals: tuple = (0.0, 0), epoch_sums: dict | None = None
-    ) -> dict:
-        state = {
-            "epoch": self.epoch,
-            "step": self.step,
-            # Non-zero only in the checkpoint of an interrupt: the batches of epoch + 1 already
-            # run (the data-order generator is then stored as it was before that epoch's
-            # permutation), and the running sums of that epoch's training loss.
-            "batch_in_epoch": batch_in_epoch,
-            "epoch_loss_sum": float(epoch_totals[0]),
-            "epoch_examples": int(epoch_totals[1]),
-            "best_value": self.stopping.best,
-            "best_epoch": self.best_epoch,
-            "patience_counter": self.stopping.counter,
-            "stopped_early": self.stopped_early,
-            "elapsed_seconds": self.elapsed,
-            "nan_rollbacks": self.guard.rollbacks,
-            "history": [dict(record) for record in self.history],
-        }
-        # Only when used, so that a flow's or the binary MADE's checkpoint keeps its keys.
-        if epoch_sums:
-            state["epoch_sums"] = {key: float(value) for key, value in epoch_sums.items()}
-        if self.lr_changes:
-            state["lr_changes"] = [dict(change) for change in self.lr_changes]
-        return state
-
-    def restore(self, latest: dict, best: dict | None = None) -> None:
-        """Continues from a ``latest.pth`` checkpoint (and its ``best.pth``), exactly.
-
-        A run that early stopping ended trains on when this trainer's ``patience`` allows more
-        validations without improvement than it had (a larger ``--patience`` on ``--resume``).
-        """
-        self.model.load_state_dict(latest["model_state"])
-        if latest.get("optimizer_state") is not None:
-            self.optimizer.load_state_dict(latest["optimizer_state"])
-        if self.scheduler is not None and latest.get("scheduler_state") is not None:
-            self.scheduler.load_state_dict(latest["scheduler_state"])
-        set_rng_states(latest["rng_states"], self.generator)
-        progress = latest["progress"]
-        self.epoch, self.step = int(progress["epoch"]), int(progress["step"])
-        self.stopping.best = float(progress["best_value"])
-        self.stopping.counter = int(progress["patience_counter"])
-        self.best_epoch = int(progress.get("best_epoch", 0))
-        self.stopped_early = bool(progress.get("stopped_early", False))
-        self.elapsed = float(progress.get("elapsed_seconds", 0.0))
-        self.guard.rollbacks = int(progress.get("nan_rollbacks", 0))
-        self.history = [dict(record) for record in progress.get("history", [])]
-        self.lr_changes = [dict(change) for change in progress.get("lr_changes", [])]
-        self._resume_batch = int(progress.get("batch_in_epoch", 0))
-        self._epoch_totals = (
-            float(progress.get("epoch_loss_sum", 0.0)),
-            int(progress.get("epoch_examples", 0)),
-        )
-        self._epoch_sums = dict(progress.get("epoch_sums", {}))
-        if best is not None:
-            self.best_state = best["model_state"]
-        if self.stopped_early and not self.stopping.should_stop:
-            self.stopped_early = False
-            self.logger.info(
-                f"early stopping had ended this run at epoch {self.epoch} after "
-                f"{self.stopping.counter} validations without improvement; patience is now "
-                f"{self.stopping.patience}: training on"
-            )
-
-    def change_learning_rate(self, lr: float) -> None:
-        """Sets a new learning rate on a resumed run (e.g. lower after a NaN stop), logged and
-        recorded in every later checkpoint (``progress["lr_changes"]``); the trajectory from here
-        on differs from the original run's by that choice.
-        """
-        if not (math.isfinite(lr) and lr > 0):
-            raise ConfigError(f"--lr must be a positive number, got {lr}")
-        old = self.optimizer.param_groups[0]["lr"]
-        if old == lr:
-            return
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        if self.scheduler is not None and hasattr(self.scheduler, "base_lrs"):
-            self.scheduler.base_lrs = [lr for _ in self.scheduler.base_lrs]
-        self.lr_changes.append({"epoch": self.epoch, "step": self.step, "from": old, "to": lr})
-        self.logger.info(
-            f"learning rate changed on resume at epoch {self.epoch} (step {self.step}): {old:g} -> {lr:g}"
-        )
 
     def _check_finite(self, value: Tensor, what: str, batch: int) -> None:
         if torch.isfinite(value).all():

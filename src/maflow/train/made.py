@@ -113,7 +113,7 @@ class MadeTrainConfig:
             fewer makes each validation cheaper.
         order, hidden_degrees, activation, direct_input: See :class:`BernoulliMADE`.
         epochs, patience: Maximum epochs; stop after ``patience`` validations without improvement.
-        lr, weight_decay, lr_schedule: Adam step size, its L2 coefficient, and ``"constant"``
+        lr, weight_decay, lr_schedule: The optimiser's step size, its L2 coefficient, and ``"constant"``
             or ``"cosine"`` (annealed to 0 over ``epochs``).
         batch_size, eval_batch_size: Minibatch sizes for training and scoring.
         seed: Seed of the weights, the masks and the data order.
