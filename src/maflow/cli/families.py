@@ -19,14 +19,15 @@ _COMMANDS = {
 
 
 def run_family(args) -> tuple[str, object] | None:
-    """The family of the run that ``--out``/``--run`` names and its folder, or None (a flow, or no checkpoint)."""
+    """The family of the run that ``--out``/``--run`` names and its folder, or None (a flow, no
+    checkpoint, or ``--dataset`` given: a flow's run is meant)."""
     from pathlib import Path
 
     from maflow.utils.io import load_checkpoint
 
     folder = args.run_dir if args.run_dir is not None else args.out
-    if folder is None:
-        return None
+    if folder is None or args.dataset is not None:
+        return None  # a flow's data set named: the flow commands say what the folder holds instead
     folder = Path(folder).expanduser()
     checkpoint = folder / "checkpoints" / ("best.pth" if args.checkpoint == "best" else "latest.pth")
     if not checkpoint.is_file():
@@ -44,7 +45,7 @@ def dispatch(args, command: str, family: str, folder) -> int:
     if base is None:
         own = f": see `maflow {family} --help`" if family in ("mnf", "vae") else ""
         raise ConfigError(f"{folder} holds a {family!r} run, which maflow {command} does not read{own}")
-    for flag in ("output_dir", "data", "context", "labels", "dataset"):
+    for flag in ("output_dir", "data", "context", "labels"):
         if getattr(args, flag, None) is not None:
             raise ConfigError(
                 f"--{flag.replace('_', '-')} is for flow runs; {folder} holds a {family!r} run: drop it"

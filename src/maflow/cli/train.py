@@ -106,7 +106,7 @@ def trained_run(args):
         raise CheckpointError(
             f"{paths.root} is not a run folder: give --out RUN, the --out of a maflow train run"
         )
-    if not checkpoint.is_file():
+    if not checkpoint.exists():  # a folder in its place is reported by the loader, as such
         from maflow.run.command import command_line
         from maflow.run.folder import existing_run_lock
 

@@ -64,9 +64,9 @@ def locate_run(folder: str | os.PathLike, dataset: str | None = None, quiet: boo
         old = _old_layout_run(folder, dataset)
         if old is not None:
             if not quiet:
+                why = "the old layout: " if results_stem(old) == OLD_RESULTS_STEM else ""
                 print(
-                    f"maflow: {folder} holds no run; using the run in the old layout at {old} "
-                    f"(a flow's run folder is now --out itself)",
+                    f"maflow: {folder} holds no run; using the run in {old} ({why}a run folder is --out itself)",
                     file=sys.stderr,
                 )
             folder = old
