@@ -138,7 +138,13 @@ def _vae_config(args) -> dict:
             config["train"][flag] = getattr(args, flag)
     config["train"] = {**asdict(VAETrainConfig()), **config["train"]}
     config["data"] = {"dataset": "mnist_grey", "train_splits": ["train"], **config["data"]}
-    apply_settings(config, args.settings, open_sections=("model", "evaluate"))
+    # The VAE's own context_features (the size of the IAF's context vector) is a model setting here:
+    # the shared flags reserve that name for the class count of a conditional flow.
+    context = [(k, v) for k, v in args.settings if k in ("context_features", "model.context_features")]
+    others = [setting for setting in args.settings if setting not in context]
+    apply_settings(config, others, open_sections=("model", "evaluate"))
+    for _, value in context:
+        config["model"]["context_features"] = value
     VAETrainConfig.from_dict(config["train"])  # nonsense settings fail before any work
     for key in ("latent_features", "context_features", "hidden_features", "flow_hidden_features"):
         value = config["model"].get(key)
