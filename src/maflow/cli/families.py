@@ -20,7 +20,12 @@ _COMMANDS = {
 
 def run_family(args) -> tuple[str, object] | None:
     """The family of the run that ``--out``/``--run`` names and its folder, or None (a flow, no
-    checkpoint, or ``--dataset`` given: a flow's run is meant)."""
+    checkpoint, or ``--dataset`` given: a flow's run is meant).
+
+    Example:
+        >>> import argparse
+        >>> run_family(argparse.Namespace(run_dir="/no/such/run", out=None, dataset=None, checkpoint="best"))
+    """
     from pathlib import Path
 
     from maflow.utils.io import load_checkpoint
