@@ -75,10 +75,6 @@ def test_a_sane_synthetic_copy_prepares(tmp_path, capsys, monkeypatch):
     assert run(["data", "prepare", "miniboone", "--data-dir", tmp_path / "data"]) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="data/files.py read_npy reads any unreadable .npy as 'pickled objects'; it should check the magic bytes",
-)
 def test_a_csv_named_train_npy_is_not_called_pickled(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MAFLOW_CACHE", str(tmp_path / "cache"))
     _miniboone(tmp_path / "data", text=b"a,b\n1,2\n")
@@ -106,3 +102,12 @@ def test_an_idx_header_whose_size_overflows_is_a_corrupt_file(tmp_path, capsys, 
     assert_one_line_refusal(
         code, capsys.readouterr().err, "train-images-idx3-ubyte.gz", "truncated or corrupt"
     )
+
+
+def test_a_file_given_as_the_data_folder_is_one_line_from_the_library(tmp_path):
+    from maflow.data import load
+    from maflow.errors import DataError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="is a file"):
+        load("mnist", tmp_path / "file")

@@ -131,6 +131,16 @@ def real_numeric(path, array: np.ndarray, name: str = "") -> np.ndarray:
 def read_npy(path: Path) -> np.ndarray:
     """Loads a ``.npy`` array of real numbers without pickle support."""
     try:
+        with open(path, "rb") as file:
+            magic = file.read(6)
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error}") from None
+    if magic != b"\x93NUMPY":
+        raise DataError(
+            f"{path} is not a .npy file (it does not start with numpy's header; a text or CSV file "
+            "named .npy?): save it with numpy.save, or give it the extension of its format"
+        )
+    try:
         return real_numeric(path, np.load(path, allow_pickle=False))
     except ValueError as error:
         raise DataError(

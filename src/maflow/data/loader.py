@@ -111,6 +111,10 @@ def load(
     """
     spec = get_spec(name)
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    if data_dir.is_file():
+        raise DataError(
+            f"the data folder {data_dir} is a file: give the folder that holds <data set>/<files>"
+        )
     if spec.embedded:
         source = Source(spec, None, None, {})
     else:

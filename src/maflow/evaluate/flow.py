@@ -93,7 +93,7 @@ def evaluate_flow(
     if output is not paths:
         ensure_writable_dir(output.root)
     with RunLock(output.root, command_line()):  # a live training has no checkpoint yet: say it is live
-        if not checkpoint_path.is_file():
+        if not checkpoint_path.exists():  # a folder in its place gets the loader's own line
             raise missing
         for folder, names in output.own_files().items():
             remove_own_temporaries(folder, names)  # left by a killed evaluation

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from maflow.distributions.flow import values_unchecked
 from maflow.errors import ConfigError
 from maflow.run.checkpoint import save_training_checkpoint
 from maflow.run.command import resume_command
@@ -266,7 +267,8 @@ class Trainer(TrainerState):
         self.logger.info(
             f"training from epoch {self.epoch} (step {self.step}) to epoch {self.epochs}", echo=False
         )
-        with StopSignals(self.handle_signals) as signals:
+        # The data were checked once when loaded: no flow re-checks each batch (a host sync per step).
+        with StopSignals(self.handle_signals) as signals, values_unchecked(self.model):
             self._signals = signals
             try:
                 self._fit_epochs(data)
