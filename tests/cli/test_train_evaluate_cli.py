@@ -1,6 +1,7 @@
 """End to end on the bundled digits: train, resume, evaluate, sample; flag errors."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -120,10 +121,14 @@ def test_resume_with_another_model_names_the_mismatch(run, capsys):
     assert "hidden_features=16" in capsys.readouterr().err
 
 
-def test_resume_with_another_learning_rate_names_the_mismatch(run, capsys):
-    assert _train(run, "--epochs", "3", "--resume", "--lr", "0.5") == 2
-    error = capsys.readouterr().err
-    assert "lr=" in error and "--resume" in error and "Traceback" not in error
+def test_resume_with_another_learning_rate_uses_it_and_records_it(run, tmp_path):
+    # A deliberate change (say a lower rate after a NaN stop): logged and kept in the checkpoint.
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    assert _train(copy, "--epochs", "3", "--resume", "--lr", "0.0005") == 0
+    latest = torch.load(copy / "checkpoints" / "latest.pth", weights_only=True)
+    assert latest["optimizer_state"]["param_groups"][0]["lr"] == 0.0005
+    assert "0.0005" in str(latest["progress"]["lr_changes"])
 
 
 @pytest.mark.parametrize(

@@ -192,13 +192,14 @@ def _validator(train, val, features: int, batch_size: int):
 
 def _resume(trainer, config, parts: dict, paths, logger) -> None:
     from maflow.run.checkpoint import load_training_checkpoint
-    from maflow.train.flow import _check_same_trajectory
+    from maflow.train.flow import _check_same_trajectory, resume_learning_rate
 
     expected = dict(model_name=config.model, model_config=parts["model_config"], dataset=config.dataset)
     latest = load_training_checkpoint(paths.latest, fingerprint=parts["fingerprint"], **expected)
     _check_same_trajectory(latest.get("training_config", {}), parts["training_config"], paths.latest)
     best = load_training_checkpoint(paths.best, **expected) if paths.best.is_file() else None
     trainer.restore(latest, best)
+    resume_learning_rate(trainer, latest.get("training_config", {}), config.lr)
     logger.info(f"resumed from {paths.latest} at epoch {trainer.epoch}, step {trainer.step}")
 
 

@@ -231,9 +231,9 @@ def _seed_everything(seed: int) -> None:
 
 
 # Settings that change the path of training: resuming with other values would not continue the
-# run but start a different one from its middle. Epochs, patience, threads and the like may change.
+# run but start a different one from its middle. Epochs, patience, threads and the like may change;
+# so may the learning rate, deliberately (resume_learning_rate: logged and recorded).
 TRAJECTORY_SETTINGS = (
-    "lr",
     "batch_size",
     "weight_decay",
     "weight_decay_mode",
@@ -251,6 +251,15 @@ def _check_same_trajectory(stored: dict, current: dict, path) -> None:
                 f"{key}={current.get(key)!r}; resuming exactly needs the same value (drop the flag), "
                 "or start a new run with another --out"
             )
+
+
+def resume_learning_rate(trainer: Trainer, stored: dict, lr: float) -> None:
+    """A --lr other than the run's own on --resume (say lower, after a NaN stop) is used from here on.
+
+    Without one, the restored optimiser keeps its rate (which a NaN rollback may have lowered).
+    """
+    if "lr" in stored and stored["lr"] != lr:
+        trainer.change_learning_rate(lr)
 
 
 def run_lock(root: Path):
@@ -523,6 +532,7 @@ def _resume(trainer: Trainer, config, parts: dict, paths: RunPaths, logger) -> N
     _check_same_trajectory(latest.get("training_config", {}), parts["training_config"], paths.latest)
     best = load_training_checkpoint(paths.best, **expected) if paths.best.is_file() else None
     trainer.restore(latest, best)
+    resume_learning_rate(trainer, latest.get("training_config", {}), config.lr)
     logger.info(f"resumed from {paths.latest} at epoch {trainer.epoch}, step {trainer.step}")
 
 

@@ -12,7 +12,7 @@ from maflow.run.checkpoint import get_rng_states, set_rng_states
 __all__ = ["NonFiniteLossError", "NonFiniteGuard", "gradient_norm", "parameters_finite", "optimizer_step"]
 
 POLICIES = ("rollback", "stop")
-ADVICE = "Try a lower --lr, --nan-policy rollback, or check the data"
+ADVICE = "Resume with --resume and a lower --lr (the change is recorded), or check the data"
 
 
 class NonFiniteLossError(MaflowError):
