@@ -39,13 +39,17 @@ def _pm(summary: dict, digits: int = 2) -> str:
 
 def _headline(evaluation: dict) -> list[str]:
     lines = []
+    # A --data run's evaluation says its densities are in the data's own units, of p(x) or p(x | c).
+    own_data = "density" in evaluation
+    space = str(evaluation.get("space", "")).replace(" nats", "") if own_data else "model space"
+    density = evaluation["density"] if own_data else "log-likelihood"
     for split in ("test", "val"):
         report = evaluation.get(split)
         if not report:
             continue
         ll = report["log_likelihood"]
         lines.append(
-            f"{split} average log-likelihood, model space (nats, ± 2 SE): {_pm(ll)}"
+            f"{split} average {density}, {space} (nats, ± 2 SE): {_pm(ll)}"
             f"   [median {ll['median']:.2f}, {ll['trim_fraction']:.0%}-trimmed mean {ll['trimmed_mean']:.2f}, "
             f"{ll['num_outliers']} extreme points, N = {ll['count']}]"
         )
