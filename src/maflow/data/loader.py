@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from maflow.data.cache import cache_dir, cache_root, cache_stamp, read_cache, write_cache
 from maflow.data.dataset import SPLITS, Dataset
 from maflow.data.files import find_file
@@ -130,13 +132,22 @@ def load(
         entry = cache_dir(cache_root(data_dir), stamp)
         arrays = read_cache(entry, stamp)
     if arrays is None:
-        if source.layout is not None and source.layout.preprocessed:
-            arrays = prepare_presplit(source)
-        else:
-            arrays = spec.prepare(source, **spec.params)
-        dataset = _to_dataset(spec, arrays).validate()  # never cache arrays that fail the checks
-        if use_cache:
-            write_cache(entry, arrays, stamp)
+        # Reading, checking and preprocessing the source files can take minutes (MNIST, GAS,
+        # HEPMASS); a bar says which stage is running (tqdm leaves it off when not at a terminal).
+        with tqdm(total=3, desc=f"preparing {spec.name}", unit="stage", disable=None, leave=False) as bar:
+            bar.set_postfix_str("reading and preprocessing")
+            if source.layout is not None and source.layout.preprocessed:
+                arrays = prepare_presplit(source)
+            else:
+                arrays = spec.prepare(source, **spec.params)
+            bar.update()
+            bar.set_postfix_str("checking")
+            dataset = _to_dataset(spec, arrays).validate()  # never cache arrays that fail the checks
+            bar.update()
+            if use_cache:
+                bar.set_postfix_str("writing the cache")
+                write_cache(entry, arrays, stamp)
+            bar.update()
         return dataset
     return _to_dataset(spec, arrays).validate()
 
