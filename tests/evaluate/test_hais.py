@@ -29,7 +29,7 @@ def test_hais_agrees_with_the_exact_log_likelihood(start):
     assert difference.abs().mean() < 0.1 and difference.abs().max() < 0.4
     assert 0.5 < result.acceptance_rate < 0.95
     summary = result.summary()
-    # Seed 004's average of log-weights is a looser bound than the log of the average weight.
+    # karstenkreis/flow_vae's average of log-weights is a looser bound than the log of the average weight.
     assert summary["nll_mean_log_weight"] >= summary["nll"]
 
 

@@ -100,7 +100,7 @@ def test_unknown_training_setting_is_a_config_error():
 
 
 def test_gpu_reproduction_configuration_runs_one_epoch(tmp_path):
-    # Seed 004's setting (ResNet, 8 IAF steps of cMADEs [1920, 1920], L = 64), on two batches of four.
+    # karstenkreis/flow_vae's setting (ResNet, 8 IAF steps of cMADEs [1920, 1920], L = 64), on two batches of four.
     config = load_vae_config("vae_resnet_gpu")
     assert config["model"]["flow_hidden_features"] == [1920, 1920] and config["model"]["flow_steps"] == 8
     assert config["train"]["warmup_epochs"] == 200 and config["train"]["lr_decay_epochs"] == 800
