@@ -80,17 +80,26 @@ def test_binomial_error_of_a_test_error_rate():
     assert binomial_error(50.0, 100) == pytest.approx(10.0)
 
 
-def test_an_interrupted_row_stops_the_reproduction_and_keeps_the_table(tmp_path, monkeypatch):
-    import maflow.cli
+def test_an_interrupted_row_stops_the_reproduction_and_keeps_the_table(tmp_path):
     from maflow.reproduce.runner import run_table
 
     calls = []
-    monkeypatch.setattr(maflow.cli, "main", lambda argv: calls.append(argv) or 143)
+
+    def stopped(argv):  # the command line's entry point, interrupted by SIGTERM
+        calls.append(argv)
+        return 143
+
     data = tmp_path / "data" / "made_uci_binary"
     data.mkdir(parents=True)
     (data / "dna.npz").write_bytes(b"")
     path, status = run_table(
-        TABLES["made-uci-binary"], "quick", tmp_path / "out", "cpu", str(data.parent), ["DNA"]
+        TABLES["made-uci-binary"],
+        "quick",
+        tmp_path / "out",
+        "cpu",
+        str(data.parent),
+        ["DNA"],
+        run_command=stopped,
     )
     assert status == 143 and len(calls) == 1
     text = path.read_text()

@@ -59,6 +59,10 @@ def run(args) -> int:
 
     resolve_device(args.device)  # an unknown or absent device fails here, before any run
     out = Path(args.out or Path("reproduce") / f"{args.name}-{args.budget}")
-    path, status = run_table(TABLES[args.name], args.budget, out, args.device, args.data_dir, args.rows)
+    from maflow.cli import main
+
+    path, status = run_table(
+        TABLES[args.name], args.budget, out, args.device, args.data_dir, args.rows, run_command=main
+    )
     print(path.read_text(), end="")
     return status

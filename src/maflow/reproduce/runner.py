@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -94,18 +95,19 @@ def run_table(
     data_dir: str | None = None,
     rows: list[str] | None = None,
     log=print,
+    *,
+    run_command: Callable[[list[str]], int],
 ) -> tuple[Path, int]:
     """Runs the rows of ``table`` at ``budget`` under ``out`` and writes ``out/<name>-<budget>.md``.
 
-    Each row runs its commands in this process (``maflow.cli.main``) in ``out/<row>/``; the
+    Each row runs its commands in this process through ``run_command`` (``maflow.cli.main``,
+    given by the command line, so that this layer does not import it) in ``out/<row>/``; the
     table is rewritten after every row, so a stopped reproduction keeps the rows it finished.
     Rows whose data set is absent say which files to get; when no row has its data, nothing runs
     and a :class:`DataError` names the files. ``rows`` keeps the rows whose label contains one
     of the given words (case-insensitive). Returns the table's path and the exit status (0, or
     that of the command that was stopped).
     """
-    from maflow.cli import main
-
     if budget not in BUDGETS:
         raise ConfigError(f"unknown budget {budget!r}: use {' or '.join(BUDGETS)}")
     selected = [r for r in table.rows if not rows or any(w.lower() in r.label.lower() for w in rows)]
@@ -137,7 +139,7 @@ def run_table(
         started = time.perf_counter()
         failed = None
         for argv in argvs:
-            code = main(argv)
+            code = run_command(argv)
             if code in STOPPED:  # Ctrl-C or SIGTERM (a time budget): stop the reproduction here
                 failed = f"stopped: `maflow {argv[0]}` was interrupted (exit {code}) before it finished"
                 status = code
