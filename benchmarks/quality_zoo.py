@@ -42,56 +42,36 @@ DATA = ["moons", "pinwheel", "digits", "miniboone"]
 # ---------------------------------------------------------------- maflow
 
 
-def _zero_output_layers(flow, *names: str) -> None:
-    """Starts every coupling at the identity: the named nets' last layers output zero."""
-    for module in flow.modules():
-        for name in names:
-            net = getattr(module, name, None)
-            if net is not None and hasattr(net, "output_layer"):
-                torch.nn.init.zeros_(net.output_layer.weight)
-                torch.nn.init.zeros_(net.output_layer.bias)
+# The MAF paper's Real NVP (maflow's default until the runs recorded here): two nets per layer.
+PAPER_REALNVP = dict(scale="exp", identity_start=False, weight_init="maf")
 
 
-def _maflow_realnvp(features, setup, variant):
+def _maflow_realnvp(features, setup, **options):
     from maflow.models import RealNVP
 
-    options = dict(
+    sizes = dict(
         num_layers=setup["layers"], hidden_features=setup["hidden"], num_hidden_layers=setup["depth"]
     )
-    options["batch_norm"] = setup["bn"] and variant != "bn-none"
-    if variant == "half-mask":
-        options["mask"] = "half"
-    flow = RealNVP(features, **options)
-    if variant in ("identity", "identity+sigmoid"):
-        _zero_output_layers(flow, "scale_net", "shift_net")
-    if variant in ("sigmoid", "identity+sigmoid"):
-        for module in flow.modules():
-            if hasattr(module, "scale_net"):
-                module.scale = "sigmoid"
+    return RealNVP(features, **sizes, **{"batch_norm": setup["bn"], **options})
+
+
+def _exp_map_realnvp(features, setup):
+    """The default's layers with a soft-bounded exp map (shift before the scale) instead of softplus."""
+    from maflow.transforms.elementwise import Affine
+
+    flow = _maflow_realnvp(features, setup)
+    for module in flow.modules():
+        if hasattr(module, "conditioner") and hasattr(module, "map"):
+            module.map = Affine(scale_bound="soft")  # same parameter count: the weights still fit
     return flow
 
 
-def _maflow_map_realnvp(features, setup, map_name):
-    """Real NVP from MapCoupling layers: one ReLU conditioner per layer, PyTorch's init, identity start."""
-    from maflow.distributions import Flow, StandardNormal
-    from maflow.transforms import BatchNorm, CompositeTransform, MapCoupling, alternating_mask
-    from maflow.transforms.elementwise import Affine, SoftplusAffine
-
-    maps = {"softplus": lambda: SoftplusAffine(shift="after"), "exp": lambda: Affine(scale_bound="soft")}
-    layers: list = []
-    for layer in range(setup["layers"]):
-        layers.append(
-            MapCoupling(
-                alternating_mask(features, layer % 2),
-                maps[map_name](),
-                hidden_features=setup["hidden"],
-                num_hidden_layers=setup["depth"],
-                weight_init="torch",
-            )
-        )
-        if setup["bn"]:
-            layers.append(BatchNorm(features))
-    return Flow(CompositeTransform(layers), StandardNormal(features), features)
+def _sigmoid_scale(flow):
+    """The two-net layers with Glow's sigmoid factor instead of exp (no constructor option for it)."""
+    for module in flow.modules():
+        if hasattr(module, "scale_net"):
+            module.scale = "sigmoid"
+    return flow
 
 
 def _maflow_nsf(features, setup, variant, kind):
@@ -171,13 +151,19 @@ def _zuko(features, setup, family):
 # name -> builder(features, setup) -> module; each family's maflow default first
 RUNS = {
     "realnvp": {
-        "maflow": lambda f, s: _maflow_realnvp(f, s, None),
-        "maflow+identity": lambda f, s: _maflow_realnvp(f, s, "identity"),
-        "maflow+sigmoid": lambda f, s: _maflow_realnvp(f, s, "sigmoid"),
-        "maflow+identity+sigmoid": lambda f, s: _maflow_realnvp(f, s, "identity+sigmoid"),
-        "maflow+half-mask": lambda f, s: _maflow_realnvp(f, s, "half-mask"),
-        "maflow+map-softplus": lambda f, s: _maflow_map_realnvp(f, s, "softplus"),
-        "maflow+map-exp": lambda f, s: _maflow_map_realnvp(f, s, "exp"),
+        # maflow's default (one softplus net per layer, identity start); recorded as
+        # maflow+map-softplus at bff768f, a builder whose weights equal RealNVP()'s bit for bit
+        "maflow": lambda f, s: _maflow_realnvp(f, s),
+        "maflow+map-exp": _exp_map_realnvp,
+        "maflow-paper": lambda f, s: _maflow_realnvp(f, s, **PAPER_REALNVP),
+        "maflow-paper+identity": lambda f, s: _maflow_realnvp(
+            f, s, **{**PAPER_REALNVP, "identity_start": True}
+        ),
+        "maflow-paper+sigmoid": lambda f, s: _sigmoid_scale(_maflow_realnvp(f, s, **PAPER_REALNVP)),
+        "maflow-paper+identity+sigmoid": lambda f, s: _sigmoid_scale(
+            _maflow_realnvp(f, s, **{**PAPER_REALNVP, "identity_start": True})
+        ),
+        "maflow-paper+half-mask": lambda f, s: _maflow_realnvp(f, s, **PAPER_REALNVP, mask="half"),
         "nflows": _nflows_realnvp,
         "zuko": lambda f, s: _zuko(f, s, "realnvp"),
     },
