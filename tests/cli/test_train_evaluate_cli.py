@@ -116,6 +116,25 @@ def test_resume_continues_exactly_from_latest(tmp_path):
     )
 
 
+def test_resume_takes_the_model_and_settings_from_the_checkpoint(tmp_path, capsys):
+    # Only --resume and a new --epochs: the run's own model flags, seed and options are not repeated.
+    own = ["--seed", "7", "--weight-decay-mode", "decoupled", "--nan-policy", "stop", "--limit-train", "300"]
+    assert _train(tmp_path / "a", "--epochs", "3", *own) == 0
+    assert _train(tmp_path / "b", "--epochs", "2", *own) == 0
+    argv = ["train", "--dataset", "digits", "--out", str(tmp_path / "b"), "--no-progress", "--epochs", "3"]
+    assert main([*argv, "--resume"]) == 0
+    a = torch.load(tmp_path / "a" / "checkpoints" / "latest.pth", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoints" / "latest.pth", weights_only=True)
+    assert b["model_config"]["hidden_features"] == 16 and b["training_config"]["seed"] == 7
+    assert b["training_config"]["nan_policy"] == "stop" and b["training_config"]["limit_train"] == 300
+    for key, value in a["model_state"].items():
+        assert torch.equal(value, b["model_state"][key]), key
+    capsys.readouterr()
+    assert main([*argv, "--resume", "--seed", "8"]) == 2  # a flag given again must agree with the run
+    error = capsys.readouterr().err
+    assert "seed=7" in error and "leave the flag out" in error
+
+
 def test_resume_with_another_model_names_the_mismatch(run, capsys):
     assert _train(run, "--epochs", "3", "--resume", "--hidden-dim", "32") == 2
     assert "hidden_features=16" in capsys.readouterr().err

@@ -221,10 +221,10 @@ def _run_own_data(args) -> int:
 
     from maflow.data.arrays import load_data_file
     from maflow.train.flags import print_config
-    from maflow.train.flow import flow_config_from_args, train_flow
+    from maflow.train.flow import train_flow
 
     name = data_run_name(args)
-    config = flow_config_from_args(args, name, preset="default")
+    config = _resolved_config(args, name, run_folder(args.out, name), preset="default")
     options = _data_options(args, config.batch_size)
     if args.print_config:
         return print_config({**asdict(config), "data": args.data, "data_options": asdict(options)})
@@ -284,7 +284,6 @@ def run(args) -> int:
     from maflow.errors import ConfigError
     from maflow.models.registry import MODELS
     from maflow.train.flags import check_run_arguments, print_config
-    from maflow.train.flow import flow_config_from_args
 
     if args.model is not None and args.model not in MODELS:
         raise ConfigError(f"unknown model {args.model!r}: choose one of {', '.join(sorted(MODELS))}")
@@ -316,7 +315,7 @@ def run(args) -> int:
     else:
         datasets = _auto_datasets(args.data_dir)
         print(f"maflow train --auto: training {', '.join(datasets) or 'nothing'}")
-    configs = [flow_config_from_args(args, name) for name in datasets]  # every flag is checked first
+    configs = [_resolved_config(args, name, _run_out(args, name)) for name in datasets]  # flags checked first
     if args.print_config:
         from dataclasses import asdict
 
@@ -324,12 +323,10 @@ def run(args) -> int:
         return print_config(resolved[0] if len(resolved) == 1 else resolved)
     if args.conditional:
         return _train_conditional(args, configs[0])
-    from pathlib import Path
-
     from maflow.train.flow import train_flow
 
     for config in configs:
-        out = Path(args.out or "out") / config.dataset if args.auto else run_folder(args.out, config.dataset)
+        out = _run_out(args, config.dataset)
         result = train_flow(
             config, out, args.data_dir, resume=args.resume, overwrite=args.overwrite, echo=not args.quiet
         )
@@ -350,3 +347,26 @@ def _train_conditional(args, config) -> int:
     )
     print_test_line(results["test"])
     return 0
+
+
+def _run_out(args, dataset: str):
+    """The run folder of ``dataset``'s training (with ``--conditional``, of its conditional run)."""
+    from pathlib import Path
+
+    if args.auto:
+        return Path(args.out or "out") / dataset
+    if args.conditional:
+        from maflow.configs import load_preset
+        from maflow.train.conditional import conditional_run_name
+
+        model = args.model or load_preset(dataset, None)[0]["model"]
+        return run_folder(args.out, conditional_run_name(dataset, model))
+    return run_folder(args.out, dataset)
+
+
+def _resolved_config(args, name: str, out, preset: str | None = None):
+    """The run's configuration; with ``--resume``, the run's own settings (its checkpoint's) plus the flags."""
+    from maflow.train.flow import flow_config_from_args, resumed_config
+
+    resumed = resumed_config(out, name) if args.resume else None
+    return flow_config_from_args(args, name, preset, resumed)

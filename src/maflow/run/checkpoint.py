@@ -182,7 +182,8 @@ def check_compatible(
             if stored.get(key) != model_config.get(key):
                 raise CheckpointError(
                     f"{path} holds a model with {key}={stored.get(key)!r}, but this run asks for "
-                    f"{key}={model_config.get(key)!r}; use another --out or drop the flag"
+                    f"{key}={model_config.get(key)!r}; leave the flag out to continue this run as it "
+                    "was built, or use another --out"
                 )
     if fingerprint is not None and not same_data(checkpoint.get("data_fingerprint"), fingerprint):
         raise CheckpointError(

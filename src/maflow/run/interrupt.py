@@ -102,6 +102,11 @@ def run_reporting(prog: str, function, *args) -> int:
     except MaflowError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of stdout went away (`maflow ... | head`): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141  # 128 + SIGPIPE, what the shell reports for a program killed by the pipe
     except OSError as error:  # the file system refused something no command checks for itself
         from maflow.utils.io import file_system_message
 

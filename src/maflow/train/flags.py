@@ -413,19 +413,22 @@ def add_flow_training_arguments(parser: argparse.ArgumentParser) -> None:
             "on NaN/Inf in the loss, gradients or weights: roll back to the epoch's start, or stop",
         ),
     )
+    # Defaults of None here and below: the preset (or, with --resume, the run's own checkpoint)
+    # fills what a flag leaves out, so a flag is known to be given exactly when it is not None.
     for flag, values, text in choices:
-        group.add_argument(flag, choices=values, default=values[0], help=text)
+        group.add_argument(flag, choices=values, help=f"{text} (default {values[0]})")
     group.add_argument("--grad-clip", "--grad_clip", type=float, help="max gradient norm, 0 = off")
     group.add_argument(
-        "--num-samples", "--num_samples", type=int, default=64, help="samples drawn at the end"
+        "--num-samples", "--num_samples", type=int, help="samples drawn at the end (default 64)"
     )
     group.add_argument("--no-progress", action="store_true", help="no progress bar (--quiet also drops them)")
     group.add_argument(
-        "--nan-lr-factor", type=float, default=0.5, help="learning-rate factor at each rollback"
+        "--nan-lr-factor", type=float, help="learning-rate factor at each rollback (default 0.5)"
     )
-    group.add_argument("--max-rollbacks", type=int, default=3, help="rollbacks before stopping")
+    group.add_argument("--max-rollbacks", type=int, help="rollbacks before stopping (default 3)")
     add_run_arguments(
         parser,
+        seed=None,
         out={"help": "the run folder (default: out/<name>, the data set's or the --data run's name)"},
         set_help="any setting: train.KEY (lr, grad_clip, ...) or model.KEY (a model-builder keyword), TOML values",
     )

@@ -8,7 +8,7 @@ import random
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from maflow.utils.io import ensure_writable_dir
 __all__ = [
     "FlowTrainingConfig",
     "flow_config_from_args",
+    "resumed_config",
     "flow_trainer",
     "training_rows",
     "flow_loss",
@@ -150,26 +151,39 @@ class FlowTrainingConfig:
         return NonFiniteGuard(self.nan_policy, self.nan_lr_factor, self.max_rollbacks)
 
 
-def flow_config_from_args(args, dataset: str, preset: str | None = None) -> FlowTrainingConfig:
+def flow_config_from_args(
+    args, dataset: str, preset: str | None = None, resumed: dict | None = None
+) -> FlowTrainingConfig:
     """The resolved configuration of ``maflow train``: the data set's preset, the flags, then ``--set``.
 
     ``preset`` names the preset when it is not the data set's own (``"default"`` for one's own data).
+    ``resumed``: the training configuration stored in the checkpoint of the run that ``--resume``
+    continues (:func:`resumed_config`); it takes the preset's place, so a resumed run keeps its
+    own model and settings, and only a flag given again is compared with them.
     """
     from maflow.configs import load_preset
     from maflow.train.flags import TRAIN_FLAGS, apply_settings, model_options_from_args, pick
 
-    train, options, _ = load_preset(preset or dataset, args.model)
+    if resumed is not None:
+        train = {k: v for k, v in resumed.items() if k in _FIELDS and k not in _MACHINE_SETTINGS}
+        options = train.pop("model_options", {})
+        train.pop("dataset", None)
+        if args.model is not None:  # a different --model is refused by name when the run resumes
+            train["model"] = args.model
+    else:
+        train, options, _ = load_preset(preset or dataset, args.model)
     for flag in TRAIN_FLAGS:
         value = getattr(args, flag, None)
         if value is not None:
             train[flag] = value
+    given = pick(args, "weight_decay_mode", "seed", "bn_stats", "device", "limit_train", "num_samples")
+    given |= pick(args, "nan_policy", "nan_lr_factor", "max_rollbacks")
+    train.update({key: value for key, value in given.items() if value is not None})
     config = FlowTrainingConfig(
         dataset=dataset,
         model=train.pop("model"),
         model_options=model_options_from_args(args, options),
         progress=False if (args.no_progress or args.quiet) else None,
-        **pick(args, "weight_decay_mode", "seed", "bn_stats", "device", "limit_train", "num_samples"),
-        **pick(args, "nan_policy", "nan_lr_factor", "max_rollbacks"),
         **train,
     )
     if args.threads is not None:
@@ -183,6 +197,30 @@ def flow_config_from_args(args, dataset: str, preset: str | None = None) -> Flow
         except TypeError as error:
             raise ConfigError(f"--set: {error}") from None
     return config.validate()
+
+
+_FIELDS = {f.name for f in fields(FlowTrainingConfig)}
+# Settings of the machine a run happens to be on, not of the run: a resumed run takes today's.
+_MACHINE_SETTINGS = ("threads", "device", "progress")
+
+
+def resumed_config(out: str | Path, dataset: str | None = None) -> dict | None:
+    """The training configuration stored in the latest checkpoint of the run in ``out`` (None: no run).
+
+    Only the configuration is read here; :func:`train_flow` checks the whole checkpoint when it
+    resumes.
+
+    Example:
+        >>> resumed_config("/no/such/run") is None
+        True
+    """
+    from maflow.utils.io import load_checkpoint
+
+    latest = locate_run(out, dataset, quiet=True).latest
+    if not latest.is_file():
+        return None
+    stored = load_checkpoint(latest).get("training_config")
+    return stored if isinstance(stored, dict) else None
 
 
 def flow_loss(model, batch: torch.Tensor) -> torch.Tensor:
@@ -248,8 +286,8 @@ def _check_same_trajectory(stored: dict, current: dict, path) -> None:
         if key in stored and stored[key] != current.get(key):
             raise ConfigError(
                 f"{path} was trained with {key}={stored[key]!r}, but --resume asks for "
-                f"{key}={current.get(key)!r}; resuming exactly needs the same value (drop the flag), "
-                "or start a new run with another --out"
+                f"{key}={current.get(key)!r}; --resume continues a run with its own settings: leave "
+                "the flag out, or start a new run with another --out"
             )
 
 
