@@ -180,3 +180,32 @@ def test_the_made_authors_protocol_flags_reach_the_run(tmp_path, fake_data):
     assert main(["made", "evaluate", "--out", str(out), "-s", "1000"]) == 0
     with pytest.raises(SystemExit):
         main(["made", "train", "--dataset", "fake", "--out", str(tmp_path / "x"), "--optimizer", "sgd"])
+
+
+def test_resume_takes_the_runs_own_settings(tmp_path, fake_data, capsys):
+    # Two epochs, then --resume with only --epochs: ends as one run of three epochs with the same flags.
+    own = [
+        "-q",
+        "8",
+        "--seed",
+        "5",
+        "--optimizer",
+        "adagrad",
+        "--lr",
+        "0.01",
+        "-n",
+        "2",
+        "-r",
+        "3",
+        "--quiet",
+    ]
+    clean, resumed = tmp_path / "clean", tmp_path / "resumed"
+    assert main(["made", "train", "--dataset", "fake", "--out", str(clean), *own, "--epochs", "3"]) == 0
+    assert main(["made", "train", "--dataset", "fake", "--out", str(resumed), *own, "--epochs", "2"]) == 0
+    again = ["made", "train", "--dataset", "fake", "--out", str(resumed), "--epochs", "3", "--resume"]
+    assert main([*again, "--quiet"]) == 0
+    a, b = (json.loads((run / "results.json").read_text()) for run in (clean, resumed))
+    assert b["config"] == a["config"] and b["test"]["nll"] == a["test"]["nll"]
+    capsys.readouterr()
+    assert main([*again, "-q", "9"]) == 2  # a flag given again must agree with the run
+    assert "leave the flag out" in capsys.readouterr().err

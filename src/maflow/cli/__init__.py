@@ -10,7 +10,7 @@ import sys
 from maflow.run.command import set_command
 from maflow.run.interrupt import run_reporting
 
-__all__ = ["main"]
+__all__ = ["main", "given_flags"]
 
 # Each module maflow.cli.<name> that exists defines ``register(subparsers)``, which adds its
 # subcommand and sets ``run=function(args) -> int`` as a default.
@@ -30,6 +30,28 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(subparsers)
     _plain_help(parser)
     return parser
+
+
+def given_flags(argv: list[str]) -> set[str]:
+    """The ``dest`` of every option that ``argv`` gives (defaults aside): what ``--resume`` must not fill.
+
+    Example:
+        >>> sorted(given_flags(["made", "train", "--dataset", "dna", "--out", "r", "-q", "100"]))
+        ['dataset', 'hidden_features', 'out']
+    """
+    parser = build_parser()
+    _suppress_defaults(parser)
+    parsed = vars(parser.parse_args(argv))
+    return {dest for dest in parsed if dest not in ("command", "run") and not dest.endswith("_command")}
+
+
+def _suppress_defaults(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                _suppress_defaults(subparser)
+        elif action.dest != "help":
+            action.default = argparse.SUPPRESS
 
 
 _ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
@@ -61,5 +83,6 @@ def _plain_help(parser: argparse.ArgumentParser) -> None:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.given_flags = given_flags(argv)
     set_command(argv)  # for the run-folder lock and the command that resumes an interrupted run
     return run_reporting(f"maflow {args.command}", args.run, args)

@@ -167,6 +167,19 @@ def _made_config(args):
     return config_from_args(MadeTrainConfig, args, {"model": MODEL_KEYS}, **renamed).validated()
 
 
+def _fill_from_run(args) -> None:
+    """``--resume``: the flags left out take the run's own values (hidden sizes, seed, optimiser, ...)."""
+    from maflow.train.made import made_resume_file
+    from maflow.train.resume_flags import fill_from_run
+    from maflow.utils.io import load_checkpoint
+
+    path = made_resume_file(Path(args.out))
+    if path.is_file():
+        checkpoint = load_checkpoint(path)
+        stored = {**(checkpoint.get("training_config") or {}), **(checkpoint.get("model_config") or {})}
+        fill_from_run(args, stored, {"ensemble_masks": "samples", "val_ensemble_masks": "val_samples"})
+
+
 def run_train(args) -> int:
     from maflow.run.command import command_line
     from maflow.run.device import resolve_device, set_threads
@@ -178,6 +191,8 @@ def run_train(args) -> int:
     wall_start = time.perf_counter()
     commit = _git_commit()  # the code this run imported, not HEAD when it ends
     check_run_arguments(args)
+    if args.resume:
+        _fill_from_run(args)
     config = _made_config(args)
     if args.print_config:
         return print_config({"dataset": args.dataset, **vars(config), "limit_train": args.limit_train})

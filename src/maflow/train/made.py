@@ -425,7 +425,7 @@ class _MadeRun:
             if key not in free and stored.get(key) != current.get(key):
                 raise CheckpointError(
                     f"{path} was written with other options ({key}={stored.get(key)!r}, now "
-                    f"{current.get(key)!r}); use the same flags to resume, or another --out"
+                    f"{current.get(key)!r}); leave the flag out to continue the run as it was, or use another --out"
                 )
         older = latest.get("train_fingerprint")  # the older layout's hash of the whole split
         if older is not None and older != fingerprint(self.x_train.cpu().numpy()):
