@@ -66,6 +66,22 @@ def _exp_map_realnvp(features, setup):
     return flow
 
 
+def _bn_between(flow):
+    """Batch norm only between coupling layers (nflows' ``SimpleRealNVP``), not after the last."""
+    from maflow.transforms.batchnorm import BatchNorm
+
+    layers = flow.transform.transforms
+    if isinstance(layers[-1], BatchNorm):
+        del layers[-1]
+    return flow
+
+
+def _running_statistics(flow):
+    """Evaluate with the batch-norm running averages (nflows') instead of whole-training-set statistics."""
+    flow.quality_bn_stats = "running"
+    return flow
+
+
 def _sigmoid_scale(flow):
     """The two-net layers with Glow's sigmoid factor instead of exp (no constructor option for it)."""
     for module in flow.modules():
@@ -155,6 +171,13 @@ RUNS = {
         # maflow+map-softplus at bff768f, a builder whose weights equal RealNVP()'s bit for bit
         "maflow": lambda f, s: _maflow_realnvp(f, s),
         "maflow+map-exp": _exp_map_realnvp,
+        # one factor at a time around the default, towards nflows' SimpleRealNVP
+        "maflow+depth-3": lambda f, s: _maflow_realnvp(f, {**s, "depth": s["depth"] + 1}),
+        "maflow+sigmoid": lambda f, s: _maflow_realnvp(f, s, scale="sigmoid"),
+        "maflow+bn-between": lambda f, s: _bn_between(_maflow_realnvp(f, s)),
+        "maflow+running": lambda f, s: _running_statistics(_maflow_realnvp(f, s)),
+        "maflow+half-mask": lambda f, s: _maflow_realnvp(f, s, mask="half"),
+        "maflow+no-identity": lambda f, s: _maflow_realnvp(f, s, identity_start=False),
         "maflow-paper": lambda f, s: _maflow_realnvp(f, s, **PAPER_REALNVP),
         "maflow-paper+identity": lambda f, s: _maflow_realnvp(
             f, s, **{**PAPER_REALNVP, "identity_start": True}
@@ -194,7 +217,7 @@ def _set_batch_norm_statistics(module, train: torch.Tensor) -> None:
     """maflow's evaluation statistics: batch norm over the whole training set, as ``maflow train``."""
     from maflow.transforms.batchnorm import recompute_batchnorm_statistics
 
-    if type(module).__module__.startswith("maflow"):
+    if type(module).__module__.startswith("maflow") and getattr(module, "quality_bn_stats", "") != "running":
         recompute_batchnorm_statistics(module.transform, train)
 
 
