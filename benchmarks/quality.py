@@ -151,6 +151,10 @@ RECIPES: dict[str, tuple[dict, str, str | None]] = {
     "maflow+running": ({}, "running", None),
     "maflow+between": ({"batch_norm_placement": "between"}, "dataset", None),
     "maflow+residual": ({"residual": True}, "dataset", None),
+    "maflow+no-identity": ({"identity_start": False}, "dataset", None),  # nflows' start
+    "maflow+maf-init": ({"weight_init": "maf"}, "dataset", None),
+    # nflows' BatchNorm inside maflow's default: unbiased batch variance, softplus weight
+    "maflow+nflows-bn": ({}, "dataset", "nflows-bn"),
     # nflows' parameterisation inside maflow: softplus scale, PyTorch's init everywhere
     "nflows-like": ({**MAF_PAPER, "scale": "softplus", "shift": "before"}, "dataset", "all"),
     "nflows-like+running": ({**MAF_PAPER, "scale": "softplus", "shift": "before"}, "running", "all"),
@@ -192,6 +196,11 @@ def _build_maflow(run, features, hidden, depth, layers, bn):
                     if softplus
                     else PostShiftAffine(module.map.scale_bound, module.map.max_log_scale)
                 )
+    elif torch_init == "nflows-bn":
+        layers = flow.transform.transforms
+        for index, layer in enumerate(layers):
+            if type(layer).__name__ == "BatchNorm":
+                layers[index] = NflowsStyleBatchNorm(features)
     elif torch_init:
         with torch.no_grad():
             for module in flow.modules():
@@ -246,6 +255,34 @@ class PostShiftSoftplus(torch.nn.Module):
     def inverse(self, y, params):
         scale = torch.nn.functional.softplus(params[..., 1]) + 1e-3
         return (y + params[..., 0]) / scale, -torch.log(scale)
+
+
+def NflowsStyleBatchNorm(features: int):
+    """maflow's BatchNorm with nflows' choices: unbiased batch variance, weight softplus(w) + eps."""
+    from maflow.transforms.batchnorm import BatchNorm
+
+    class _BatchNorm(BatchNorm):
+        def _statistics(self, x):
+            if not self.training:
+                return self.running_mean, self.running_var
+            var, mean = torch.var_mean(x, 0, correction=1)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_var.lerp_(var.detach(), self.momentum)
+            return mean, var
+
+        def _weight(self):
+            # log_gamma holds the unconstrained weight; 0.5413 = log(e^(1 - eps) - 1): weight 1
+            return torch.nn.functional.softplus(self.log_gamma + 0.5413) + self.eps
+
+        def forward(self, x, context=None):
+            mean, var = self._statistics(x)
+            var = var + self.eps
+            y = self._weight() * (x - mean) * torch.rsqrt(var) + self.beta
+            logabsdet = (torch.log(self._weight()) - 0.5 * torch.log(var)).sum()
+            return y, logabsdet.expand(x.shape[0])
+
+    return _BatchNorm(features)
 
 
 def _build_nflows(features, hidden, depth, layers, bn):
