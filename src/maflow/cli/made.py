@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from maflow.errors import ConfigError
-from maflow.run.device import THREADS_HELP
+from maflow.run.device import DEVICE_HELP, THREADS_HELP
 from maflow.train.flags import add_run_arguments
 
 __all__ = ["register"]
@@ -107,6 +107,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--data-dir", help="folder holding the data")
     evaluate.add_argument("-s", "--samples", type=int, help="masks averaged (default: as trained)")
     evaluate.add_argument("--split", choices=("test", "val", "train"), default="test")
+    evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
     evaluate.add_argument("--threads", type=int, help=THREADS_HELP)
     evaluate.set_defaults(run=run_evaluate)
 
@@ -116,6 +117,7 @@ def register(subparsers) -> None:
     sample.add_argument("-s", "--samples", type=int, help="masks in the mixture (default: as trained)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--png", help="also save a grid image here (square data, e.g. MNIST)")
+    sample.add_argument("--device", default="auto", help=DEVICE_HELP)
     sample.add_argument("--threads", type=int, help=THREADS_HELP)
     sample.set_defaults(run=run_sample)
 
@@ -272,13 +274,15 @@ def run_sample(args) -> int:
 def _with_trained_model(args, action) -> int:
     """Locks the run folder, loads ``best.pt`` and runs ``action(args, model, checkpoint, masks)``."""
     from maflow.run.command import command_line
-    from maflow.run.device import set_threads
+    from maflow.run.device import resolve_device, set_threads
     from maflow.run.folder import existing_run_lock
     from maflow.train.made import load_trained_made
 
+    device = resolve_device(getattr(args, "device", "auto"))
     set_threads(args.threads)
     with existing_run_lock(args.out, command_line()):
         model, checkpoint = load_trained_made(args.out)
+        model.to(device)
         masks = int(args.samples or checkpoint["config"]["ensemble_masks"])
         if not 1 <= masks <= model.num_masks:
             raise ConfigError(
@@ -323,16 +327,19 @@ def _sample(args, model, checkpoint, masks: int) -> int:
 
     from maflow.utils.io import atomic_write
 
-    generator = torch.Generator().manual_seed(args.seed)
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(args.seed)
     # A mixture sample: pick a mask uniformly, then sample exactly under it.
-    choice = torch.randint(masks, (args.num_samples,), generator=generator)
-    samples = torch.zeros(args.num_samples, model.features)
-    for index in range(masks):
-        rows = (choice == index).nonzero().squeeze(1)
-        if len(rows):
-            model.set_mask_index(index)
-            samples[rows] = model.sample(len(rows), generator=generator)
+    choice = torch.randint(masks, (args.num_samples,), generator=generator, device=device)
+    samples = torch.zeros(args.num_samples, model.features, device=device)
+    with torch.no_grad():
+        for index in range(masks):
+            rows = (choice == index).nonzero().squeeze(1)
+            if len(rows):
+                model.set_mask_index(index)
+                samples[rows] = model.sample(len(rows), generator=generator)
     model.set_mask_index(0)
+    samples = samples.cpu()
     path = Path(args.out) / "samples" / f"samples-s{masks}-seed{args.seed}.npy"
     path.parent.mkdir(exist_ok=True)
     buffer = io.BytesIO()
