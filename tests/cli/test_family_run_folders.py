@@ -304,8 +304,8 @@ def test_evaluate_and_sample_rebuild_a_made_run_from_its_folder(tmp_path, monkey
     assert "--output-dir is for flow runs" in _error(capsys)
 
 
-def test_evaluate_says_which_family_it_cannot_read(tmp_path, monkeypatch, capsys):
+def test_sample_says_why_an_mnf_run_has_nothing_to_sample(tmp_path, monkeypatch, capsys):
     out = tmp_path / "mnf-run"
     assert main([*_mnf(tmp_path, monkeypatch), "--out", str(out)]) == 0
-    assert main(["evaluate", "--run", str(out)]) == 2
-    assert "holds a 'mnf' run, which maflow evaluate does not read" in _error(capsys)
+    assert main(["sample", "--run", str(out)]) == 2
+    assert "holds a 'mnf' run, an MNIST classifier" in _error(capsys)

@@ -1,9 +1,11 @@
-"""``maflow mnf``: train the MNF LeNet or LeNet on MNIST, the rotated-digit figure, the Fashion-MNIST check."""
+"""``maflow mnf``: train the MNF LeNet or LeNet on MNIST, its test error, the rotated-digit figure,
+the Fashion-MNIST check."""
 
 from __future__ import annotations
 
 import argparse
 
+from maflow.run.device import DEVICE_HELP, THREADS_HELP
 from maflow.train.flags import add_run_arguments, pick
 
 __all__ = ["register"]
@@ -46,6 +48,25 @@ def register(subparsers) -> None:
         set_help="any setting of the run (kl_weight, val_samples, log_every, ...), TOML values",
     )
     train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="test error and NLL (± 2 SE) of a trained run, into RUN/results.json"
+    )
+    evaluate.add_argument("--out", required=True, help="the run folder given to 'maflow mnf train'")
+    evaluate.add_argument(
+        "--checkpoint",
+        choices=["best", "latest"],
+        default="latest",
+        help="latest: the last epoch, which training scores (default); best: the lowest validation NLL",
+    )
+    evaluate.add_argument(
+        "--test-samples", type=int, help="posterior samples per test image (default: as trained; LeNet: 1)"
+    )
+    evaluate.add_argument("--data-dir", default=None, help="folder holding mnist/")
+    evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
+    evaluate.add_argument("--threads", type=int, help=THREADS_HELP)
+    evaluate.add_argument("--seed", type=int, default=0, help="seeds the posterior samples")
+    evaluate.set_defaults(run=_evaluate)
 
     runs = argparse.ArgumentParser(add_help=False)
     runs.add_argument("--mnf-run", required=True, help="run directory of a trained mnf-lenet")
@@ -109,6 +130,34 @@ def _train(args) -> int:
         config, dataset, args.out, resume=args.resume, echo=not args.quiet, overwrite=args.overwrite
     )
     print(f"test error {metrics['test']['error_percent']:.2f}% -> {args.out}/results.json")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from maflow.errors import ConfigError
+    from maflow.evaluate.mnf import evaluate_classifier_run
+    from maflow.run.command import command_line
+    from maflow.run.device import resolve_device
+    from maflow.run.family_results import record_evaluation
+    from maflow.run.folder import existing_run_lock
+
+    for flag, value in (("--test-samples", args.test_samples), ("--threads", args.threads)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be at least 1, got {value}")
+    device = resolve_device(args.device)
+    _setup(args.seed, args.threads)
+    with existing_run_lock(args.out, command_line()):  # it writes RUN/results.json
+        options = pick(args, "data_dir", which="checkpoint", num_samples="test_samples")
+        evaluation = evaluate_classifier_run(args.out, device=device, **options)
+        evaluation.update(seed=args.seed, command=command_line())
+        record_evaluation(args.out, evaluation["model"], evaluation)
+    e = evaluation
+    samples = f"{e['num_samples']} posterior samples" if e["num_samples"] > 1 else "one pass"
+    print(
+        f"{e['model']} test error {e['error_percent']:.2f}% ± {e['error_percent_2se']:.2f}, "
+        f"NLL {e['nll']:.4f} ± {e['nll_2se']:.4f} nats (± 2 SE over {e['count']} images, {samples}, "
+        f"{args.checkpoint} checkpoint, epoch {e['epoch']}); results.json in {args.out}"
+    )
     return 0
 
 

@@ -1,4 +1,9 @@
-"""``maflow toy``: train a flow on a 2-D toy density and draw the gallery's pictures."""
+"""``maflow toy``: train a flow on a 2-D toy density and draw the gallery's pictures.
+
+``maflow toy --flow FLOW --out RUN`` trains; ``maflow toy evaluate --out RUN`` scores the run on
+fresh points of its density (log-likelihood ± 2 SE into RUN/results.json), and
+``maflow toy sample --out RUN`` draws samples (RUN/samples/samples.npy and a scatter .png).
+"""
 
 from __future__ import annotations
 
@@ -28,7 +33,8 @@ def register(subparsers) -> None:
         help="train a flow on a 2-D toy set and save its gallery pictures",
         description=__doc__,
     )
-    parser.add_argument("--flow", required=True, choices=FLOWS, help="flow to train (2-D preset)")
+    # Not required by argparse: `maflow toy evaluate|sample` need no --flow (run() asks for it).
+    parser.add_argument("--flow", choices=FLOWS, help="flow to train (2-D preset); needed to train")
     parser.add_argument("--data", default="moons", choices=DATA, help="toy density")
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps (or give --epochs)")
     add_run_arguments(
@@ -40,6 +46,36 @@ def register(subparsers) -> None:
         set_help="any setting: model.KEY (the flow's options, e.g. num_layers) or train.KEY (steps, ...), TOML values",
     )
     parser.set_defaults(run=run)
+    _register_actions(parser)
+
+
+def _register_actions(parser) -> None:
+    """``maflow toy evaluate`` and ``maflow toy sample``: optional, so ``maflow toy --flow`` trains."""
+    from maflow.run.device import DEVICE_HELP, THREADS_HELP
+    from maflow.train.flags import seed_int
+
+    actions = parser.add_subparsers(dest="toy_command", metavar="[ACTION]", required=False)
+    evaluate = actions.add_parser(
+        "evaluate", help="log-likelihood ± 2 SE on fresh points of the density, into RUN/results.json"
+    )
+    evaluate.add_argument(
+        "-N", "--num-points", type=int, default=10_000, help="fresh points of the density to score"
+    )
+    sample = actions.add_parser("sample", help="samples of a toy run: RUN/samples/samples.npy and .png")
+    sample.add_argument("-N", "--num-samples", type=int, default=1000)
+    sample.add_argument(
+        "--png", help="picture path (default RUN/samples/samples.png); the .npy goes beside it"
+    )
+    for action, seed_help in ((evaluate, "seeds the fresh points"), (sample, "seeds the samples")):
+        action.add_argument(
+            "--out", required=True, help="the run folder of `maflow toy --flow FLOW --out RUN`"
+        )
+        action.add_argument("--checkpoint", choices=["best", "latest"], default="best")
+        action.add_argument("--seed", type=seed_int, default=0, help=seed_help)
+        action.add_argument("--device", default="auto", help=DEVICE_HELP)
+        action.add_argument("--threads", type=int, help=THREADS_HELP)
+    evaluate.set_defaults(run=run_evaluate)
+    sample.set_defaults(run=run_sample)
 
 
 def _toy_config(args) -> dict:
@@ -107,6 +143,7 @@ def _check_numbers(train: dict) -> None:
 
 
 def run(args) -> int:
+    from maflow.errors import ConfigError
     from maflow.run.command import command_line
     from maflow.run.device import resolve_device, set_threads
     from maflow.run.folder import RunLock, prepare_run_folder
@@ -114,6 +151,10 @@ def run(args) -> int:
     from maflow.train.toy import toy_run_files
     from maflow.utils.io import ensure_writable_dir
 
+    if args.flow is None:
+        raise ConfigError(
+            "maflow toy trains with --flow FLOW; `maflow toy evaluate|sample --out RUN` read a trained run"
+        )
     config = _toy_config(args)
     if args.print_config:
         return print_config(config)
@@ -154,6 +195,7 @@ def _train_and_draw(args, config, out, device) -> int:
         device=device,
         progress=False if args.quiet else None,
         resume=args.resume,
+        data=settings["data"],
     )
     title = (
         f"{settings['flow']} on {settings['data']}: test NLL {summary['test_nll']:.3f} nats "
@@ -178,4 +220,74 @@ def _train_and_draw(args, config, out, device) -> int:
     write_json(out / RESULTS[0], summary)
     atomic_write_text(out / RESULTS[1], format_results({"toy flow": summary}))
     print(f"{title}; results.json in {out}, pictures in {figures}")
+    return 0
+
+
+def _check_action(args, count: int, flag: str, least: int) -> None:
+    """One line for a nonsensical flag of ``evaluate``/``sample``, before any file is touched."""
+    from maflow.errors import ConfigError
+
+    if args.flow is not None:
+        raise ConfigError(
+            f"--flow is for training; maflow toy {args.toy_command} reads the flow from RUN: drop it"
+        )
+    if count < least:
+        raise ConfigError(f"{flag} must be at least {least}, got {count}")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+
+
+def _load_run(args):
+    from maflow.run.device import resolve_device, set_threads
+    from maflow.run.toy import load_toy_run
+
+    device = resolve_device(args.device)
+    set_threads(args.threads)
+    run = load_toy_run(args.out, args.checkpoint)
+    run.model.to(device)
+    return run
+
+
+def run_evaluate(args) -> int:
+    from maflow.evaluate.toy import evaluate_toy
+    from maflow.run.command import command_line
+    from maflow.run.family_results import record_evaluation
+    from maflow.run.folder import existing_run_lock
+
+    _check_action(args, args.num_points, "--num-points", 2)  # two points give an error bar
+    with existing_run_lock(args.out, command_line()):  # it writes RUN/results.json
+        run = _load_run(args)
+        evaluation = evaluate_toy(run, args.num_points, args.seed)
+        evaluation["command"] = command_line()
+        record_evaluation(args.out, "toy flow", evaluation)
+    ll, data_units = evaluation["test"]["log_likelihood"], evaluation["test_data_units"]
+    print(
+        f"{run.data}, {args.num_points} fresh points (seed {args.seed}): average log-likelihood "
+        f"{ll['mean']:.4f} ± {ll['error_2se']:.4f} nats (± 2 SE, standardised units as the training's "
+        f"test_nll; {data_units['mean']:.4f} in the data's units); results.json in {args.out}"
+    )
+    return 0
+
+
+def run_sample(args) -> int:
+    import contextlib
+    from pathlib import Path
+
+    from maflow.errors import ConfigError
+    from maflow.evaluate.toy import save_toy_samples
+    from maflow.run.command import command_line
+    from maflow.run.folder import RunLock
+    from maflow.run.toy import SAMPLE_FILES
+
+    _check_action(args, args.num_samples, "--num-samples", 1)
+    out = Path(args.out)
+    png = Path(args.png) if args.png else out / "samples" / SAMPLE_FILES[1]
+    if png.suffix.lower() != ".png":
+        raise ConfigError(f"the picture {png} must be a .png file (the samples' .npy goes beside it)")
+    inside = out.is_dir() and png.resolve().is_relative_to(out.resolve())
+    with RunLock(out, command_line()) if inside else contextlib.nullcontext():
+        run = _load_run(args)
+        npy, picture = save_toy_samples(run, args.num_samples, args.seed, png)
+    drawn = f"{npy} and {picture}" if picture is not None else f"{npy} (no picture: matplotlib is missing)"
+    print(f"{args.num_samples} samples of the {run.data} flow, in the data's units: {drawn}")
     return 0

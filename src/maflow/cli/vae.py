@@ -1,4 +1,4 @@
-"""``maflow vae``: train a VAE with an IAF posterior and estimate its log p(x) (IS, HAIS)."""
+"""``maflow vae``: train a VAE with an IAF posterior, estimate its log p(x) (IS, HAIS), sample it."""
 
 from __future__ import annotations
 
@@ -106,6 +106,26 @@ def register(subparsers) -> None:
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.add_argument("--seed", type=int, default=0, help="seeds the test binarisation and the samplers")
     evaluate.set_defaults(run=run_evaluate)
+
+    sample = commands.add_parser("sample", help="images decoded from the prior: a .png grid and .npy")
+    sample.add_argument("--out", required=True, help="the run folder given to 'maflow vae train'")
+    sample.add_argument("-N", "--num-samples", type=int, default=64)
+    sample.add_argument("--seed", type=int, default=0, help="seeds the latents and the pixels")
+    sample.add_argument("--device", default="auto", help=DEVICE_HELP)
+    sample.add_argument("--threads", type=int, help=THREADS_HELP)
+    sample.add_argument(
+        "--checkpoint",
+        choices=("best", "latest"),
+        default="latest",
+        help="latest (default): the last epoch's weights, the run's result",
+    )
+    sample.add_argument(
+        "--png", help="picture path (default RUN/samples/samples.png); the .npy goes beside it"
+    )
+    sample.add_argument(
+        "--mean", action="store_true", help="the decoder's pixel probabilities instead of binary samples"
+    )
+    sample.set_defaults(run=run_sample)
 
 
 def _load_split(config: dict, data_dir, split: str):
@@ -352,3 +372,49 @@ def _hais(args, model, binary, report: dict, importance) -> None:
         f"{report['hais']['num_examples']} examples): {report['hais']['nll']:.2f} ± "
         f"{report['hais']['nll_error_2se']:.2f} (acceptance {hais.acceptance_rate:.2f})"
     )
+
+
+def run_sample(args) -> int:
+    import contextlib
+
+    from maflow.evaluate.vae import draw_vae_samples, save_vae_samples
+    from maflow.run.command import command_line
+    from maflow.run.device import resolve_device, set_threads
+    from maflow.run.folder import RunLock
+
+    out = Path(args.out)
+    png = Path(args.png) if args.png else out / "samples" / "samples.png"
+    if args.num_samples < 1 or (args.threads is not None and args.threads < 1):
+        raise ConfigError("--num-samples and --threads must be at least 1")
+    if png.suffix.lower() != ".png":
+        raise ConfigError(f"the picture {png} must be a .png file (the samples' .npy goes beside it)")
+    device = resolve_device(args.device)
+    set_threads(args.threads)
+    inside = out.is_dir() and png.resolve().is_relative_to(out.resolve())
+    with RunLock(out, command_line()) if inside else contextlib.nullcontext():
+        model, epochs = _trained_vae(out, args.checkpoint)
+        samples = draw_vae_samples(model.to(device), args.num_samples, args.seed, args.mean)
+        npy, picture = save_vae_samples(samples, model.image_shape, png)
+    what = "Bernoulli means" if args.mean else "binary samples"
+    drawn = f"{npy} and {picture}" if picture is not None else f"{npy} (no picture: matplotlib is missing)"
+    print(f"{args.num_samples} {what} of p(x | z), z ~ N(0, I) ({args.checkpoint}, epoch {epochs}): {drawn}")
+    return 0
+
+
+def _trained_vae(out: Path, which: str):
+    """The run's VAE from ``checkpoints/<which>.pth`` (``latest``: or an older ``checkpoint.pt``)."""
+    from maflow.errors import CheckpointError
+    from maflow.train.vae_checkpoint import BEST, checked_vae, load_trained_vae
+    from maflow.utils.io import load_checkpoint
+
+    if which == "latest":
+        model, stored = load_trained_vae(out)
+        return model, stored["epochs_trained"]
+    path = out / BEST
+    if not path.is_file():
+        raise CheckpointError(f"{out} has no {BEST} (it is written at a validation): use --checkpoint latest")
+    checkpoint = load_checkpoint(path)
+    if not isinstance(checkpoint, dict) or checkpoint.get("family") != "vae":
+        raise CheckpointError(f"{path} is not a VAE checkpoint: train one with `maflow vae train`")
+    model = checked_vae(checkpoint.get("model_config", {}), checkpoint.get("model_state", {}), path)
+    return model.eval(), (checkpoint.get("progress") or {}).get("epoch")

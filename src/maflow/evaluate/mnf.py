@@ -1,4 +1,5 @@
-"""Uncertainty studies of the MNF LeNet against LeNet: rotated digits and Fashion-MNIST images."""
+"""The MNF LeNet and LeNet: test error and NLL of a run, and the uncertainty studies against each
+other (rotated digits, Fashion-MNIST images)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from maflow.errors import ConfigError, DataError
+from maflow.errors import CheckpointError, ConfigError, DataError
 
-__all__ = ["rotate_images", "rotation_study", "plot_rotation", "fashion_test_images", "ood_study", "auroc"]
+__all__ = [
+    "rotate_images",
+    "rotation_study",
+    "plot_rotation",
+    "fashion_test_images",
+    "ood_study",
+    "auroc",
+    "load_run_classifier",
+    "classifier_performance",
+    "evaluate_classifier_run",
+]
 
 
 def rotate_images(image: np.ndarray, angles) -> np.ndarray:
@@ -254,3 +265,108 @@ def ood_study(
     if out is not None:
         write_json(out, summary)
     return summary
+
+
+def load_run_classifier(folder, which: str = "latest") -> tuple[torch.nn.Module, dict, Path]:
+    """The classifier of an MNF run folder from ``checkpoints/<which>.pth``, its checkpoint and path.
+
+    ``latest`` (the last epoch's weights, which training scores) falls back to the
+    ``checkpoint.pt`` of a run of the older layout; ``best`` is the epoch of the lowest
+    validation NLL. Anything that is not such a checkpoint is one :class:`CheckpointError`.
+    """
+    from maflow.models.mnf import CLASSIFIERS, build_classifier
+    from maflow.run.checkpoint import load_training_checkpoint
+
+    folder = Path(folder)
+    path = folder / "checkpoints" / f"{which}.pth"
+    if which == "latest" and not path.is_file() and (folder / "checkpoint.pt").is_file():
+        path = folder / "checkpoint.pt"
+    if not path.is_file():
+        other = ", or --checkpoint latest" if which == "best" else ""
+        raise CheckpointError(
+            f"{folder} has no checkpoints/{which}.pth: give the --out of `maflow mnf train`{other}"
+        )
+    checkpoint = load_training_checkpoint(path, dataset="mnist_grey")
+    name = checkpoint.get("model_name")
+    if checkpoint.get("family", "mnf") != "mnf" or name not in CLASSIFIERS:
+        raise CheckpointError(f"{path} holds no MNF LeNet or LeNet: give the --out of `maflow mnf train`")
+    try:
+        model = build_classifier(name, **checkpoint.get("model_config", {}))
+        model.load_state_dict(checkpoint["model_state"])
+    except (TypeError, ValueError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[-1][:200] if str(error).strip() else type(error).__name__
+        raise CheckpointError(
+            f"{path}: the stored weights do not fit {name} ({first}); train it again"
+        ) from None
+    return model.eval(), checkpoint, path
+
+
+@torch.no_grad()
+def classifier_performance(
+    model, x, y, num_samples: int = 1, batch_size: int = 2000, chunk: int = 1000
+) -> dict:
+    """Error (%) and NLL (nats) of the predictive mean over ``num_samples`` posterior samples,
+    each ± 2 standard errors over the images (a deterministic model: one pass).
+
+    Example:
+        >>> from maflow.models.mnf import build_classifier
+        >>> _ = torch.manual_seed(0)
+        >>> metrics = classifier_performance(build_classifier("lenet"), torch.rand(8, 784), torch.arange(8))
+        >>> metrics["count"], metrics["num_samples"], 0 <= metrics["error_percent"] <= 100
+        (8, 1, True)
+    """
+    from maflow.models.mnf import predict
+    from maflow.utils.stats import mean_and_error
+
+    num_samples = num_samples if model.is_bayesian else 1
+    wrong, nll = [], []
+    for xb, yb in zip(x.split(chunk), y.split(chunk)):  # at most chunk x num_samples rows of probabilities
+        mean = predict(model, xb, num_samples=num_samples, batch_size=batch_size).mean
+        wrong.append((mean.argmax(-1) != yb).double().cpu() * 100)
+        nll.append(-mean.clamp_min(1e-30).log().gather(1, yb[:, None])[:, 0].double().cpu())
+    error, error_2se = mean_and_error(torch.cat(wrong).numpy())
+    mean_nll, nll_2se = mean_and_error(torch.cat(nll).numpy())
+    return {
+        "error_percent": error,
+        "error_percent_2se": error_2se,
+        "nll": mean_nll,
+        "nll_2se": nll_2se,
+        "num_samples": num_samples,
+        "count": len(y),
+    }
+
+
+def evaluate_classifier_run(
+    folder, which: str = "latest", data_dir=None, num_samples: int | None = None, device="cpu"
+) -> dict:
+    """Test error and NLL (± 2 SE) of the MNF run in ``folder`` on the MNIST test split.
+
+    ``num_samples`` posterior samples per image (default: the run's ``test_samples``); the
+    training images found now must be those the run trained on (its fingerprint), else the
+    test split is not the one it was meant for either.
+    """
+    from maflow.data import load
+    from maflow.run.checkpoint import data_fingerprint, same_data
+
+    model, checkpoint, path = load_run_classifier(folder, which)
+    config = checkpoint.get("training_config") or {}
+    dataset = load("mnist_grey", data_dir)
+    stored = checkpoint.get("data_fingerprint")
+    if stored is not None:
+        train = np.asarray(dataset.train, dtype=np.float32)[: config.get("limit_train") or None]
+        if not same_data(stored, data_fingerprint(train)):
+            raise CheckpointError(
+                f"the MNIST training images found now differ from those {path} was trained on: check --data-dir"
+            )
+    x = torch.as_tensor(np.asarray(dataset.test), dtype=torch.float32, device=device)
+    y = torch.as_tensor(np.asarray(dataset.test_labels), dtype=torch.long, device=device)
+    samples = int(num_samples or config.get("test_samples", 10))
+    metrics = classifier_performance(model.to(device), x, y, samples)
+    epoch = (checkpoint.get("progress") or {}).get("epoch")
+    return {
+        "model": checkpoint["model_name"],
+        "split": "test",
+        "checkpoint": str(path),
+        "epoch": epoch,
+        **metrics,
+    }

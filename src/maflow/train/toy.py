@@ -13,6 +13,7 @@ import torch
 
 from maflow.errors import CheckpointError, ConfigError
 from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint
+from maflow.run.toy import SAMPLE_FILES, toy_splits
 from maflow.train.guard import NonFiniteGuard, NonFiniteLossError
 from maflow.train.logger import TrainingLogger
 from maflow.train.loop import Trainer
@@ -66,18 +67,9 @@ def toy_run_files(out: Path, figures: list[str], results: list[str], older=()) -
         out / "figures": list(figures),
         out / "checkpoints": [LATEST.name, BEST.name],
         out / "logs": [LOG_NAME.name],
+        out / "samples": list(SAMPLE_FILES),  # maflow toy sample's: stale once the run starts over
     }
     return artefacts, own
-
-
-def toy_splits(data: str, seed: int = 0, sizes=(10_000, 2_000)) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training and test points of a 2-D toy set, standardised with the training statistics."""
-    from maflow.data.toy import TOY_SAMPLERS
-
-    rng = np.random.RandomState(seed)
-    train, test = (torch.from_numpy(TOY_SAMPLERS[data](n, rng).astype(np.float32)) for n in sizes)
-    mean, std = train.mean(0), train.std(0)
-    return (train - mean) / std, (test - mean) / std
 
 
 def train_toy_flow(
@@ -94,6 +86,7 @@ def train_toy_flow(
     device=None,
     progress: bool | None = None,
     resume: bool = False,
+    data: str | None = None,
 ):
     """Adam with cosine decay to 0 over ``steps`` minibatches drawn with replacement from ``train``.
 
@@ -105,7 +98,9 @@ def train_toy_flow(
     settings). A NaN or infinite loss, gradient or test log-likelihood stops with
     :class:`NonFiniteLossError` (a lower ``lr`` helps). ``options`` replace some of the flow's
     gallery options (:data:`TOY_FLOWS`); the model trains on ``device`` and comes back on the CPU;
-    ``progress`` switches the bar (``None``: on a terminal). Returns the model and a summary.
+    ``progress`` switches the bar (``None``: on a terminal); ``data``, the toy density's name, is
+    recorded in the checkpoint (for ``maflow toy evaluate`` and ``sample``). Returns the model and
+    a summary.
     """
     from maflow.models.registry import build_model
 
@@ -121,6 +116,8 @@ def train_toy_flow(
         raise ConfigError(f"{flow} with options {options}: {str(error).splitlines()[0][:200]}") from None
     settings = {"flow": flow, "builder": builder, "options": options, "steps": steps}
     settings |= {"batch_size": batch_size, "lr": lr, "seed": seed}
+    if data is not None:
+        settings["data"] = data
     with TrainingLogger(out / LOG_NAME, out / "tensorboard", echo=echo) as logger:
         run = _ToyRun(model, train.to(device), settings, out, logger, progress)
         if resume and (out / LATEST).is_file():
