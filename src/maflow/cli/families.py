@@ -118,14 +118,13 @@ def _shared_flags(args, family: str, command: str) -> list[str]:
         flags += ["--data-dir", str(args.data_dir)]
     if args.threads is not None:
         flags += ["--threads", str(args.threads)]
-    if family != "made":
-        flags += ["--device", args.device, "--seed", str(args.seed)]
+    flags += ["--device", args.device]
+    if (family, command) != ("made", "evaluate"):  # the one command here that draws nothing at random
+        flags += ["--seed", str(args.seed)]
     flags += _checkpoint_flag(args, family, command)
     if (family, command) == ("vae", "evaluate") and args.quiet:
         flags += ["--quiet"]
     if command == "sample":
-        if family == "made":
-            flags += ["--seed", str(args.seed)]
         # The toy's own default draws enough points for its scatter; 64 is the flow commands' default.
         if family != "toy" or _typed("--num-samples") or _typed("--num_samples"):
             flags += ["-N", str(args.num_samples)]
