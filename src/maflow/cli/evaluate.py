@@ -5,7 +5,8 @@ The run is its folder, ``--out RUN`` (or ``--run RUN``), the ``--out`` given to 
 (``OUT/<dataset>/``) is found from ``OUT``. A run trained with ``--data`` is evaluated on the splits of its own file (found
 where it was, or given with ``--data`` when it moved; its values are checked against the
 checkpoint), in the data's own units, as log p(x | c) when it is conditional. The run folder of a
-binary MADE or a VAE is evaluated by ``maflow made evaluate`` or ``maflow vae evaluate``.
+binary MADE, a VAE, an MNF classifier or a toy flow is evaluated by its family's own command
+(``maflow made evaluate``, ``vae evaluate``, ``mnf evaluate``, ``toy evaluate``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def run(args) -> int:
     from maflow.run.device import resolve_device, set_threads
 
     other = run_family(args)
-    if other is not None:  # a binary MADE's or a VAE's run folder: its own evaluation
+    if other is not None:  # another family's run folder: its own evaluation
         return dispatch(args, "evaluate", *other)
     paths, record = trained_run(args)
     if record is None and (args.data or args.context):

@@ -4,7 +4,8 @@ A run trained with ``--data`` samples in the data's own units (the standardisati
 ``.npy`` or ``.csv`` by the ``--output`` suffix); a conditional one draws ``--num-samples`` rows
 for each context row given with ``--context`` (a file, or a literal row such as ``0.5,1.0``;
 for a one-column context, ``-1,0,1`` is three rows) or ``--labels`` (a file, or class labels
-such as ``3`` or ``0,2``). A binary MADE's run folder is sampled by ``maflow made sample``.
+such as ``3`` or ``0,2``). The run folder of a binary MADE, a VAE or a toy flow is sampled by
+its family's own command (``maflow made sample``, ``vae sample``, ``toy sample``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def run(args) -> int:
     from maflow.cli.families import dispatch, run_family
 
     other = run_family(args)
-    if other is not None:  # a binary MADE's run folder: its own sampler
+    if other is not None:  # another family's run folder: its own sampler
         return dispatch(args, "sample", *other)
     paths, record = trained_run(args)
     if record is not None:
