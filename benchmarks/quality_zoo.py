@@ -66,6 +66,70 @@ def _exp_map_realnvp(features, setup):
     return flow
 
 
+class _ResidualConditioner(torch.nn.Module):
+    """nflows' ResidualNet shape: linear in, pre-activation residual blocks, linear out (a linear path)."""
+
+    def __init__(self, n_in: int, n_out: int, hidden: int, blocks: int):
+        super().__init__()
+        self.initial_layer = torch.nn.Linear(n_in, hidden)
+        self.blocks = torch.nn.ModuleList()
+        for _ in range(blocks):
+            block = torch.nn.Sequential(
+                torch.nn.ReLU(),
+                torch.nn.Linear(hidden, hidden),
+                torch.nn.ReLU(),
+                torch.nn.Linear(hidden, hidden),
+            )
+            with torch.no_grad():  # each block starts near zero, as nflows'
+                block[-1].weight.uniform_(-1e-3, 1e-3)
+                block[-1].bias.uniform_(-1e-3, 1e-3)
+            self.blocks.append(block)
+        self.output_layer = torch.nn.Linear(hidden, n_out)
+
+    def forward(self, x, context=None):
+        h = self.initial_layer(x)
+        for block in self.blocks:
+            h = h + block(h)
+        return self.output_layer(h)
+
+
+class _SkipConditioner(torch.nn.Module):
+    """maflow's MLP plus a linear map from its input to its output (started at zero)."""
+
+    def __init__(self, mlp, n_in: int, n_out: int):
+        super().__init__()
+        self.mlp = mlp
+        self.skip = torch.nn.Linear(n_in, n_out)
+        with torch.no_grad():
+            self.skip.weight.zero_()
+            self.skip.bias.zero_()
+
+    @property
+    def output_layer(self):
+        return self.mlp.output_layer
+
+    def forward(self, x, context=None):
+        return self.mlp(x) + self.skip(x)
+
+
+def _swap_conditioners(flow, setup, kind: str):
+    """Every coupling layer's MLP replaced by a residual net (``resnet``) or given a linear ``skip``."""
+    for module in flow.modules():
+        if not hasattr(module, "conditioner"):
+            continue
+        old = module.conditioner
+        n_in, n_out = module.num_identity, old.output_layer.out_features
+        if kind == "skip":
+            module.conditioner = _SkipConditioner(old, n_in, n_out)
+            continue
+        new = _ResidualConditioner(n_in, n_out, setup["hidden"], max(setup["depth"] - 1, 1))
+        with torch.no_grad():  # the same identity start as the MLP it replaces
+            new.output_layer.weight.copy_(old.output_layer.weight)
+            new.output_layer.bias.copy_(old.output_layer.bias)
+        module.conditioner = new
+    return flow
+
+
 def _bn_between(flow):
     """Batch norm only between coupling layers (nflows' ``SimpleRealNVP``), not after the last."""
     from maflow.transforms.batchnorm import BatchNorm
@@ -178,6 +242,8 @@ RUNS = {
         "maflow+running": lambda f, s: _running_statistics(_maflow_realnvp(f, s)),
         "maflow+half-mask": lambda f, s: _maflow_realnvp(f, s, mask="half"),
         "maflow+no-identity": lambda f, s: _maflow_realnvp(f, s, identity_start=False),
+        "maflow+resnet": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "resnet"),
+        "maflow+skip": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "skip"),
         "maflow-paper": lambda f, s: _maflow_realnvp(f, s, **PAPER_REALNVP),
         "maflow-paper+identity": lambda f, s: _maflow_realnvp(
             f, s, **{**PAPER_REALNVP, "identity_start": True}
