@@ -166,7 +166,20 @@ def _maflow_nsf(features, setup, variant, kind):
         options["tail_bound"] = 5.0
     if variant == "random-init":
         options["identity_init"] = False
-    return NSF(features, kind=kind, **options)
+    if variant == "no-lu":  # zuko's NSF: no linear layers, the halves or orders alternate
+        options["linear"] = "none" if kind == "coupling" else "reverse"
+    flow = NSF(features, kind=kind, **options)
+    if (
+        variant == "torch-init"
+    ):  # PyTorch's init for the hidden layers (the output layers start at the identity)
+        with torch.no_grad():
+            for module in flow.modules():
+                net = getattr(module, "conditioner", None) or getattr(module, "made", None)
+                if net is not None and module is not net:
+                    for layer in net.modules():
+                        if isinstance(layer, torch.nn.Linear) and layer is not net.output_layer:
+                            torch.nn.Linear.reset_parameters(layer)
+    return flow
 
 
 # ---------------------------------------------------------------- peers
@@ -260,6 +273,8 @@ RUNS = {
         "maflow": lambda f, s: _maflow_nsf(f, s, None, "coupling"),
         "maflow+random-init": lambda f, s: _maflow_nsf(f, s, "random-init", "coupling"),
         "maflow+tail-5": lambda f, s: _maflow_nsf(f, s, "tail-5", "coupling"),
+        "maflow+torch-init": lambda f, s: _maflow_nsf(f, s, "torch-init", "coupling"),
+        "maflow+no-lu": lambda f, s: _maflow_nsf(f, s, "no-lu", "coupling"),
         "nflows": lambda f, s: _nflows_nsf(f, s, "coupling"),
         "zuko": lambda f, s: _zuko(f, s, "nsf-cl"),
     },
@@ -267,6 +282,8 @@ RUNS = {
         "maflow": lambda f, s: _maflow_nsf(f, s, None, "autoregressive"),
         "maflow+random-init": lambda f, s: _maflow_nsf(f, s, "random-init", "autoregressive"),
         "maflow+tail-5": lambda f, s: _maflow_nsf(f, s, "tail-5", "autoregressive"),
+        "maflow+torch-init": lambda f, s: _maflow_nsf(f, s, "torch-init", "autoregressive"),
+        "maflow+no-lu": lambda f, s: _maflow_nsf(f, s, "no-lu", "autoregressive"),
         "nflows": lambda f, s: _nflows_nsf(f, s, "autoregressive"),
         "zuko": lambda f, s: _zuko(f, s, "nsf-ar"),
     },
