@@ -9,7 +9,14 @@ import torch
 from maflow.errors import ConfigError, MaflowError
 from maflow.run.checkpoint import get_rng_states, set_rng_states
 
-__all__ = ["NonFiniteLossError", "NonFiniteGuard", "gradient_norm", "parameters_finite", "optimizer_step"]
+__all__ = [
+    "NonFiniteLossError",
+    "NonFiniteGuard",
+    "NonFiniteRecord",
+    "gradient_norm",
+    "parameters_finite",
+    "optimizer_step",
+]
 
 POLICIES = ("rollback", "stop")
 ADVICE = "Resume with --resume and a lower --lr (the change is recorded), or check the data"
@@ -20,9 +27,21 @@ class NonFiniteLossError(MaflowError):
 
 
 def gradient_norm(parameters) -> torch.Tensor:
-    """Euclidean norm of all gradients together (NaN or Inf when any gradient is)."""
-    norms = [p.grad.detach().norm() for p in parameters if p.grad is not None]
-    return torch.stack(norms).norm() if norms else torch.zeros(())
+    """Euclidean norm of all gradients together (NaN or Inf when any gradient is), on their device.
+
+    Example:
+        >>> layer = torch.nn.Linear(2, 1)
+        >>> layer(torch.ones(1, 2)).sum().backward()
+        >>> round(float(gradient_norm(layer.parameters())) ** 2, 4)
+        3.0
+    """
+    grads = [p.grad.detach() for p in parameters if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    total_norm = getattr(torch.nn.utils, "get_total_norm", None)  # torch >= 2.6: fused per device
+    if total_norm is not None:
+        return total_norm(grads)
+    return torch.stack([g.norm() for g in grads]).norm()
 
 
 def optimizer_step(
@@ -41,9 +60,54 @@ def optimizer_step(
 
 
 def parameters_finite(module: torch.nn.Module) -> bool:
-    """Whether every floating-point parameter and buffer of ``module`` is finite."""
-    tensors = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]
-    return all(bool(torch.isfinite(t).all()) for t in tensors)
+    """Whether every floating-point parameter and buffer of ``module`` is finite (one read-back per device)."""
+    flags: dict[torch.device, list[torch.Tensor]] = {}
+    for t in (*module.parameters(), *module.buffers()):
+        if t.is_floating_point() and t.numel():
+            flags.setdefault(t.device, []).append(torch.isfinite(t.detach()).all())
+    return all(bool(torch.stack(each).all()) for each in flags.values())
+
+
+class NonFiniteRecord:
+    """The first NaN or Inf among the values of a stretch of training steps, noted on their device.
+
+    :meth:`note` costs a few tensor operations on the value's device and never waits for it, so
+    a training step can check its loss and gradient norm without a host synchronisation;
+    :meth:`first` reads the record back (one synchronisation) when the trainer can act on it.
+
+    Example:
+        >>> record = NonFiniteRecord()
+        >>> record.note(torch.tensor(1.0), tag=0)
+        >>> record.note(torch.tensor(float("inf")), tag=3)
+        >>> record.note(torch.tensor(float("nan")), tag=4)
+        >>> record.first()
+        (3, inf)
+        >>> NonFiniteRecord().first() is None
+        True
+    """
+
+    def __init__(self) -> None:
+        self._tag: torch.Tensor | None = None  # -1 until a non-finite value is noted
+        self._value: torch.Tensor | None = None
+
+    def note(self, value: torch.Tensor, tag: int) -> None:
+        """Keeps ``tag`` (a non-negative number naming the step and what was checked) and the value,
+        if ``value`` is not finite and nothing was noted before."""
+        value = value.detach()
+        if self._tag is None or self._value is None:
+            # torch.full writes on the device itself: no copy from the host, no waiting.
+            self._tag = torch.full((), -1, dtype=torch.int64, device=value.device)
+            self._value = torch.zeros((), dtype=torch.float64, device=value.device)
+        first = ~torch.isfinite(value).all() & (self._tag < 0)
+        self._tag = torch.where(first, tag, self._tag)
+        self._value = torch.where(first, value.double().sum(), self._value)  # a bad value stays bad
+
+    def first(self) -> tuple[int, float] | None:
+        """The tag and value of the first non-finite value noted, or ``None`` (reads the device)."""
+        if self._tag is None or self._value is None:  # nothing noted: no read-back
+            return None
+        tag = int(self._tag)
+        return (tag, float(self._value)) if tag >= 0 else None
 
 
 class NonFiniteGuard:
@@ -96,9 +160,15 @@ class NonFiniteGuard:
         self.advice = advice or ADVICE
         self._state: dict | None = None
 
-    def remember(self, model, optimizer, scheduler=None, generator=None, step: int = 0) -> None:
-        """Keeps the current (good) state; only under the rollback policy, which needs it."""
-        if self.policy != "rollback":
+    def remember(
+        self, model, optimizer, scheduler=None, generator=None, step: int = 0, always: bool = False
+    ) -> None:
+        """Keeps the current (good) state; only under the rollback policy, which needs it, unless
+        ``always``: then a stop also restores it, for a trainer whose checks come a few steps late
+        (it may have stepped on NaN gradients since; the state in memory stays the last good one).
+        """
+        if self.policy != "rollback" and not always:
+            self._state = None
             return
         self._state = {
             "model": copy.deepcopy(model.state_dict()),
@@ -114,23 +184,31 @@ class NonFiniteGuard:
         """Rolls back to the remembered state with a smaller learning rate, or raises.
 
         ``problem`` says what became non-finite and where; ``last_good`` names the last good
-        checkpoint for the message. Returns the step of the restored state.
+        checkpoint for the message. Returns the step of the restored state. A stop leaves the
+        remembered state, when there is one, in ``model`` and ``optimizer``.
         """
         if self.policy == "stop" or self._state is None or self.rollbacks >= self.max_rollbacks:
+            if self._state is not None:
+                self._restore(model, optimizer, scheduler, generator)
             after = f" after {self.rollbacks} rollback(s)" if self.rollbacks else ""
             raise NonFiniteLossError(
                 f"{problem}; training stopped{after}, {last_good or 'no checkpoint was written yet'}. "
                 f"{self.advice}"
             )
-        state = self._state
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        set_rng_states(state["rng"], generator)
+        state = self._restore(model, optimizer, scheduler, generator)
         for group in optimizer.param_groups:
             group["lr"] *= self.lr_factor
         if scheduler is not None and hasattr(scheduler, "base_lrs"):
             scheduler.base_lrs = [lr * self.lr_factor for lr in scheduler.base_lrs]
         self.rollbacks += 1
         return state["step"]
+
+    def _restore(self, model, optimizer, scheduler, generator) -> dict:
+        state = self._state
+        assert state is not None
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        set_rng_states(state["rng"], generator)
+        return state

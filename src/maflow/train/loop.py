@@ -14,16 +14,39 @@ from torch import Tensor
 from maflow.distributions.flow import values_unchecked
 from maflow.errors import ConfigError
 from maflow.run.checkpoint import save_training_checkpoint
-from maflow.run.command import resume_command
-from maflow.run.interrupt import StopSignals, TrainingInterrupted, interrupted_message
-from maflow.train.batches import epoch_batches
+from maflow.run.device import tf32_precision
+from maflow.run.interrupt import StopSignals, TrainingInterrupted
+from maflow.train.batches import batches_on, epoch_batches, take_batch
+from maflow.train.compile import compile_loss
 from maflow.train.early_stopping import EarlyStopping
-from maflow.train.guard import NonFiniteGuard, NonFiniteLossError, gradient_norm, parameters_finite
+from maflow.train.epoch_totals import EpochTotals
+from maflow.train.guard import (
+    NonFiniteGuard,
+    NonFiniteLossError,
+    NonFiniteRecord,
+    gradient_norm,
+    parameters_finite,
+)
 from maflow.train.logger import TrainingLogger
 from maflow.train.progress import EpochProgress
-from maflow.train.trainer_state import TrainerState
+from maflow.train.trainer_checks import TrainerChecks
 
-__all__ = ["NonFiniteLossError", "TrainingInterrupted", "EarlyStopping", "epoch_batches", "Trainer"]
+__all__ = [
+    "NonFiniteLossError",
+    "TrainingInterrupted",
+    "EarlyStopping",
+    "epoch_batches",
+    "Trainer",
+    "SYNC_EVERY",
+]
+
+# Steps between the read-backs of the non-finite checks (and of the loss the progress bar shows).
+# A read-back makes the host wait until the GPU has run its whole queue, so the GPU then idles
+# while Python sets up the next step; once in 50 steps that wait is spread thin, and a NaN costs
+# at most 49 wasted steps before the guard acts (it returns to the epoch's start, so they leave
+# no trace). The progress bar redraws at most twice a second, a few steps apart or hundreds.
+# docs/decisions.md ("A training step that never waits for the GPU") has the reasoning.
+SYNC_EVERY = 50
 
 
 def _loss_and_sums(result) -> tuple[Tensor, dict]:
@@ -35,7 +58,7 @@ def _number(value: float) -> str:
     return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e6 else f"{value:.4g}"
 
 
-class Trainer(TrainerState):
+class Trainer(TrainerChecks):
     """Trains ``model`` on the rows of a tensor with a user-given loss, validating every epoch.
 
     The loop is model-agnostic: ``loss_fn(model, batch)`` returns the scalar to minimise, or
@@ -50,6 +73,15 @@ class Trainer(TrainerState):
     ``nan_guard`` (a :class:`maflow.train.guard.NonFiniteGuard`; default: stop), which rolls back
     to the epoch's start with a smaller learning rate or raises :class:`NonFiniteLossError`
     naming the step and the last good checkpoint; a non-finite model is never saved.
+
+    A step never waits for the device: losses and gradient norms are checked on the device
+    (:class:`~maflow.train.guard.NonFiniteRecord`) and the epoch's sums stay there
+    (:class:`~maflow.train.epoch_totals.EpochTotals`); the host reads them back every
+    ``sync_every`` steps, at the end of the epoch, and before an interrupt's checkpoint, and
+    hands the first non-finite value (its step and batch) to the guard then. Steps run in
+    between on a NaN are undone by the guard's return to the epoch's start (kept in memory under
+    either policy when ``sync_every`` > 1), and no checkpoint or best weights are taken before a
+    check.
 
     SIGINT or SIGTERM during :meth:`fit` (with ``handle_signals``) lets the current step finish,
     writes ``latest.pth`` with the position inside the epoch, and raises
@@ -84,6 +116,16 @@ class Trainer(TrainerState):
         stop_after_epoch: Called after each epoch; a message ends the run there (e.g. a time
             limit), ``None`` goes on.
         restore_best: Load the best weights into ``model`` at the end (off: keep the last).
+        sync_every: Steps between read-backs of the checks (1: every step, as a plain loop;
+            default :data:`SYNC_EVERY`).
+        tf32: ``--tf32``: TensorFloat-32 matrix products on a CUDA device during :meth:`fit`
+            (off: exact float32; see :func:`maflow.run.device.tf32_precision`).
+        compile_backend: ``--compile``: ``loss_fn`` through ``torch.compile`` with this backend
+            (``"inductor"``, ``"aot_eager"``, ...); ``None``: eager. A graph that cannot be built
+            is one :class:`~maflow.errors.ConfigError`.
+        batch_device: Where each batch goes when ``data`` are kept elsewhere (the training set in
+            pinned CPU memory, :func:`maflow.run.device.place_training_data`); ``None``: batches
+            stay where the data are.
 
     Example:
         >>> import tempfile
@@ -129,13 +171,23 @@ class Trainer(TrainerState):
         prepare_batch: Callable[[Tensor], Tensor] | None = None,
         stop_after_epoch: Callable[[], str | None] | None = None,
         restore_best: bool = True,
+        sync_every: int = SYNC_EVERY,
+        tf32: bool = False,
+        compile_backend: str | None = None,
+        batch_device: torch.device | None = None,
     ):
         if epochs < 1:
             raise ConfigError(f"--epochs must be at least 1, got {epochs} (0 would train nothing)")
+        if sync_every < 1:
+            raise ConfigError(f"sync_every must be at least 1, got {sync_every}")
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
-        self.loss_fn = loss_fn
+        self.compile_backend = compile_backend
+        self.loss_fn = compile_loss(loss_fn, compile_backend) if compile_backend else loss_fn
+        self.sync_every = sync_every
+        self.tf32 = tf32
+        self.batch_device = batch_device
         self.validate_fn = validate_fn
         self.checkpoint_fn = checkpoint_fn
         self.checkpoint_dir = Path(checkpoint_dir)
@@ -172,43 +224,6 @@ class Trainer(TrainerState):
         self._epoch_generator_state: torch.Tensor | None = None
         self._epoch_started = 0.0
 
-    @property
-    def latest_path(self) -> Path:
-        return self.checkpoint_dir / "latest.pth"
-
-    @property
-    def best_path(self) -> Path:
-        return self.checkpoint_dir / "best.pth"
-
-    def _check_finite(self, value: Tensor, what: str, batch: int) -> None:
-        if torch.isfinite(value).all():
-            return
-        raise NonFiniteLossError(
-            f"the {what} became {value.item()} at step {self.step + 1} (epoch {self.epoch + 1}, "
-            f"batch {batch + 1})"
-        )
-
-    def _recover(self, problem: str) -> None:
-        """Hands a NaN or Inf to the guard: roll back (and log it) or log and raise."""
-        if self.epoch == 0 and not self._resume_batch:
-            last = f"no checkpoint was written yet (only the untrained start, {self.latest_path})"
-        elif self.latest_path.is_file():
-            last = f"the last good checkpoint is {self.latest_path} (epoch {self.epoch})"
-        else:
-            last = "no checkpoint was written yet"
-        try:
-            self.step = self.guard.recover(
-                problem, self.model, self.optimizer, self.scheduler, self.generator, last
-            )
-        except NonFiniteLossError as error:
-            self.logger.info(str(error))
-            raise
-        self.logger.info(
-            f"{problem}; rolled back to the start of epoch {self.epoch + 1} (step {self.step}) with "
-            f"learning rate {self.optimizer.param_groups[0]['lr']:.3g} "
-            f"(rollback {self.guard.rollbacks} of {self.guard.max_rollbacks})"
-        )
-
     def train_epoch(self, data: Tensor) -> tuple[float, float]:
         """One pass over ``data``; returns the mean minibatch loss and samples per second.
 
@@ -218,44 +233,64 @@ class Trainer(TrainerState):
             self.before_epoch(self.epoch)
         self.model.train()
         self._epoch_generator_state = self.generator.get_state()
-        batches = self.batches_fn(len(data), self.batch_size, self.generator)
-        total, count = self._epoch_totals
-        sums = dict(self._epoch_sums)
+        batches = batches_on(self.batches_fn(len(data), self.batch_size, self.generator), data.device)
+        start = self._resume_batch
         if self.prepare_batch is not None:
-            for index in range(min(self._resume_batch, len(batches))):  # replays their draws
-                self.prepare_batch(data[batches[index]])
-        with EpochProgress(len(batches), self.epoch + 1, self.progress, initial=self._resume_batch) as bar:
-            for index in range(self._resume_batch, len(batches)):
-                if self.before_step is not None:
-                    self.before_step(self.step)
-                batch = data[batches[index]]
-                if self.prepare_batch is not None:
-                    batch = self.prepare_batch(batch)
-                loss, batch_sums = _loss_and_sums(self.loss_fn(self.model, batch))
-                self._check_finite(loss.detach(), "loss", index)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.grad_clip is not None:
-                    norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-                else:
-                    norm = gradient_norm(self.model.parameters())
-                self._check_finite(norm, "gradient norm", index)
-                self.optimizer.step()
-                self.step += 1
-                value = loss.item()
-                total += value * len(batch)
-                count += len(batch)
-                for key, part in batch_sums.items():
-                    sums[key] = sums.get(key, 0.0) + float(part)
-                bar.update(value, len(batch))
-                if self._signals is not None and self._signals.received is not None:
-                    self._interrupt(index + 1, (total, count), sums)
+            for index in range(min(start, len(batches))):  # replays their draws
+                self.prepare_batch(take_batch(data, batches[index], self.batch_device))
+        totals = EpochTotals(*self._epoch_totals, self._epoch_sums)
+        record = NonFiniteRecord()
+        # Step and batch (counted from 1) of this call's first step, for the messages of the checks.
+        where = (self.step + 1, start + 1)
+        with EpochProgress(len(batches), self.epoch + 1, self.progress, initial=start) as bar:
+            try:
+                for index in range(start, len(batches)):
+                    loss, size = self._train_step(data, batches[index], totals, record, 2 * (index - start))
+                    shown = None
+                    if (index + 1 - start) % self.sync_every == 0:
+                        self._check(record, *where)
+                        shown = float(loss) if bar.enabled else None
+                    bar.update(shown, size)
+                    if self._signals is not None and self._signals.received is not None:
+                        self._check(record, *where)  # no checkpoint of a step after a NaN
+                        loss_sum, count, sums = totals.values()
+                        self._interrupt(index + 1, (loss_sum, count), sums)
+                self._check(record, *where)
+            except (NonFiniteLossError, TrainingInterrupted):
+                raise
+            except Exception as error:
+                self._explain(error, record, where)
+                raise
             throughput = bar.samples_per_second
+        loss_sum, count, sums = totals.values()
         self._resume_batch, self._epoch_totals, self._epoch_sums = 0, (0.0, 0), {}
         self._epoch_means = {key: value / max(count, 1) for key, value in sums.items()}
         if self.scheduler is not None:
             self.scheduler.step()
-        return total / max(count, 1), throughput
+        return loss_sum / max(count, 1), throughput
+
+    def _train_step(
+        self, data: Tensor, index: Tensor, totals: EpochTotals, record: NonFiniteRecord, tag: int
+    ) -> tuple[Tensor, int]:
+        """One optimiser step on the rows ``index``; checks and sums stay on the device."""
+        if self.before_step is not None:
+            self.before_step(self.step)
+        batch = take_batch(data, index, self.batch_device)
+        if self.prepare_batch is not None:
+            batch = self.prepare_batch(batch)
+        loss, batch_sums = _loss_and_sums(self.loss_fn(self.model, batch))
+        record.note(loss, tag)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        else:
+            norm = gradient_norm(self.model.parameters())
+        record.note(norm, tag + 1)
+        self.optimizer.step()
+        self.step += 1
+        totals.add(loss, len(batch), batch_sums)
+        return loss, len(batch)
 
     def fit(self, data: Tensor) -> dict:
         """Trains until ``epochs`` or early stopping; restores the best weights; returns a summary."""
@@ -268,7 +303,12 @@ class Trainer(TrainerState):
             f"training from epoch {self.epoch} (step {self.step}) to epoch {self.epochs}", echo=False
         )
         # The data were checked once when loaded: no flow re-checks each batch (a host sync per step).
-        with StopSignals(self.handle_signals) as signals, values_unchecked(self.model):
+        device = self.batch_device or next(self.model.parameters(), data).device
+        with (
+            StopSignals(self.handle_signals) as signals,
+            values_unchecked(self.model),
+            tf32_precision(self.tf32, device, self.logger.info),
+        ):
             self._signals = signals
             try:
                 self._fit_epochs(data)
@@ -300,7 +340,9 @@ class Trainer(TrainerState):
             if self._signals is not None and self._signals.received is not None:
                 self._interrupt(0, (0.0, 0))  # between epochs: latest.pth is this epoch end's
             start = self._epoch_started = time.perf_counter()
-            self.guard.remember(self.model, self.optimizer, self.scheduler, self.generator, self.step)
+            self.guard.remember(
+                self.model, self.optimizer, self.scheduler, self.generator, self.step, self.sync_every > 1
+            )
             try:
                 train_loss, throughput = self.train_epoch(data)
                 if not parameters_finite(self.model):
@@ -359,30 +401,3 @@ class Trainer(TrainerState):
         scalars |= {f"train/{k}": v for k, v in self._epoch_means.items()}
         numbers = {k: v for k, v in extras.items() if isinstance(v, int | float)}
         self.logger.scalars(scalars | {f"validation/{k}": v for k, v in numbers.items()}, self.epoch)
-
-    def _checkpoint(self) -> dict:
-        return self.checkpoint_fn(**self.progress_state())
-
-    def _interrupt(self, batch_in_epoch: int, epoch_totals: tuple, epoch_sums: dict | None = None) -> None:
-        """Writes ``latest.pth`` at this step (inside the epoch when ``batch_in_epoch`` > 0) and raises."""
-        signum = self._signals.received
-        if batch_in_epoch:
-            self.elapsed += time.perf_counter() - self._epoch_started
-            position = self.generator.get_state()
-            self.generator.set_state(self._epoch_generator_state)  # resume replays the permutation
-            try:
-                checkpoint = self.checkpoint_fn(
-                    **self.progress_state(batch_in_epoch, epoch_totals, epoch_sums)
-                )
-            finally:
-                self.generator.set_state(position)
-            kept = f"epoch {self.epoch + 1} (batch {batch_in_epoch}), step {self.step}"
-        else:
-            checkpoint = self._checkpoint()
-            kept = f"epoch {self.epoch}, step {self.step}"
-        save_training_checkpoint(self.latest_path, checkpoint)
-        message = interrupted_message(
-            signum, f"{kept} in {self.latest_path}", self.resume_command or resume_command()
-        )
-        self.logger.info(message, echo=False)
-        raise TrainingInterrupted(message, signum)

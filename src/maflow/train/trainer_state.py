@@ -4,12 +4,16 @@ restoring it exactly, and a deliberate change of the learning rate on resume."""
 from __future__ import annotations
 
 import math
+import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from maflow.errors import ConfigError
-from maflow.run.checkpoint import set_rng_states
+from maflow.run.checkpoint import save_training_checkpoint, set_rng_states
+from maflow.run.command import resume_command
+from maflow.run.interrupt import TrainingInterrupted, interrupted_message
 from maflow.train.early_stopping import EarlyStopping
 from maflow.train.guard import NonFiniteGuard
 
@@ -17,10 +21,11 @@ __all__ = ["TrainerState"]
 
 
 class TrainerState:
-    """Progress, resume and learning-rate changes of a :class:`~maflow.train.loop.Trainer` (a mixin).
+    """Progress, resume, interrupts and learning-rate changes of a :class:`~maflow.train.loop.Trainer` (a mixin).
 
     It reads and writes the trainer's counters (``epoch``, ``step``, ``best_epoch``, ...), its
-    early stopping (``stopping``), guard, history and the position inside an interrupted epoch.
+    early stopping (``stopping``), guard, history and the position inside an interrupted epoch,
+    and writes the checkpoint of an interrupt.
 
     Example:
         >>> from maflow.train.loop import Trainer
@@ -47,6 +52,20 @@ class TrainerState:
     _resume_batch: int
     _epoch_totals: tuple[float, int]
     _epoch_sums: dict
+    _epoch_generator_state: torch.Tensor | None
+    _epoch_started: float
+    _signals: Any
+    checkpoint_fn: Any
+    checkpoint_dir: Path
+    resume_command: str | None
+
+    @property
+    def latest_path(self) -> Path:
+        return self.checkpoint_dir / "latest.pth"
+
+    @property
+    def best_path(self) -> Path:
+        return self.checkpoint_dir / "best.pth"
 
     def progress_state(
         self, batch_in_epoch: int = 0, epoch_totals: tuple = (0.0, 0), epoch_sums: dict | None = None
@@ -131,3 +150,31 @@ class TrainerState:
         self.logger.info(
             f"learning rate changed on resume at epoch {self.epoch} (step {self.step}): {old:g} -> {lr:g}"
         )
+
+    def _checkpoint(self) -> dict:
+        return self.checkpoint_fn(**self.progress_state())
+
+    def _interrupt(self, batch_in_epoch: int, epoch_totals: tuple, epoch_sums: dict | None = None) -> None:
+        """Writes ``latest.pth`` at this step (inside the epoch when ``batch_in_epoch`` > 0) and raises."""
+        signum = self._signals.received
+        if batch_in_epoch:
+            self.elapsed += time.perf_counter() - self._epoch_started
+            position, before = self.generator.get_state(), self._epoch_generator_state
+            assert before is not None  # set by train_epoch before its first batch
+            self.generator.set_state(before)  # resume replays the permutation
+            try:
+                checkpoint = self.checkpoint_fn(
+                    **self.progress_state(batch_in_epoch, epoch_totals, epoch_sums)
+                )
+            finally:
+                self.generator.set_state(position)
+            kept = f"epoch {self.epoch + 1} (batch {batch_in_epoch}), step {self.step}"
+        else:
+            checkpoint = self._checkpoint()
+            kept = f"epoch {self.epoch}, step {self.step}"
+        save_training_checkpoint(self.latest_path, checkpoint)
+        message = interrupted_message(
+            signum, f"{kept} in {self.latest_path}", self.resume_command or resume_command()
+        )
+        self.logger.info(message, echo=False)
+        raise TrainingInterrupted(message, signum)
