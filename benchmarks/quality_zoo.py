@@ -69,17 +69,13 @@ def _exp_map_realnvp(features, setup):
 class _ResidualConditioner(torch.nn.Module):
     """nflows' ResidualNet shape: linear in, pre-activation residual blocks, linear out (a linear path)."""
 
-    def __init__(self, n_in: int, n_out: int, hidden: int, blocks: int):
+    def __init__(self, n_in: int, n_out: int, hidden: int, blocks: int, block_layers: int = 2):
         super().__init__()
         self.initial_layer = torch.nn.Linear(n_in, hidden)
         self.blocks = torch.nn.ModuleList()
         for _ in range(blocks):
-            block = torch.nn.Sequential(
-                torch.nn.ReLU(),
-                torch.nn.Linear(hidden, hidden),
-                torch.nn.ReLU(),
-                torch.nn.Linear(hidden, hidden),
-            )
+            layers = [(torch.nn.ReLU(), torch.nn.Linear(hidden, hidden)) for _ in range(block_layers)]
+            block = torch.nn.Sequential(*[m for pair in layers for m in pair])
             with torch.no_grad():  # each block starts near zero, as nflows'
                 block[-1].weight.uniform_(-1e-3, 1e-3)
                 block[-1].bias.uniform_(-1e-3, 1e-3)
@@ -122,7 +118,10 @@ def _swap_conditioners(flow, setup, kind: str):
         if kind == "skip":
             module.conditioner = _SkipConditioner(old, n_in, n_out)
             continue
-        new = _ResidualConditioner(n_in, n_out, setup["hidden"], max(setup["depth"] - 1, 1))
+        # resnet: nflows' shape (depth - 1 blocks of two layers: one more layer than the MLP);
+        # resnet-1: blocks of one layer, as many layers as the MLP (the same cost)
+        block_layers = 1 if kind == "resnet-1" else 2
+        new = _ResidualConditioner(n_in, n_out, setup["hidden"], max(setup["depth"] - 1, 1), block_layers)
         with torch.no_grad():  # the same identity start as the MLP it replaces
             new.output_layer.weight.copy_(old.output_layer.weight)
             new.output_layer.bias.copy_(old.output_layer.bias)
@@ -256,6 +255,7 @@ RUNS = {
         "maflow+half-mask": lambda f, s: _maflow_realnvp(f, s, mask="half"),
         "maflow+no-identity": lambda f, s: _maflow_realnvp(f, s, identity_start=False),
         "maflow+resnet": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "resnet"),
+        "maflow+resnet-1": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "resnet-1"),
         "maflow+skip": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "skip"),
         "maflow-paper": lambda f, s: _maflow_realnvp(f, s, **PAPER_REALNVP),
         "maflow-paper+identity": lambda f, s: _maflow_realnvp(
