@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 
@@ -226,3 +227,84 @@ def render(results: list[dict], setups: dict, descriptions: dict, timing: list[d
         "",
     ]
     return "\n".join(out)
+
+
+def render_zoo(results: list[dict], runs: dict[str, list[str]], datasets: list[str]) -> str:
+    """docs/quality_zoo.md from benchmarks/quality_zoo.py's rows (the last row of every family, data, run, seed).
+
+    Arguments:
+        results: The rows, oldest first.
+        runs: Each family's runs in display order (maflow's default first, peers by name).
+        datasets: The data sets in display order.
+    """
+    from quality import DESCRIPTIONS, SETUPS  # the sibling benchmarks/quality.py
+
+    latest: dict[tuple, dict] = {}
+    for r in results:
+        latest[r["family"], r["data"], r["run"], r["seed"]] = r
+    seeded: dict[tuple, dict[int, dict]] = defaultdict(dict)
+    for (family, data, run, seed), r in latest.items():
+        seeded[family, data, run][seed] = r
+    lines = [
+        "# Quality: Real NVP and neural spline flows against the peers",
+        "",
+        "Written by `python benchmarks/quality_zoo.py report` from `benchmarks/quality_zoo_results.jsonl`;",
+        "runs by `OMP_NUM_THREADS=1 python benchmarks/quality_zoo.py run ...` (see the script's docstring).",
+        "Test log-likelihood in nats (mean over seeds; ± 2 SE over the test points of the first seed).",
+        "Each library keeps its own defaults; same widths, depth, K, optimiser (plain Adam), budget and",
+        "minibatch order. `maflow+x` rows are one-factor variants of maflow's default. The seed sets",
+        "the initialisation and the data order; the last row of every run and seed counts.",
+        "",
+    ]
+    for family, names in runs.items():
+        present = [d for d in datasets if any((family, d, run) in seeded for run in names)]
+        if not present:
+            continue
+        lines += [
+            f"## {family}",
+            "",
+            "| run | " + " | ".join(present) + " |",
+            "|---" * (len(present) + 1) + "|",
+        ]
+        for run in names:
+            cells = []
+            for data in present:
+                rs = seeded.get((family, data, run))
+                if not rs:
+                    cells.append("")
+                    continue
+                mean = statistics.fmean(r["test_ll"] for r in rs.values())
+                first = rs[min(rs)]["two_se"]
+                cells.append(f"{mean:.3f} ± {first:.3f} ({len(rs)} seed{'s' * (len(rs) > 1)})")
+            lines.append(f"| {run} | " + " | ".join(cells) + " |")
+        lines += ["", *_zoo_seed_lines(family, names, present, seeded)]
+        commits = sorted({r["commit"] for (f, *_), r in latest.items() if f == family})
+        lines += [f"Commits: {', '.join(commits)}.", ""]
+    lines += ["## Data sets", ""] + [f"- {d}: {DESCRIPTIONS[d]}" for d in datasets] + [""]
+    lines += [f"- budget {d}: {json.dumps(SETUPS[d])}" for d in datasets] + [""]
+    return "\n".join(lines)
+
+
+def _zoo_seed_lines(family: str, names: list[str], present: list[str], seeded: dict) -> list[str]:
+    """Each seed's value of the runs measured on several seeds, and maflow minus the best peer per seed."""
+    out = []
+    for data in present:
+        for run in names:
+            rs = seeded.get((family, data, run), {})
+            if len(rs) > 1:
+                each = ", ".join(f"{s}: {rs[s]['test_ll']:.3f}" for s in sorted(rs))
+                out.append(f"- {data}, {run}: {each}")
+        peers = [run for run in names if not run.startswith("maflow")]
+        ours = seeded.get((family, data, "maflow"), {})
+        common = [s for s in sorted(ours) if all(s in seeded.get((family, data, p), {}) for p in peers)]
+        if len(common) > 1 and peers:
+            means = {
+                p: statistics.fmean(seeded[family, data, p][s]["test_ll"] for s in common) for p in peers
+            }
+            best = max(means, key=lambda p: means[p])
+            diffs = [ours[s]["test_ll"] - seeded[family, data, best][s]["test_ll"] for s in common]
+            out.append(
+                f"- {data}: maflow − best peer ({best}) over seeds {', '.join(map(str, common))}: "
+                f"{statistics.fmean(diffs):+.3f} (each seed: {', '.join(f'{d:+.3f}' for d in diffs)})"
+            )
+    return [*out, ""] if out else []

@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import os
-import statistics
 import sys
 import time
 from datetime import datetime, timezone
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from quality import DESCRIPTIONS, SETUPS, git_commit, git_dirty, load_data, read_results, versions  # noqa: E402
+from quality import SETUPS, git_commit, git_dirty, load_data, read_results, versions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "quality_zoo_results.jsonl"
@@ -363,47 +362,6 @@ def train_and_evaluate(
     )
 
 
-def report(results: list[dict]) -> str:
-    lines = [
-        "# Quality: Real NVP and neural spline flows against the peers",
-        "",
-        "Written by `python benchmarks/quality_zoo.py report` from `benchmarks/quality_zoo_results.jsonl`;",
-        "runs by `OMP_NUM_THREADS=1 python benchmarks/quality_zoo.py run ...` (see the script's docstring).",
-        "Test log-likelihood in nats (mean over seeds; ± 2 SE over the test points of the first seed).",
-        "Each library keeps its own defaults; same widths, depth, K, optimiser (plain Adam), budget and",
-        "minibatch order. `maflow+x` rows are one-factor variants of maflow's default.",
-        "",
-    ]
-    for family in RUNS:
-        rows = [r for r in results if r["family"] == family]
-        if not rows:
-            continue
-        datasets = [d for d in DATA if any(r["data"] == d for r in rows)]
-        lines += [
-            f"## {family}",
-            "",
-            "| run | " + " | ".join(datasets) + " |",
-            "|---" * (len(datasets) + 1) + "|",
-        ]
-        for run in RUNS[family]:
-            cells = []
-            for data in datasets:
-                runs = [r for r in rows if r["run"] == run and r["data"] == data]
-                if not runs:
-                    cells.append("")
-                    continue
-                mean = statistics.fmean(r["test_ll"] for r in runs)
-                cells.append(
-                    f"{mean:.3f} ± {runs[0]['two_se']:.3f} ({len(runs)} seed{'s' * (len(runs) > 1)})"
-                )
-            lines.append(f"| {run} | " + " | ".join(cells) + " |")
-        commits = sorted({r["commit"] for r in rows})
-        lines += ["", f"Commits: {', '.join(commits)}.", ""]
-    lines += ["## Data sets", ""] + [f"- {d}: {DESCRIPTIONS[d]}" for d in DATA] + [""]
-    lines += [f"- budget {d}: {json.dumps(SETUPS[d])}" for d in DATA] + [""]
-    return "\n".join(lines)
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -418,7 +376,10 @@ def main(argv=None) -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "quality_zoo.md")
     args = parser.parse_args(argv)
     if args.command == "report":
-        args.output.write_text(report(read_results(args.results)))
+        from quality_report import render_zoo  # the sibling benchmarks/quality_report.py
+
+        text = render_zoo(read_results(args.results), {f: list(r) for f, r in RUNS.items()}, DATA)
+        args.output.write_text(text)
         print(f"wrote {args.output}")
         return
     for data in args.data:
