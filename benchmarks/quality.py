@@ -55,6 +55,8 @@ SETUPS = {
     "miniboone": dict(layers=5, hidden=512, depth=2, bn=True, epochs=30, lr=1e-4, batch=100),
     "moons": dict(layers=5, hidden=64, depth=2, bn=False, epochs=10, lr=1e-3, batch=100),
     "pinwheel": dict(layers=5, hidden=64, depth=2, bn=False, epochs=10, lr=1e-3, batch=100),
+    # held out: run only to check a default chosen on the others
+    "checkerboard": dict(layers=5, hidden=64, depth=2, bn=False, epochs=10, lr=1e-3, batch=100),
 }
 
 DESCRIPTIONS = {
@@ -64,6 +66,7 @@ DESCRIPTIONS = {
     "miniboone": "MINIBOONE (D 43, MAF preprocessing): the public validation split (3,284) to train, the test split (3,648) to test",
     "moons": "two moons (maflow.data.toy, D 2): 10,000 training, 2,000 test",
     "pinwheel": "pinwheel (maflow.data.toy, D 2): 10,000 training, 2,000 test",
+    "checkerboard": "checkerboard (maflow.data.toy, D 2): 10,000 training, 2,000 test; held out (not used to choose a default)",
 }
 
 
