@@ -2,7 +2,7 @@
 
 Every training command (``maflow train``, ``made train``, ``vae train``, ``mnf train``, ``toy``,
 ``maflow train --conditional``) takes the same run flags with the same meaning
-(:func:`add_run_arguments`): ``--out``, ``--device``, ``--threads``, ``--seed``, ``--epochs``,
+(:func:`add_run_arguments`): ``--out``, ``--device``, ``--threads``, ``--tf32``, ``--seed``, ``--epochs``,
 ``--batch-size``, ``--lr``, ``--patience``, ``--resume``, ``--overwrite``, ``--limit-train``,
 ``--print-config``, ``--quiet`` and ``--set KEY=VALUE``, the one generic override. They live with
 training, below the command line, so that a trainer with its own entry point never imports
@@ -18,7 +18,7 @@ import re
 import sys
 
 from maflow.errors import ConfigError
-from maflow.run.device import DEVICE_HELP, THREADS_HELP
+from maflow.run.device import DEVICE_HELP, TF32_HELP, THREADS_HELP
 
 __all__ = [
     "MODEL_FLAGS",
@@ -312,6 +312,7 @@ def add_run_arguments(
         ),
         ("--print-config", "print the resolved configuration (preset plus flags) and exit"),
         ("--quiet", "no progress bars and no per-epoch lines on the terminal"),
+        ("--tf32", TF32_HELP),
     )
     for flag, text in switches:
         group.add_argument(flag, action="store_true", help=text)
@@ -426,6 +427,12 @@ def add_flow_training_arguments(parser: argparse.ArgumentParser) -> None:
         "--nan-lr-factor", type=float, help="learning-rate factor at each rollback (default 0.5)"
     )
     group.add_argument("--max-rollbacks", type=int, help="rollbacks before stopping (default 3)")
+    group.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the training loss through torch.compile (backend: --set train.compile_backend=NAME, "
+        "default inductor; aot_eager needs no C compiler)",
+    )
     add_run_arguments(
         parser,
         seed=None,

@@ -18,10 +18,11 @@ import maflow
 from maflow.errors import ConfigError
 from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint
 from maflow.run.command import command_line
-from maflow.run.device import resolve_device, set_threads
+from maflow.run.device import place_training_data, resolve_device, set_threads
 from maflow.run.folder import RESUME_AND_OVERWRITE, RunLock, prepare_run_folder
 from maflow.run.locate import locate_run
 from maflow.run.paths import RunPaths
+from maflow.train.compile import COMPILE_BACKEND
 from maflow.train.distributed import (
     barrier,
     data_parallel_loss,
@@ -31,7 +32,7 @@ from maflow.train.distributed import (
 from maflow.train.flow_validation import context_flow_loss, flow_validator
 from maflow.train.guard import NonFiniteGuard
 from maflow.train.logger import TrainingLogger
-from maflow.train.loop import Trainer
+from maflow.train.loop import SYNC_EVERY, Trainer
 from maflow.utils.io import ensure_writable_dir
 
 __all__ = [
@@ -83,6 +84,15 @@ class FlowTrainingConfig:
         nan_policy, nan_lr_factor, max_rollbacks: On NaN or Inf, roll back to the epoch's start
             with the learning rate times ``nan_lr_factor`` (at most ``max_rollbacks`` times), or
             stop (see :class:`maflow.train.guard.NonFiniteGuard`).
+        tf32: ``--tf32``: TensorFloat-32 matrix products while training on a CUDA GPU (off:
+            float32 exact; no effect on the CPU).
+        compile, compile_backend: ``--compile``: the training loss through ``torch.compile``
+            with this backend (``"inductor"``; ``"aot_eager"`` needs no C compiler).
+        sync_every: Steps between the trainer's read-backs from the device (its NaN checks; see
+            :class:`maflow.train.loop.Trainer`).
+
+    tf32, compile, compile_backend and sync_every change the speed, not the run: a resumed run
+    takes today's values.
     """
 
     dataset: str
@@ -106,6 +116,10 @@ class FlowTrainingConfig:
     nan_policy: str = "rollback"
     nan_lr_factor: float = 0.5
     max_rollbacks: int = 3
+    tf32: bool = False
+    compile: bool = False
+    compile_backend: str = COMPILE_BACKEND
+    sync_every: int = SYNC_EVERY
 
     def validate(self) -> FlowTrainingConfig:
         checks = [
@@ -124,6 +138,11 @@ class FlowTrainingConfig:
                 f"--limit-train must be at least 1, got {self.limit_train}",
             ),
             (self.num_samples >= 0, f"--num-samples must be >= 0, got {self.num_samples}"),
+            (self.sync_every >= 1, f"--set train.sync_every must be at least 1, got {self.sync_every}"),
+            (
+                isinstance(self.compile_backend, str) and bool(self.compile_backend),
+                f"--set train.compile_backend must name a torch.compile backend, got {self.compile_backend!r}",
+            ),
             (
                 self.bn_stats in ("dataset", "running"),
                 f"--bn-stats must be dataset or running, got {self.bn_stats!r}",
@@ -188,6 +207,8 @@ def flow_config_from_args(
     )
     if args.threads is not None:
         config.threads = args.threads
+    config.tf32 = config.tf32 or bool(getattr(args, "tf32", False))
+    config.compile = config.compile or bool(getattr(args, "compile", False))
     if args.settings:
         values = asdict(config)
         sections = {"model": values.pop("model_options"), "train": values}
@@ -201,7 +222,7 @@ def flow_config_from_args(
 
 _FIELDS = {f.name for f in fields(FlowTrainingConfig)}
 # Settings of the machine a run happens to be on, not of the run: a resumed run takes today's.
-_MACHINE_SETTINGS = ("threads", "device", "progress")
+_MACHINE_SETTINGS = ("threads", "device", "progress", "tf32", "compile", "compile_backend", "sync_every")
 
 
 def resumed_config(out: str | Path, dataset: str | None = None) -> dict | None:
@@ -352,6 +373,8 @@ def train_flow(
         raise ConfigError(RESUME_AND_OVERWRITE)
     device = resolve_device(config.device)  # an absent GPU is one line, before any work
     distributed = init_from_env()  # torchrun: data-parallel, only rank 0 writes
+    if distributed and config.compile:
+        raise ConfigError("--compile is not supported under torchrun yet: run without --compile")
     if distributed and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     set_threads(config.threads)
@@ -359,7 +382,10 @@ def train_flow(
         dataset = load(config.dataset, data_dir)
     elif dataset.name != config.dataset:
         raise ConfigError(f"the configuration names data set {config.dataset!r}, the arrays {dataset.name!r}")
-    _check_model_options(config, dataset)  # a bad --model-option fails before --overwrite deletes anything
+    model = _check_model_options(
+        config, dataset
+    )  # a bad --model-option fails before --overwrite deletes anything
+    placement = _place_training_rows(config, dataset, device, model)  # so does data too large for --bn-stats
     paths = (
         locate_run(out, config.dataset, quiet=not is_main_process())
         if resume
@@ -370,7 +396,7 @@ def train_flow(
         if is_main_process():
             prepare_flow_folder(paths, resume, overwrite)
         barrier()
-        return _train_in_folder(config, dataset, paths, resume, distributed, echo, device)
+        return _train_in_folder(config, dataset, paths, resume, distributed, echo, device, placement)
 
 
 def training_rows(config, rows):
@@ -379,18 +405,17 @@ def training_rows(config, rows):
 
 
 def _train_in_folder(
-    config, dataset, paths: RunPaths, resume: bool, distributed: bool, echo: bool, device
+    config, dataset, paths: RunPaths, resume: bool, distributed: bool, echo: bool, device, placement
 ) -> dict:
     from maflow.run.data_samples import save_data_samples
     from maflow.run.results import update_results
     from maflow.run.samples import save_samples
 
     _seed_everything(config.seed)
-    train = torch.from_numpy(
-        _with_context(training_rows(config, dataset.train), dataset, "train", config)
-    ).to(device)
+    train = placement.data
     val = torch.from_numpy(_with_context(dataset.val, dataset, "val")).to(device)
     model, trainer_parts = _build(config, dataset, device)
+    trainer_parts["batch_device"] = placement.batch_device
     start = time.perf_counter()
     commit = git_commit()  # the code this run starts with, not whatever is checked out when it ends
     main = is_main_process()
@@ -401,6 +426,8 @@ def _train_in_folder(
         if resume:
             _resume(trainer, config, trainer_parts, paths, logger)
         logger.info(_describe(config, dataset, model, len(train), len(val)))
+        if placement.message:
+            logger.info(placement.message)
         summary = trainer.fit(train)
         best_loss, extras = flow_validator(model, train, val, config, *_validation_columns(dataset))(model)
         logger.info(
@@ -453,11 +480,29 @@ def _validation_columns(dataset) -> tuple[int | None, float]:
     return (dataset.features if dataset.context is not None else None), dataset.log_abs_det
 
 
-def _check_model_options(config: FlowTrainingConfig, dataset) -> None:
+def _place_training_rows(config: FlowTrainingConfig, dataset, device, model):
+    """The training rows on ``device`` once, or in pinned CPU memory when too large for it
+    (:func:`~maflow.run.device.place_training_data`); refused then under ``--bn-stats dataset``
+    with batch norm, whose statistics are recomputed with the whole training set on the device."""
+    from maflow.transforms.batchnorm import BatchNorm
+
+    rows = torch.from_numpy(_with_context(training_rows(config, dataset.train), dataset, "train", config))
+    placement = place_training_data(rows, device)
+    if placement.batch_device is not None and config.bn_stats == "dataset":
+        if any(isinstance(module, BatchNorm) for module in model.modules()):
+            raise ConfigError(
+                f"the training data ({rows.numel() * rows.element_size() / 2**30:.2f} GiB) do not fit "
+                f"comfortably in the free memory of {device}, where --bn-stats dataset recomputes the "
+                "batch-norm statistics with all of them: use --bn-stats running, or free GPU memory"
+            )
+    return placement
+
+
+def _check_model_options(config: FlowTrainingConfig, dataset) -> torch.nn.Module:
     """Builds the model once, as a check of its options; the run reseeds every RNG before its own build."""
     from maflow.models.registry import build_model
 
-    build_model(config.model, dataset.features, dataset.context_features, **config.model_options)
+    return build_model(config.model, dataset.features, dataset.context_features, **config.model_options)
 
 
 def _build(config: FlowTrainingConfig, dataset, device=None) -> tuple[torch.nn.Module, dict]:
@@ -527,6 +572,10 @@ def flow_trainer(
         grad_clip=config.grad_clip,
         generator=parts["generator"],
         progress=config.progress,
+        sync_every=config.sync_every,
+        tf32=config.tf32,
+        compile_backend=config.compile_backend if config.compile else None,
+        batch_device=parts.get("batch_device"),
         **options,
     )
 

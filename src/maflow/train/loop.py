@@ -310,6 +310,10 @@ class Trainer(TrainerChecks):
             tf32_precision(self.tf32, device, self.logger.info),
         ):
             self._signals = signals
+            if self.compile_backend:
+                self.logger.info(
+                    f"--compile: the training loss runs through torch.compile ({self.compile_backend})"
+                )
             try:
                 self._fit_epochs(data)
                 if signals.received is not None:  # during the last validation: stop before the final steps
