@@ -125,6 +125,8 @@ class MadeTrainConfig:
             ``rho`` 0.95, ``eps`` 1e-5, no step size, i.e. ``lr`` 1) or ``"adagrad"`` (their
             binarised-MNIST run, lr 0.01).
         rho, eps: AdaDelta's decay and every optimiser's epsilon (``None``: torch's default).
+        tf32: ``--tf32``: TensorFloat-32 matrix products while training on a CUDA GPU (off: exact
+            float32); a setting of the machine, so ``--resume`` may change it.
 
     Example:
         >>> MadeTrainConfig(num_masks=4, ensemble_masks=4).validated().ensemble_masks
@@ -152,6 +154,7 @@ class MadeTrainConfig:
     optimizer: str = "adam"
     rho: float = 0.95
     eps: float | None = None
+    tf32: bool = False
 
     @property
     def mask_draws(self) -> int:
@@ -373,6 +376,7 @@ class _MadeRun:
             progress=progress,
             before_epoch=self._set_learning_rate,
             before_step=self._set_mask,
+            tf32=config.tf32,
         )
 
     def _set_learning_rate(self, epochs_done: int) -> None:
@@ -417,9 +421,9 @@ class _MadeRun:
         stored = {**latest["training_config"], **latest["model_config"]}
         current = {**self.training_config, **self.model_config}
         free = (
-            ("epochs", "patience", "dataset", "limit_train")
+            ("epochs", "patience", "dataset", "limit_train", "tf32")
             if self.config.lr_schedule == "constant"
-            else ("patience", "dataset", "limit_train")
+            else ("patience", "dataset", "limit_train", "tf32")
         )
         for key in sorted(set(stored) | set(current)):
             if key not in free and stored.get(key) != current.get(key):

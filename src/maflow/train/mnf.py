@@ -66,6 +66,8 @@ class MNFTrainConfig:
         log_every: steps between TensorBoard training scalars.
         patience: stop after this many epochs without a lower validation NLL (None: off).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        tf32: ``--tf32``: TensorFloat-32 matrix products and convolutions while training on a
+            CUDA GPU (off: exact float32).
     """
 
     model: str = "mnf-lenet"
@@ -83,6 +85,7 @@ class MNFTrainConfig:
     log_every: int = 50
     patience: int | None = None
     device: str = "auto"
+    tf32: bool = False
 
     def __post_init__(self):
         checks = [
@@ -233,6 +236,7 @@ class _ClassifierRun:
             batches_fn=full_batches,
             stop_after_epoch=self.time_limit,
             restore_best=False,  # the last weights are scored, as janosh/torch-mnf
+            tf32=config.tf32,
         )
 
     def anneal(self, step: int) -> None:

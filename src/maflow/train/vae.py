@@ -68,6 +68,8 @@ class VAETrainConfig:
         patience: Stop after this many validations without a better validation ELBO (``None``:
             train every epoch, as karstenkreis/flow_vae).
         seed: Seeds the model's initialisation, the shuffling and the binarisation.
+        tf32: ``--tf32``: TensorFloat-32 matrix products and convolutions while training on a
+            CUDA GPU (off: exact float32).
     """
 
     epochs: int = 2500
@@ -83,6 +85,7 @@ class VAETrainConfig:
     grad_clip: float | None = None
     patience: int | None = None
     seed: int = 0
+    tf32: bool = False
 
     @classmethod
     def from_dict(cls, values: dict) -> VAETrainConfig:
@@ -262,6 +265,7 @@ class _VAERun:
             batches_fn=self.batches,
             prepare_batch=self.binarize,
             restore_best=False,  # the last weights are the run's result (karstenkreis/flow_vae)
+            tf32=config.tf32,
         )
 
     def batches(self, num_examples: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
