@@ -166,10 +166,12 @@ def _maflow_nsf(features, setup, variant, kind):
         options["identity_init"] = False
     if variant == "no-lu":  # zuko's NSF: no linear layers, the halves or orders alternate
         options["linear"] = "none" if kind == "coupling" else "reverse"
+    if variant == "maf-init":  # the default until the runs recorded here
+        options["weight_init"] = "maf"
     flow = NSF(features, kind=kind, **options)
-    if (
-        variant == "torch-init"
-    ):  # PyTorch's init for the hidden layers (the output layers start at the identity)
+    if variant == "torch-init":
+        # Recorded before NSF took PyTorch's init: the MAF code's init, then the hidden layers
+        # redrawn with PyTorch's (the output layers start at the identity either way).
         with torch.no_grad():
             for module in flow.modules():
                 net = getattr(module, "conditioner", None) or getattr(module, "made", None)
@@ -270,6 +272,7 @@ RUNS = {
     },
     "nsf-cl": {
         "maflow": lambda f, s: _maflow_nsf(f, s, None, "coupling"),
+        "maflow+maf-init": lambda f, s: _maflow_nsf(f, s, "maf-init", "coupling"),
         "maflow+random-init": lambda f, s: _maflow_nsf(f, s, "random-init", "coupling"),
         "maflow+tail-5": lambda f, s: _maflow_nsf(f, s, "tail-5", "coupling"),
         "maflow+torch-init": lambda f, s: _maflow_nsf(f, s, "torch-init", "coupling"),
@@ -279,6 +282,7 @@ RUNS = {
     },
     "nsf-ar": {
         "maflow": lambda f, s: _maflow_nsf(f, s, None, "autoregressive"),
+        "maflow+maf-init": lambda f, s: _maflow_nsf(f, s, "maf-init", "autoregressive"),
         "maflow+random-init": lambda f, s: _maflow_nsf(f, s, "random-init", "autoregressive"),
         "maflow+tail-5": lambda f, s: _maflow_nsf(f, s, "tail-5", "autoregressive"),
         "maflow+torch-init": lambda f, s: _maflow_nsf(f, s, "torch-init", "autoregressive"),

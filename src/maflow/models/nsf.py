@@ -59,6 +59,9 @@ class NSF(Flow):
         linear: The mixing layer between steps (see :func:`mixing_layer`).
         mask: Coupling mask, ``"half"`` or ``"alternate"`` (coupling only).
         identity_init: Start every spline and LU layer at the identity.
+        weight_init: The networks' hidden-layer initialisation: ``"torch"`` (``nn.Linear``'s
+            default) or ``"maf"`` (the MAF code's :math:`\mathcal{N}(0, 1)/\sqrt{n_{in} + 1}`,
+            the default before PyTorch's was measured to learn faster: docs/quality_zoo.md).
         seed: Seed of permutations and random initialisations.
         **made_options: Any other argument of :class:`maflow.nn.MADE` (autoregressive only).
 
@@ -83,6 +86,7 @@ class NSF(Flow):
         mask: str = "half",
         activation: str = "relu",
         identity_init: bool = True,
+        weight_init: str = "torch",
         seed: int = 0,
         **made_options,
     ):
@@ -95,7 +99,9 @@ class NSF(Flow):
             raise TypeError(
                 f"unexpected arguments {sorted(made_options)} (MADE options need kind='autoregressive')"
             )
-        spline: dict[str, Any] = dict(num_bins=num_bins, tail_bound=tail_bound, identity_init=identity_init)
+        spline: dict[str, Any] = dict(
+            num_bins=num_bins, tail_bound=tail_bound, identity_init=identity_init, weight_init=weight_init
+        )
         transforms: list[Transform] = []
         for layer in range(num_layers):
             transforms += mixing_layer(linear, features, seed + layer, identity_init)

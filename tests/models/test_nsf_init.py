@@ -1,0 +1,52 @@
+"""NSF's hidden-layer initialisation: PyTorch's by default, the MAF code's as an option."""
+
+import math
+
+import pytest
+import torch
+
+from maflow.models import NSF
+
+
+def _hidden_layers(flow: NSF) -> list[torch.nn.Linear]:
+    layers = []
+    for module in flow.modules():
+        net = getattr(module, "conditioner", None) or getattr(module, "made", None)
+        if net is not None and net is not module:
+            layers += [
+                m for m in net.modules() if isinstance(m, torch.nn.Linear) and m is not net.output_layer
+            ]
+    return layers
+
+
+@pytest.mark.parametrize("kind", ["autoregressive", "coupling"])
+def test_default_hidden_layers_use_pytorch_init(kind):
+    torch.manual_seed(0)
+    flow = NSF(4, num_layers=2, hidden_features=32, kind=kind)
+    for layer in _hidden_layers(flow):
+        bound = 1 / math.sqrt(layer.in_features)  # nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        assert layer.weight.abs().max() <= bound + 1e-7
+        assert layer.bias.abs().max() > 0
+
+
+@pytest.mark.parametrize("kind", ["autoregressive", "coupling"])
+def test_maf_init_option_keeps_the_former_default(kind):
+    torch.manual_seed(0)
+    flow = NSF(4, num_layers=2, hidden_features=32, kind=kind, weight_init="maf")
+    layers = _hidden_layers(flow)
+    assert all(float(layer.bias.detach().abs().max()) == 0.0 for layer in layers)  # the MAF code: zero biases
+    assert any(layer.weight.abs().max() > 1 / math.sqrt(layer.in_features) for layer in layers)
+    assert flow.config["weight_init"] == "maf"
+
+
+@pytest.mark.parametrize("kind", ["autoregressive", "coupling"])
+def test_starts_at_the_identity_and_loads_weights_of_the_former_default(kind):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    x = torch.randn(6, 4)
+    new = NSF(4, num_layers=2, hidden_features=16, kind=kind).eval()
+    base = torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(-1)
+    assert torch.allclose(new.log_prob(x), base, atol=1e-5)  # identity start: the base density
+    old = NSF(4, num_layers=2, hidden_features=16, kind=kind, weight_init="maf", identity_init=False).eval()
+    new.load_state_dict(old.state_dict())  # a checkpoint written before the default changed
+    assert torch.equal(new.log_prob(x), old.log_prob(x))
