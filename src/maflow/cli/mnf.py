@@ -120,6 +120,12 @@ def _train(args) -> int:
     from maflow.train.mnf import MNFTrainConfig, train_classifier
 
     check_run_arguments(args)
+    if args.resume:  # the flags left out take the run's own values
+        from pathlib import Path
+
+        from maflow.train.resume_flags import fill_from_run, stored_settings
+
+        fill_from_run(args, stored_settings(Path(args.out) / "checkpoints" / "latest.pth") or {})
     config = config_from_args(MNFTrainConfig, args)
     if args.print_config:
         return print_config(asdict(config))

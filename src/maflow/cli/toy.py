@@ -78,6 +78,19 @@ def _register_actions(parser) -> None:
     sample.set_defaults(run=run_sample)
 
 
+def _fill_from_run(args) -> None:
+    """``--resume``: the flags left out (the flow, its options, steps, seed, ...) take the run's values."""
+    from pathlib import Path
+
+    from maflow.train.resume_flags import fill_from_run, stored_settings
+
+    stored = stored_settings(Path(args.out) / "checkpoints" / "latest.pth")
+    if stored:
+        fill_from_run(args, {k: v for k, v in stored.items() if k not in ("builder", "options")})
+        if "flow" not in getattr(args, "given_flags", {"flow"}):
+            args.resumed_options = stored.get("options")
+
+
 def _toy_config(args) -> dict:
     """The resolved configuration: the flow's gallery options, the flags, then ``--set``."""
     from maflow.errors import ConfigError
@@ -99,7 +112,9 @@ def _toy_config(args) -> dict:
         "device": args.device,
     }
     config = apply_settings(
-        {"model": dict(TOY_FLOWS[args.flow][1]), "train": train}, args.settings, ["model"]
+        {"model": dict(getattr(args, "resumed_options", None) or TOY_FLOWS[args.flow][1]), "train": train},
+        args.settings,
+        ["model"],
     )
     train = config["train"]
     _check_numbers(train)
@@ -151,6 +166,8 @@ def run(args) -> int:
     from maflow.train.toy import toy_run_files
     from maflow.utils.io import ensure_writable_dir
 
+    if args.resume:
+        _fill_from_run(args)
     if args.flow is None:
         raise ConfigError(
             "maflow toy trains with --flow FLOW; `maflow toy evaluate|sample --out RUN` read a trained run"
@@ -196,6 +213,7 @@ def _train_and_draw(args, config, out, device) -> int:
         progress=False if args.quiet else None,
         resume=args.resume,
         data=settings["data"],
+        tf32=args.tf32,
     )
     title = (
         f"{settings['flow']} on {settings['data']}: test NLL {summary['test_nll']:.3f} nats "

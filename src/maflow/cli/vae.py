@@ -150,12 +150,14 @@ def _vae_config(args) -> dict:
     from maflow.train.flags import apply_settings
     from maflow.train.vae import VAETrainConfig
 
-    config = load_vae_config(args.config)
+    config = _resumed_config(args) or load_vae_config(args.config)
     if args.dataset:
         config["data"]["dataset"] = args.dataset
     for flag in TRAIN_OVERRIDES:
         if getattr(args, flag) is not None:
             config["train"][flag] = getattr(args, flag)
+    if args.tf32:
+        config["train"]["tf32"] = True
     config["train"] = {**asdict(VAETrainConfig()), **config["train"]}
     config["data"] = {"dataset": "mnist_grey", "train_splits": ["train"], **config["data"]}
     # The VAE's own context_features (the size of the IAF's context vector) is a model setting here:
@@ -172,6 +174,20 @@ def _vae_config(args) -> dict:
         if value is not None and any(not isinstance(v, int) or v < 1 for v in sizes):
             raise ConfigError(f"[model] {key} must be positive integers, got {value!r}")
     return config
+
+
+def _resumed_config(args) -> dict | None:
+    """``--resume``: the run's own configuration (and --limit-train), on which the flags given apply."""
+    import copy
+
+    from maflow.train.resume_flags import fill_from_run, stored_settings
+
+    stored = stored_settings(Path(args.out) / "checkpoints" / "latest.pth") if args.resume else None
+    run = (stored or {}).get("run") or {}
+    if "config" not in run:
+        return None
+    fill_from_run(args, {"limit_train": run.get("limit_train")})
+    return copy.deepcopy(run["config"])
 
 
 def _training_data(config: dict, args):
@@ -224,7 +240,15 @@ def run_train(args) -> int:
         prepare_run_folder(out, artefacts, own, args.resume, args.overwrite, vae_checkpoint(out))
         write_json(out / "config.json", {**config, "commit": git_commit(), "command": sys.argv})
         started = time.time()
-        history = train_vae(model, train, val, train_config, out, extra={"config": config}, quiet=args.quiet)
+        history = train_vae(
+            model,
+            train,
+            val,
+            train_config,
+            out,
+            extra={"config": config, "limit_train": args.limit_train},
+            quiet=args.quiet,
+        )
     print(f"trained {len(history)} epochs in {time.time() - started:.0f} s; checkpoint in {out}")
     return 0
 

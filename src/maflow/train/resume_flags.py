@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["MACHINE_SETTINGS", "fill_from_run"]
+__all__ = ["MACHINE_SETTINGS", "fill_from_run", "stored_settings"]
 
 # Settings of the machine a run happens to be on, not of the run: a resumed run takes today's.
 MACHINE_SETTINGS = frozenset({"threads", "device", "progress", "quiet", "out", "data_dir", "tf32"})
@@ -38,3 +38,20 @@ def fill_from_run(args: argparse.Namespace, stored: dict, renamed: dict | None =
         if dest in MACHINE_SETTINGS or dest in given or not hasattr(args, dest):
             continue
         setattr(args, dest, list(value) if isinstance(value, tuple) else value)
+
+
+def stored_settings(checkpoint_path) -> dict | None:
+    """The ``training_config`` of the checkpoint ``--resume`` continues (None: no such file yet).
+
+    Example:
+        >>> stored_settings("/no/such/run/checkpoints/latest.pth") is None
+        True
+    """
+    from pathlib import Path
+
+    from maflow.utils.io import load_checkpoint
+
+    if not Path(checkpoint_path).is_file():
+        return None
+    stored = load_checkpoint(checkpoint_path).get("training_config")
+    return stored if isinstance(stored, dict) else {}

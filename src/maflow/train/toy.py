@@ -12,7 +12,12 @@ import numpy as np
 import torch
 
 from maflow.errors import CheckpointError, ConfigError
-from maflow.run.checkpoint import data_fingerprint, load_training_checkpoint, make_checkpoint
+from maflow.run.checkpoint import (
+    check_compatible,
+    data_fingerprint,
+    load_training_checkpoint,
+    make_checkpoint,
+)
 from maflow.run.toy import SAMPLE_FILES, toy_splits
 from maflow.train.guard import NonFiniteGuard, NonFiniteLossError
 from maflow.train.logger import TrainingLogger
@@ -87,6 +92,7 @@ def train_toy_flow(
     progress: bool | None = None,
     resume: bool = False,
     data: str | None = None,
+    tf32: bool = False,
 ):
     """Adam with cosine decay to 0 over ``steps`` minibatches drawn with replacement from ``train``.
 
@@ -99,8 +105,8 @@ def train_toy_flow(
     :class:`NonFiniteLossError` (a lower ``lr`` helps). ``options`` replace some of the flow's
     gallery options (:data:`TOY_FLOWS`); the model trains on ``device`` and comes back on the CPU;
     ``progress`` switches the bar (``None``: on a terminal); ``data``, the toy density's name, is
-    recorded in the checkpoint (for ``maflow toy evaluate`` and ``sample``). Returns the model and
-    a summary.
+    recorded in the checkpoint (for ``maflow toy evaluate`` and ``sample``); ``tf32`` allows
+    TensorFloat-32 products on a CUDA device. Returns the model and a summary.
     """
     from maflow.models.registry import build_model
 
@@ -120,6 +126,7 @@ def train_toy_flow(
         settings["data"] = data
     with TrainingLogger(out / LOG_NAME, out / "tensorboard", echo=echo) as logger:
         run = _ToyRun(model, train.to(device), settings, out, logger, progress)
+        run.trainer.tf32 = tf32  # a setting of the machine, not of the run: not among its settings
         if resume and (out / LATEST).is_file():
             run.restore()
         run.trainer.fit(run.train)
@@ -188,14 +195,16 @@ class _ToyRun:
 
     def restore(self) -> None:
         path = self.out / LATEST
-        latest = load_training_checkpoint(path, fingerprint=self.fingerprint)
+        latest = load_training_checkpoint(path)
         stored = latest.get("training_config", {})
         for key in SAME_ON_RESUME:
             if stored.get(key) != self.settings[key]:
                 raise CheckpointError(
                     f"{path} was trained with {key}={stored.get(key)!r}, now {self.settings[key]!r}; "
-                    "resume with the same flags, or start over with --overwrite"
+                    "leave the flag out to continue the run as it was, or start over with --overwrite"
                 )
+        # After the settings: the toy points are drawn from the seed, so another --seed is named as such.
+        check_compatible(latest, path, fingerprint=self.fingerprint)
         self.trainer.restore(latest)
         self.schedule.load_state_dict(latest["scheduler_state"])
         if stored.get("lr") != self.settings["lr"]:
