@@ -83,3 +83,18 @@ def test_a_vae_step_on_the_gpu():
     loss = -vae(x, num_samples=2).elbo.mean()
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is not None for p in vae.parameters() if p.requires_grad)
+
+
+def test_batch_norm_statistics_of_rows_kept_in_cpu_memory_equal_the_cpu_ones():
+    # Training rows too large for the GPU stay in pinned CPU memory; the statistics still come out exact.
+    from maflow.transforms.batchnorm import recompute_batchnorm_statistics
+
+    torch.manual_seed(0)
+    flow = build_model("maf", 5, num_layers=3, hidden_features=16, batch_norm=True).double()
+    x = torch.randn(500, 5, dtype=torch.float64)
+    recompute_batchnorm_statistics(flow.transform, x, batch_size=128)
+    cpu = {k: v.clone() for k, v in flow.state_dict().items() if "running" in k}
+    flow.to(CUDA)
+    recompute_batchnorm_statistics(flow.transform, x.pin_memory(), batch_size=128)
+    for key, value in cpu.items():
+        assert torch.allclose(flow.state_dict()[key].cpu(), value, atol=1e-12), key

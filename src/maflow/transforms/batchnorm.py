@@ -114,9 +114,10 @@ class BatchNorm(Transform):
         With ``distributed=True`` each rank passes its shard of the data and the sums are
         combined across ranks, giving the statistics of the union.
         """
-        total = x.new_zeros(x.shape[-1], dtype=torch.float64)
+        # The sums live where the layer does; ``x`` may stay elsewhere (pinned CPU rows of a GPU run).
+        total = torch.zeros(x.shape[-1], dtype=torch.float64, device=self.running_mean.device)
         for chunk in x.split(batch_size):
-            total += chunk.double().sum(0)
+            total += chunk.to(total.device).double().sum(0)
         count = float(x.shape[0])
         if distributed:
             total = _sum_over_ranks(torch.cat([total, total.new_full((1,), count)]), False)
@@ -124,7 +125,7 @@ class BatchNorm(Transform):
         mean = total / count
         squares = torch.zeros_like(total)
         for chunk in x.split(batch_size):
-            squares += (chunk.double() - mean).pow(2).sum(0)
+            squares += (chunk.to(total.device).double() - mean).pow(2).sum(0)
         if distributed:
             squares = _sum_over_ranks(squares, False)
         self.running_mean.copy_(mean)
@@ -150,14 +151,22 @@ def recompute_batchnorm_statistics(
     Each batch-norm layer gets the exact statistics of its own input when the layers before
     it already use theirs, which is what a single full-batch pass in training mode gives.
     With ``distributed=True`` every rank passes its own shard of the data (all ranks must
-    call this together) and the sums are combined across ranks.
+    call this together) and the sums are combined across ranks. ``x`` may live on another
+    device than ``transform`` (training rows kept in CPU memory for a GPU model): each chunk
+    visits the model's device and the activations come back to ``x``'s.
     """
     was_training = transform.training
     transform.eval()
+    device = next((t.device for t in (*transform.parameters(), *transform.buffers())), x.device)
     h = x
     for leaf in _leaves(transform):
         if isinstance(leaf, BatchNorm):
             leaf.set_statistics(h, batch_size, distributed)
         contexts = context.split(batch_size) if context is not None else [None] * len(h.split(batch_size))
-        h = torch.cat([leaf(chunk, c)[0] for chunk, c in zip(h.split(batch_size), contexts)])
+        h = torch.cat(
+            [
+                leaf(chunk.to(device), None if c is None else c.to(device))[0].to(x.device)
+                for chunk, c in zip(h.split(batch_size), contexts)
+            ]
+        )
     transform.train(was_training)
