@@ -116,3 +116,24 @@ def test_a_bar_in_a_cell_does_not_break_the_markdown_table():
     text = format_table(table, header, [(row, Measured(-1300.0, 2.0, "p(x|y) averaged"), None, argvs, 60.0)])
     line = next(line for line in text.splitlines() if line.startswith("| MAF (5), conditional"))
     assert line.replace("\\|", "").count("|") == 8 and "p(x\\|y) averaged" in line
+
+
+def test_made_uci_paper_commands_keep_dna_s_and_take_the_validation_choices_elsewhere():
+    def paper_argv(label):
+        row = next(row for row in TABLES["made-uci-binary"].rows if row.label == label)
+        return " ".join(row.commands(Settings("paper", "cpu", None, Path("f")))[0])
+
+    # DNA: the MADE authors' README command (AdaDelta, fresh masks, 1,000 test masks)
+    dna = paper_argv("DNA: MADE mask sampling")
+    assert "--optimizer adadelta --lr 1 --rho 0.95 --eps 1e-5" in dna and "--fresh-masks -r 1" in dna
+    assert "-s 1000 --val-samples 300" in dna and "--direct-input" in dna
+    assert "-n 1 -s 1" in paper_argv("DNA: MADE, one mask")
+    # Mushrooms and NIPS-0-12: Adam and 8 cycled masks, chosen on the validation split
+    for name in ("Mushrooms", "NIPS-0-12"):
+        sampling, one = paper_argv(f"{name}: MADE mask sampling"), paper_argv(f"{name}: MADE, one mask")
+        assert "-n 8 -r 1 -s 8" in sampling and "-n 1 -s 1" in one
+        for argv in (sampling, one):
+            assert "--lr 1e-3" in argv and "adadelta" not in argv and "--patience 30" in argv
+            assert ("--direct-input" in argv) == (name == "Mushrooms")
+        if name == "NIPS-0-12":
+            assert "--weight-decay 0.2" in one and "--weight-decay 0.1" in sampling
