@@ -297,12 +297,13 @@ def rebuild_model(checkpoint: dict, path: str | Path = "checkpoint") -> torch.nn
     check_sizes(checkpoint, path)
     family = checkpoint.get("family", "flow")
     if family != "flow":
-        command = {"made": "maflow made", "mnf": "maflow mnf", "vae": "maflow vae"}.get(
-            str(family), "its own"
+        command = {"made": "maflow made", "mnf": "maflow mnf", "vae": "maflow vae", "toy": "maflow toy"}.get(
+            str(family)
         )
+        how = f"the {command} commands" if command else "the command that trained it"
         raise CheckpointError(
-            f"{path} holds a {family!r} model, not a flow: use it with the {command} commands, "
-            "or give the flow's run folder"
+            f"{path} holds a {family!r} model, not a flow: use it with {how} (or evaluate/sample "
+            "--run RUN without --dataset), or give the flow's run folder"
         )
     features, context_features = _model_sizes(checkpoint, path)
     config = {

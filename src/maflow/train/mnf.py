@@ -181,7 +181,8 @@ def _train_in_folder(
         if resume and resume_from.exists():
             run.restore(resume_from)
         run.describe()
-        run.trainer.fit(torch.arange(run.num_train))  # the rows are indices into the images
+        # The rows are indices into the images, on their device (no copy of indices per step).
+        run.trainer.fit(torch.arange(run.num_train, device=run.train[0].device))
         return run.finish()
 
 
@@ -251,7 +252,8 @@ class _ClassifierRun:
         nll = F.nll_loss(log_probs, yb)
         kl = model.kl_divergence()
         loss = nll + self.beta * config.kl_weight * kl / self.num_train
-        wrong = (log_probs.argmax(-1) != yb).sum().item()
+        # Kept on the device: the one Trainer reads the epoch's sums back only now and then.
+        wrong = (log_probs.argmax(-1) != yb).sum().double()
         if (self.step + 1) % config.log_every == 0:
             self.logger.scalars(
                 {
@@ -259,12 +261,16 @@ class _ClassifierRun:
                     "loss/KL div": kl.item(),
                     "loss/NLL + KL": loss.item(),
                     "loss/KL weight": self.beta * config.kl_weight,
-                    "accuracy/training": 1 - wrong / len(yb),
+                    "accuracy/training": 1 - wrong.item() / len(yb),
                 },
                 self.step + 1,
             )
         size = len(yb)
-        sums = {"train_nll": nll.item() * size, "kl": kl.item() * size, "train_error_percent": 100.0 * wrong}
+        sums = {
+            "train_nll": nll.detach().double() * size,
+            "kl": kl.detach().double() * size,
+            "train_error_percent": 100.0 * wrong,
+        }
         return loss, sums
 
     def validate(self, model) -> tuple[float, dict]:

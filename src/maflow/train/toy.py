@@ -144,7 +144,8 @@ class _ToyRun:
         self.generator = torch.Generator().manual_seed(settings["seed"])
         self.steps_per_epoch = -(-len(train) // batch_size)
         self.fingerprint = data_fingerprint(train.cpu().numpy())
-        self.losses: deque[float] = deque(maxlen=100)  # the last steps' losses, for the summary
+        # The last steps' losses, for the summary: tensors, read back once at the end (no wait per step).
+        self.losses: deque[torch.Tensor] = deque(maxlen=100)
         self.trainer = Trainer(
             model,
             self.optimizer,
@@ -175,7 +176,7 @@ class _ToyRun:
 
     def loss(self, model, batch: torch.Tensor) -> torch.Tensor:
         loss = -model.log_prob(batch).mean()
-        self.losses.append(loss.item())
+        self.losses.append(loss.detach())
         return loss
 
     def checkpoint(self, **progress) -> dict:
@@ -239,7 +240,7 @@ class _ToyRun:
             **self.settings,
             epochs=self.trainer.epoch,
             parameters=sum(p.numel() for p in model.parameters()),
-            final_train_loss=float(np.mean(self.losses)) if self.losses else None,
+            final_train_loss=float(np.mean([v.item() for v in self.losses])) if self.losses else None,
             test_nll=float(-test_ll.mean()),
             test_nll_2se=float(2 * test_ll.std() / math.sqrt(len(test_ll))),
             train_seconds=self.trainer.elapsed,
