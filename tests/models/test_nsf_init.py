@@ -1,4 +1,4 @@
-"""NSF's hidden-layer initialisation: PyTorch's by default, the MAF code's as an option."""
+"""NSF's hidden-layer initialisation: PyTorch's for coupling layers, the MAF code's for autoregressive ones."""
 
 import math
 
@@ -19,20 +19,21 @@ def _hidden_layers(flow: NSF) -> list[torch.nn.Linear]:
     return layers
 
 
-@pytest.mark.parametrize("kind", ["autoregressive", "coupling"])
-def test_default_hidden_layers_use_pytorch_init(kind):
+@pytest.mark.parametrize("kind, options", [("coupling", {}), ("autoregressive", {"weight_init": "torch"})])
+def test_pytorch_init_is_the_coupling_default_and_an_option(kind, options):
     torch.manual_seed(0)
-    flow = NSF(4, num_layers=2, hidden_features=32, kind=kind)
+    flow = NSF(4, num_layers=2, hidden_features=32, kind=kind, **options)
+    assert flow.config["weight_init"] == "torch"
     for layer in _hidden_layers(flow):
         bound = 1 / math.sqrt(layer.in_features)  # nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
         assert layer.weight.abs().max() <= bound + 1e-7
         assert layer.bias.abs().max() > 0
 
 
-@pytest.mark.parametrize("kind", ["autoregressive", "coupling"])
-def test_maf_init_option_keeps_the_former_default(kind):
+@pytest.mark.parametrize("kind, options", [("coupling", {"weight_init": "maf"}), ("autoregressive", {})])
+def test_maf_init_is_the_autoregressive_default_and_an_option(kind, options):
     torch.manual_seed(0)
-    flow = NSF(4, num_layers=2, hidden_features=32, kind=kind, weight_init="maf")
+    flow = NSF(4, num_layers=2, hidden_features=32, kind=kind, **options)
     layers = _hidden_layers(flow)
     assert all(float(layer.bias.detach().abs().max()) == 0.0 for layer in layers)  # the MAF code: zero biases
     assert any(layer.weight.abs().max() > 1 / math.sqrt(layer.in_features) for layer in layers)
@@ -48,5 +49,14 @@ def test_starts_at_the_identity_and_loads_weights_of_the_former_default(kind):
     base = torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(-1)
     assert torch.allclose(new.log_prob(x), base, atol=1e-5)  # identity start: the base density
     old = NSF(4, num_layers=2, hidden_features=16, kind=kind, weight_init="maf", identity_init=False).eval()
-    new.load_state_dict(old.state_dict())  # a checkpoint written before the default changed
+    new.load_state_dict(old.state_dict())  # a coupling checkpoint written before the default changed
     assert torch.equal(new.log_prob(x), old.log_prob(x))
+
+
+def test_autoregressive_default_builds_what_it_built_before():
+    torch.manual_seed(0)
+    default = NSF(3, num_layers=2, hidden_features=8)
+    torch.manual_seed(0)
+    former = NSF(3, num_layers=2, hidden_features=8, weight_init="maf")
+    for (name, a), (_, b) in zip(default.state_dict().items(), former.state_dict().items()):
+        assert torch.equal(a, b), name

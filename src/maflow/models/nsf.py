@@ -60,8 +60,10 @@ class NSF(Flow):
         mask: Coupling mask, ``"half"`` or ``"alternate"`` (coupling only).
         identity_init: Start every spline and LU layer at the identity.
         weight_init: The networks' hidden-layer initialisation: ``"torch"`` (``nn.Linear``'s
-            default) or ``"maf"`` (the MAF code's :math:`\mathcal{N}(0, 1)/\sqrt{n_{in} + 1}`,
-            the default before PyTorch's was measured to learn faster: docs/quality_zoo.md).
+            default) or ``"maf"`` (the MAF code's :math:`\mathcal{N}(0, 1)/\sqrt{n_{in} + 1}`).
+            ``None``: ``"torch"`` for coupling layers, ``"maf"`` for autoregressive ones, each
+            the one that learned faster on the held-out benchmark (docs/quality_zoo.md; coupling
+            layers used ``"maf"`` before).
         seed: Seed of permutations and random initialisations.
         **made_options: Any other argument of :class:`maflow.nn.MADE` (autoregressive only).
 
@@ -86,10 +88,11 @@ class NSF(Flow):
         mask: str = "half",
         activation: str = "relu",
         identity_init: bool = True,
-        weight_init: str = "torch",
+        weight_init: str | None = None,
         seed: int = 0,
         **made_options,
     ):
+        weight_init = weight_init or ("torch" if kind == "coupling" else "maf")
         config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
