@@ -87,6 +87,8 @@ def report(args, speed, memory, study, libraries, shapes, threads, operations, c
                         f"{memory[shape, smallest, op]:.1f} MiB)"
                     )
             lines.append(f"| {shape} ({d}, {h}) | {count} | " + " | ".join(cells) + " |")
+            if "maflow-compiled" in libraries:
+                lines.append(_compiled_row(speed, shape, count, peers, operations, bool(memory)))
     lines += ["", "## Samples per CPU-second (median)", ""]
     lines += ["| Shape | threads | library | " + " | ".join(NAMES[op] for op in operations) + " |"]
     lines += ["|---|---|---|" + "---|" * len(operations)]
@@ -136,3 +138,18 @@ def report(args, speed, memory, study, libraries, shapes, threads, operations, c
         lines.append(f"| {shape} | " + " | ".join(cells) + " |")
     lines += ["", NSF_SAMPLING_NOTE, ""]
     return "\n".join(lines)
+
+
+def _compiled_row(speed, shape: str, count: int, peers, operations, memory: bool) -> str:
+    """The ratios of ``maflow train --compile`` (torch.compile of log_prob) to the fastest eager peer."""
+    cells = []
+    for op in operations:
+        if (shape, count, "maflow-compiled", op) not in speed:
+            cells.append("-")
+            continue
+        best = max(peers, key=lambda p: speed[shape, count, p, op]["cpu"])
+        ratio = speed[shape, count, "maflow-compiled", op]["cpu"] / speed[shape, count, best, op]["cpu"]
+        mark = "met" if ratio >= target(shape, op) else "not met"
+        cells.append(f"{ratio:.2f}x vs {best} ({mark})")
+    cells += ["-", "-"] if memory else []
+    return f"| {shape}, maflow `--compile` | {count} | " + " | ".join(cells) + " |"
