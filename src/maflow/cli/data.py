@@ -12,7 +12,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("data", help="list, fetch and prepare data sets")
     commands = parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
-    from maflow.train.flags import data_folder
+    from maflow.train.flag_parsing import data_folder
 
     def common(sub):
         sub.add_argument(

@@ -82,7 +82,7 @@ def run(args) -> int:
 
 def _evaluate(args, paths, record, device):
     from maflow.run.paths import RunPaths
-    from maflow.train.flags import pick
+    from maflow.train.flag_parsing import pick
 
     progress = False if args.quiet else None
     output = RunPaths(args.output_dir, paths.dataset) if args.output_dir else paths

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 
 from maflow.run.device import DEVICE_HELP, THREADS_HELP
-from maflow.train.flags import add_run_arguments, pick
+from maflow.train.flag_parsing import pick
+from maflow.train.flags import add_run_arguments
 
 __all__ = ["register"]
 
@@ -116,7 +117,8 @@ def _train(args) -> int:
 
     from maflow.data import load
     from maflow.run.device import resolve_device
-    from maflow.train.flags import check_run_arguments, config_from_args, print_config
+    from maflow.train.flag_parsing import config_from_args, print_config
+    from maflow.train.flags import check_run_arguments
     from maflow.train.mnf import MNFTrainConfig, train_classifier
 
     check_run_arguments(args)
