@@ -47,7 +47,8 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
 
     from maflow import MAF
-    from maflow.train.flow import FlowTrainingConfig, make_optimizer
+    from maflow.train.flow_config import FlowTrainingConfig
+    from maflow.train.flow_setup import make_optimizer
 
     flow = MAF(args.features, num_layers=args.layers, hidden_features=args.hidden)
     optimizer = make_optimizer(flow, FlowTrainingConfig(dataset="mnist"))

@@ -52,7 +52,7 @@ def register(subparsers) -> None:
 def _register_actions(parser) -> None:
     """``maflow toy evaluate`` and ``maflow toy sample``: optional, so ``maflow toy --flow`` trains."""
     from maflow.run.device import DEVICE_HELP, THREADS_HELP
-    from maflow.train.flags import seed_int
+    from maflow.train.flag_parsing import seed_int
 
     actions = parser.add_subparsers(dest="toy_command", metavar="[ACTION]", required=False)
     evaluate = actions.add_parser(
@@ -94,7 +94,8 @@ def _fill_from_run(args) -> None:
 def _toy_config(args) -> dict:
     """The resolved configuration: the flow's gallery options, the flags, then ``--set``."""
     from maflow.errors import ConfigError
-    from maflow.train.flags import apply_settings, check_run_arguments
+    from maflow.train.flag_parsing import apply_settings
+    from maflow.train.flags import check_run_arguments
     from maflow.train.toy import TOY_FLOWS
 
     check_run_arguments(args)
@@ -162,7 +163,7 @@ def run(args) -> int:
     from maflow.run.command import command_line
     from maflow.run.device import resolve_device, set_threads
     from maflow.run.folder import RunLock, prepare_run_folder
-    from maflow.train.flags import print_config
+    from maflow.train.flag_parsing import print_config
     from maflow.train.toy import toy_run_files
     from maflow.utils.io import ensure_writable_dir
 
@@ -227,7 +228,7 @@ def _train_and_draw(args, config, out, device) -> int:
         "point_flow": gallery.save_point_flow(model, test, figures / FILES["point_flow"]),
         "x2z_z2x": gallery.save_x2z_z2x(model, test, figures / FILES["x2z_z2x"]),
     }
-    from maflow.train.flow import git_commit
+    from maflow.run.commit import git_commit
 
     summary.update(
         data=settings["data"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from maflow.train.flags import (
+from maflow.train.flow_flags import (
     MODEL_FLAGS,
     TRAIN_FLAGS,
     add_flow_training_arguments,
@@ -220,7 +220,7 @@ def _run_own_data(args) -> int:
     from dataclasses import asdict
 
     from maflow.data.arrays import load_data_file
-    from maflow.train.flags import print_config
+    from maflow.train.flag_parsing import print_config
     from maflow.train.flow import train_flow
 
     name = data_run_name(args)
@@ -283,7 +283,8 @@ def _check_continuous(spec) -> None:
 def run(args) -> int:
     from maflow.errors import ConfigError
     from maflow.models.registry import MODELS
-    from maflow.train.flags import check_run_arguments, print_config
+    from maflow.train.flag_parsing import print_config
+    from maflow.train.flags import check_run_arguments
 
     if args.model is not None and args.model not in MODELS:
         raise ConfigError(f"unknown model {args.model!r}: choose one of {', '.join(sorted(MODELS))}")
@@ -366,7 +367,7 @@ def _run_out(args, dataset: str):
 
 def _resolved_config(args, name: str, out, preset: str | None = None):
     """The run's configuration; with ``--resume``, the run's own settings (its checkpoint's) plus the flags."""
-    from maflow.train.flow import flow_config_from_args, resumed_config
+    from maflow.train.flow_config import flow_config_from_args, resumed_config
 
     resumed = resumed_config(out, name) if args.resume else None
     return flow_config_from_args(args, name, preset, resumed)

@@ -63,7 +63,7 @@ def conditional_paths(out: str | Path, dataset: str, model: str, resume: bool = 
 def train_conditional_flow(
     config, out: str | Path, data_dir=None, echo: bool = True, resume: bool = False, overwrite: bool = False
 ) -> dict:
-    """Trains ``config.model`` (a :class:`maflow.train.flow.FlowTrainingConfig`) with label contexts.
+    """Trains ``config.model`` (a :class:`maflow.train.flow_config.FlowTrainingConfig`) with label contexts.
 
     The run folder is locked for the whole run; an existing run there is continued with
     ``resume``, replaced with ``overwrite``, and otherwise refused.
@@ -99,10 +99,11 @@ def _labelled_dataset(config, data_dir):
 
 
 def _train_conditional(config, dataset, paths, echo: bool, resume: bool, device) -> dict:
+    from maflow.run.commit import git_commit
     from maflow.run.conditional import one_hot
     from maflow.run.device import set_threads
     from maflow.run.results import format_results
-    from maflow.train.flow import git_commit, training_rows
+    from maflow.train.flow_setup import training_rows
     from maflow.train.logger import TrainingLogger
     from maflow.utils.io import atomic_write_text, write_json
 
@@ -145,7 +146,7 @@ def _conditional_trainer(config, dataset, train, val, paths, logger):
 
     from maflow.models.registry import build_model
     from maflow.run.checkpoint import data_fingerprint
-    from maflow.train.flow import flow_trainer, make_optimizer, training_rows
+    from maflow.train.flow_setup import flow_trainer, make_optimizer, training_rows
 
     features, classes = dataset.features, dataset.num_classes
     model = build_model(config.model, features, classes, **config.model_options).to(train.device)
@@ -192,11 +193,11 @@ def _validator(train, val, features: int, batch_size: int):
 
 def _resume(trainer, config, parts: dict, paths, logger) -> None:
     from maflow.run.checkpoint import load_training_checkpoint
-    from maflow.train.flow import _check_same_trajectory, resume_learning_rate
+    from maflow.train.flow_resume import check_same_trajectory, resume_learning_rate
 
     expected = dict(model_name=config.model, model_config=parts["model_config"], dataset=config.dataset)
     latest = load_training_checkpoint(paths.latest, fingerprint=parts["fingerprint"], **expected)
-    _check_same_trajectory(latest.get("training_config", {}), parts["training_config"], paths.latest)
+    check_same_trajectory(latest.get("training_config", {}), parts["training_config"], paths.latest)
     best = load_training_checkpoint(paths.best, **expected) if paths.best.is_file() else None
     trainer.restore(latest, best)
     resume_learning_rate(trainer, latest.get("training_config", {}), config.lr)
@@ -243,8 +244,8 @@ def evaluate_conditional_checkpoint(
 def _evaluate_checkpoint(path: Path, dataset_name: str, data_dir, batch_size: int, start: float) -> dict:
     from maflow.data import load
     from maflow.run.checkpoint import rebuild_model
+    from maflow.run.commit import git_commit
     from maflow.run.conditional import conditional_report
-    from maflow.train.flow import git_commit
     from maflow.utils.io import load_checkpoint, write_json
 
     checkpoint = load_checkpoint(path)
@@ -295,8 +296,10 @@ def main(argv=None) -> int:
     point stays for the commands already published with it.
     """
     from maflow.run.command import set_command
-    from maflow.train.flags import add_flow_training_arguments, check_run_arguments, print_config
-    from maflow.train.flow import flow_config_from_args
+    from maflow.train.flag_parsing import print_config
+    from maflow.train.flags import check_run_arguments
+    from maflow.train.flow_config import flow_config_from_args
+    from maflow.train.flow_flags import add_flow_training_arguments
 
     argv = list(sys.argv[1:] if argv is None else argv)
     set_command(argv, prog=PROG)
@@ -318,7 +321,7 @@ def main(argv=None) -> int:
         from dataclasses import asdict
 
         return print_config({**asdict(config), "conditional": True})
-    from maflow.train.flags import run_folder
+    from maflow.train.flow_flags import run_folder
 
     out = run_folder(args.out, conditional_run_name(config.dataset, config.model))
     results = train_conditional_flow(
