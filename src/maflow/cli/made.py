@@ -162,8 +162,8 @@ MODEL_KEYS = (
 
 def _made_config(args):
     """The resolved configuration: flags, then ``--set``."""
-    from maflow.train.flags import config_from_args
-    from maflow.train.made import MadeTrainConfig
+    from maflow.train.flag_parsing import config_from_args
+    from maflow.train.made_config import MadeTrainConfig
 
     renamed = {"ensemble_masks": "samples", "val_ensemble_masks": "val_samples"}
     return config_from_args(MadeTrainConfig, args, {"model": MODEL_KEYS}, **renamed).validated()
@@ -171,7 +171,7 @@ def _made_config(args):
 
 def _fill_from_run(args) -> None:
     """``--resume``: the flags left out take the run's own values (hidden sizes, seed, optimiser, ...)."""
-    from maflow.train.made import made_resume_file
+    from maflow.train.made_checkpoint import made_resume_file
     from maflow.train.resume_flags import fill_from_run
     from maflow.utils.io import load_checkpoint
 
@@ -186,8 +186,9 @@ def run_train(args) -> int:
     from maflow.run.command import command_line
     from maflow.run.device import resolve_device, set_threads
     from maflow.run.folder import RunLock, prepare_run_folder
-    from maflow.train.flags import check_run_arguments, print_config
-    from maflow.train.made import made_resume_file, made_run_files
+    from maflow.train.flag_parsing import print_config
+    from maflow.train.flags import check_run_arguments
+    from maflow.train.made_checkpoint import made_resume_file, made_run_files
     from maflow.utils.io import ensure_writable_dir
 
     wall_start = time.perf_counter()
@@ -211,7 +212,8 @@ def run_train(args) -> int:
 def _train_in_folder(args, config, dataset, out: Path, commit, wall_start: float, device) -> int:
     from maflow.run.results import format_results
     from maflow.train.logger import TrainingLogger
-    from maflow.train.made import LOG_NAME, train_made
+    from maflow.train.made import train_made
+    from maflow.train.made_checkpoint import LOG_NAME
     from maflow.utils.io import atomic_write_text, write_json
 
     train_rows = dataset.train[: args.limit_train] if args.limit_train else dataset.train
@@ -276,7 +278,7 @@ def _with_trained_model(args, action) -> int:
     from maflow.run.command import command_line
     from maflow.run.device import resolve_device, set_threads
     from maflow.run.folder import existing_run_lock
-    from maflow.train.made import load_trained_made
+    from maflow.train.made_checkpoint import load_trained_made
 
     device = resolve_device(getattr(args, "device", "auto"))
     set_threads(args.threads)
@@ -293,7 +295,8 @@ def _with_trained_model(args, action) -> int:
 
 def _evaluate(args, model, checkpoint, samples: int) -> int:
     from maflow.errors import CheckpointError
-    from maflow.train.made import check_binary, same_training_data
+    from maflow.train.made import check_binary
+    from maflow.train.made_checkpoint import same_training_data
     from maflow.utils.io import write_json
 
     dataset = _load_dataset(checkpoint["dataset"], args.data_dir)
