@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 
-from maflow.errors import ConfigError
 from maflow.run.device import (
     DEVICE_DATA_FRACTION,
     Placement,
@@ -70,7 +69,8 @@ def test_batches_of_data_left_on_the_cpu_are_the_same_rows():
     assert moved.device.type == "meta" and moved.shape == (16, 3)
 
 
-def test_flow_training_refuses_data_left_on_the_cpu_when_batch_norm_needs_them_on_the_gpu(monkeypatch):
+def test_flow_training_keeps_rows_left_on_the_cpu_under_either_batch_norm_statistics(monkeypatch):
+    # Whole-training-set statistics pass CPU rows through a GPU model chunk by chunk (tests/gpu).
     from maflow.data import from_numpy
     from maflow.models.registry import build_model
     from maflow.train import flow
@@ -80,10 +80,9 @@ def test_flow_training_refuses_data_left_on_the_cpu_when_batch_norm_needs_them_o
     monkeypatch.setattr(flow, "place_training_data", lambda rows, device: left)
     config = flow.FlowTrainingConfig("mine", model_options={"num_layers": 1, "hidden_features": 8})
     model = build_model("maf", 2, num_layers=1, hidden_features=8)
-    with pytest.raises(ConfigError, match="use --bn-stats running"):
-        flow._place_training_rows(config, dataset, torch.device("cuda"), model)
-    config.bn_stats = "running"  # statistics of the batches: the data can stay on the CPU
-    assert flow._place_training_rows(config, dataset, torch.device("cuda"), model) is left
+    for bn_stats in ("dataset", "running"):
+        config.bn_stats = bn_stats
+        assert flow._place_training_rows(config, dataset, torch.device("cuda"), model) is left
 
 
 def test_tf32_is_set_on_cuda_inside_the_block_and_restored_after():

@@ -203,20 +203,10 @@ def _train_in_folder(
 
 def _place_training_rows(config: FlowTrainingConfig, dataset, device, model):
     """The training rows on ``device`` once, or in pinned CPU memory when too large for it
-    (:func:`~maflow.run.device.place_training_data`); refused then under ``--bn-stats dataset``
-    with batch norm, whose statistics are recomputed with the whole training set on the device."""
-    from maflow.transforms.batchnorm import BatchNorm
-
+    (:func:`~maflow.run.device.place_training_data`); whole-training-set batch-norm statistics
+    then pass the rows through the model chunk by chunk on its device."""
     rows = torch.from_numpy(with_context(training_rows(config, dataset.train), dataset, "train", config))
-    placement = place_training_data(rows, device)
-    if placement.batch_device is not None and config.bn_stats == "dataset":
-        if any(isinstance(module, BatchNorm) for module in model.modules()):
-            raise ConfigError(
-                f"the training data ({rows.numel() * rows.element_size() / 2**30:.2f} GiB) do not fit "
-                f"comfortably in the free memory of {device}, where --bn-stats dataset recomputes the "
-                "batch-norm statistics with all of them: use --bn-stats running, or free GPU memory"
-            )
-    return placement
+    return place_training_data(rows, device)
 
 
 def _seed_everything(seed: int) -> None:
