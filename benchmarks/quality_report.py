@@ -310,14 +310,19 @@ def _zoo_seed_lines(family: str, names: list[str], present: list[str], seeded: d
             if len(rs) > 1:
                 each = ", ".join(f"{s}: {rs[s]['test_ll']:.3f}" for s in sorted(rs))
                 out.append(f"- {data}, {run}: {each}")
-        peers = [run for run in names if not run.startswith("maflow")]
+        # the best peer among those measured on the same two or more seeds as maflow's default
         ours = seeded.get((family, data, "maflow"), {})
-        common = [s for s in sorted(ours) if all(s in seeded.get((family, data, p), {}) for p in peers)]
-        if len(common) > 1 and peers:
-            means = {
-                p: statistics.fmean(seeded[family, data, p][s]["test_ll"] for s in common) for p in peers
-            }
-            best = max(means, key=lambda p: means[p])
+        shared = {}
+        for peer in (run for run in names if not run.startswith("maflow")):
+            common = [s for s in sorted(ours) if s in seeded.get((family, data, peer), {})]
+            if len(common) > 1:
+                shared[peer] = (
+                    common,
+                    statistics.fmean(seeded[family, data, peer][s]["test_ll"] for s in common),
+                )
+        if shared:
+            best = max(shared, key=lambda p: shared[p][1])
+            common = shared[best][0]
             diffs = [ours[s]["test_ll"] - seeded[family, data, best][s]["test_ll"] for s in common]
             out.append(
                 f"- {data}: maflow − best peer ({best}) over seeds {', '.join(map(str, common))}: "
