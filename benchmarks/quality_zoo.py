@@ -68,7 +68,9 @@ def _exp_map_realnvp(features, setup):
 class _ResidualConditioner(torch.nn.Module):
     """nflows' ResidualNet shape: linear in, pre-activation residual blocks, linear out (a linear path)."""
 
-    def __init__(self, n_in: int, n_out: int, hidden: int, blocks: int, block_layers: int = 2):
+    def __init__(
+        self, n_in: int, n_out: int, hidden: int, blocks: int, block_layers: int = 2, relu_out=False
+    ):
         super().__init__()
         self.initial_layer = torch.nn.Linear(n_in, hidden)
         self.blocks = torch.nn.ModuleList()
@@ -78,6 +80,8 @@ class _ResidualConditioner(torch.nn.Module):
             with torch.no_grad():  # each block starts near zero, as nflows'
                 block[-1].weight.uniform_(-1e-3, 1e-3)
                 block[-1].bias.uniform_(-1e-3, 1e-3)
+            if relu_out:  # a ReLU closing the block: as many ReLUs as the MLP, the linear path kept
+                block.append(torch.nn.ReLU())
             self.blocks.append(block)
         self.output_layer = torch.nn.Linear(hidden, n_out)
 
@@ -118,13 +122,48 @@ def _swap_conditioners(flow, setup, kind: str):
             module.conditioner = _SkipConditioner(old, n_in, n_out)
             continue
         # resnet: nflows' shape (depth - 1 blocks of two layers: one more layer than the MLP);
-        # resnet-1: blocks of one layer, as many layers as the MLP (the same cost)
-        block_layers = 1 if kind == "resnet-1" else 2
-        new = _ResidualConditioner(n_in, n_out, setup["hidden"], max(setup["depth"] - 1, 1), block_layers)
+        # resnet-1: blocks of one layer, as many layers as the MLP (the same cost), one ReLU
+        # fewer; resnet-2relu: resnet-1 with a ReLU after each block, as many ReLUs as the MLP
+        # (at depth 2 the output layer sees W0 x + relu(W1 relu(W0 x)): the MLP's last hidden
+        # layer plus its first layer's pre-activation; a ReLU before the block would be a no-op)
+        block_layers = 2 if kind == "resnet" else 1
+        new = _ResidualConditioner(
+            n_in, n_out, setup["hidden"], max(setup["depth"] - 1, 1), block_layers, kind == "resnet-2relu"
+        )
         with torch.no_grad():  # the same identity start as the MLP it replaces
             new.output_layer.weight.copy_(old.output_layer.weight)
             new.output_layer.bias.copy_(old.output_layer.bias)
         module.conditioner = new
+    return flow
+
+
+def _zuko_scale(flow):
+    """The default's layers with zuko's scale: exp of a log-scale softly bounded at log(1e-3), shift after."""
+    from maflow.transforms.elementwise import ElementwiseMap
+
+    class ZukoAffine(ElementwiseMap):  # zuko.transforms.MonotonicAffineTransform, slope 1e-3
+        params_per_dim = 2
+
+        def _split(self, params):
+            a = params[..., 1]
+            return params[..., 0], a / (1 + abs(a / math.log(1e-3)))
+
+        def forward(self, x, params):
+            shift, log_scale = self._split(params)
+            return x * log_scale.exp() - shift, log_scale
+
+        def inverse(self, y, params):
+            shift, log_scale = self._split(params)
+            return (y + shift) * (-log_scale).exp(), -log_scale
+
+        def identity_parameters(self):
+            return torch.zeros(2)
+
+    for module in flow.modules():
+        if hasattr(module, "conditioner") and hasattr(module, "map"):
+            module.map = ZukoAffine()
+            with torch.no_grad():  # identity start: the output weights are zero, the biases now too
+                module.conditioner.output_layer.bias.zero_()
     return flow
 
 
@@ -259,6 +298,8 @@ RUNS = {
         "maflow+no-identity": lambda f, s: _maflow_realnvp(f, s, identity_start=False),
         "maflow+resnet": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "resnet"),
         "maflow+resnet-1": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "resnet-1"),
+        "maflow+resnet-2relu": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "resnet-2relu"),
+        "maflow+zuko-scale": lambda f, s: _zuko_scale(_maflow_realnvp(f, s)),
         "maflow+skip": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "skip"),
         "maflow-paper": lambda f, s: _maflow_realnvp(f, s, **PAPER_REALNVP),
         "maflow-paper+identity": lambda f, s: _maflow_realnvp(
