@@ -87,7 +87,7 @@ def _fill_from_run(args) -> None:
     stored = stored_settings(Path(args.out) / "checkpoints" / "latest.pth")
     if stored:
         fill_from_run(args, {k: v for k, v in stored.items() if k not in ("builder", "options")})
-        if "flow" not in getattr(args, "given_flags", {"flow"}):
+        if "flow" not in (getattr(args, "given_flags", None) or {"flow"}):
             args.resumed_options = stored.get("options")
 
 

@@ -199,10 +199,6 @@ def resumed_config(out: str | Path, dataset: str | None = None) -> dict | None:
         >>> resumed_config("/no/such/run") is None
         True
     """
-    from maflow.utils.io import load_checkpoint
+    from maflow.train.resume_flags import stored_settings
 
-    latest = locate_run(out, dataset, quiet=True).latest
-    if not latest.is_file():
-        return None
-    stored = load_checkpoint(latest).get("training_config")
-    return stored if isinstance(stored, dict) else None
+    return stored_settings(locate_run(out, dataset, quiet=True).latest) or None

@@ -21,7 +21,7 @@ def fill_from_run(args: argparse.Namespace, stored: dict, renamed: dict | None =
 
     ``stored`` maps setting names to the values the run was trained with (its checkpoint's
     configuration); ``renamed`` maps a setting's name to its flag's ``dest`` where they differ.
-    ``args.given_flags`` (set by :func:`maflow.cli.main`) holds the flags given; without it
+    ``args.given_flags`` (set by :func:`maflow.cli.main` for a ``--resume``) holds the flags given; without it
     (``args`` built by hand) nothing is filled.
 
     Example:
