@@ -73,16 +73,20 @@ class MAF(Flow):
         weight_init: The MADEs' weight initialisation: ``"torch"`` (``nn.Linear``'s
             default), ``"maf"`` (the MAF code's :math:`\mathcal{N}(0, 1)/\sqrt{n_{in} + 1}`)
             or ``"xavier"``.
-        **made_options: Any other argument of :class:`maflow.nn.MADE` (``residual``,
-            ``dropout``, ``normalization``, ...), for every layer.
+        residual: Residual MADE layers (every hidden layer after the first adds its input to
+            its output; :class:`maflow.nn.MADE`). ``None``: residual when the hidden layers
+            have one width, plain otherwise.
+        **made_options: Any other argument of :class:`maflow.nn.MADE` (``dropout``,
+            ``normalization``, ...), for every layer.
 
     The defaults (nflows' softplus scale with the shift after it, every layer started as the
-    identity, PyTorch's initialisation; whole-training-set batch-norm statistics in the
-    trainer) were chosen by measurement against nflows, zuko and normflows (docs/quality.md).
-    The MAF paper's exact parameterisation is ``MAF(..., scale="exp", scale_bound="clamp",
-    identity_start=False, weight_init="maf")``, which the reproduction presets (``maflow
-    train --dataset mnist`` ...) pin. Checkpoints written before the map was recorded load
-    as the exp map they were trained with.
+    identity, PyTorch's initialisation, residual MADE layers; whole-training-set batch-norm
+    statistics in the trainer) were chosen by measurement against nflows, zuko and normflows
+    (docs/quality.md). The MAF paper's exact parameterisation is ``MAF(..., scale="exp",
+    scale_bound="clamp", identity_start=False, weight_init="maf", residual=False)``, which
+    the reproduction presets (``maflow train --dataset mnist`` ...) pin. A state dict carries
+    its map and whether its layers are residual, so checkpoints written before either was
+    recorded load as what they were trained as (the exp map, plain layers).
 
     Example:
         >>> flow = MAF(3, num_layers=2, hidden_features=16).eval()
@@ -110,6 +114,7 @@ class MAF(Flow):
         shift: str | None = None,
         identity_start: bool = True,
         weight_init: str = "torch",
+        residual: bool | None = None,
         **made_options,
     ):
         shift = shift or ("before" if scale == "exp" else "after")
@@ -123,7 +128,11 @@ class MAF(Flow):
             raise ValueError(f"unknown order {order!r}: use alternate or random")
         if batch_norm_placement not in ("every", "between"):
             raise ValueError(f"unknown batch_norm_placement {batch_norm_placement!r}: use every or between")
+        if residual is None:
+            widths = [hidden_features] if isinstance(hidden_features, int) else list(hidden_features)
+            residual = len(set(widths)) == 1
         made = dict(
+            residual=residual,
             hidden_features=hidden_features,
             num_hidden_layers=num_hidden_layers,
             context_features=context_features,
@@ -160,6 +169,11 @@ class MAF(Flow):
         self.map_code: torch.Tensor
         self.register_buffer("map_code", torch.tensor(MAPS.index((scale, shift))))
         self.register_load_state_dict_pre_hook(MAF._adopt_stored_map)
+        # Likewise whether the MADEs are residual: a state dict without the code comes from
+        # before the residual default, whose layers were plain unless asked for by name.
+        self.residual_code: torch.Tensor
+        self.register_buffer("residual_code", torch.tensor(int(residual)))
+        self.register_load_state_dict_pre_hook(MAF._adopt_stored_residual)
 
     @staticmethod
     def _adopt_stored_map(module, state_dict, prefix, *args) -> None:
@@ -169,6 +183,19 @@ class MAF(Flow):
         code = int(state_dict[key])
         if code != int(module.map_code):
             module._use_map(*MAPS[code])
+
+    @staticmethod
+    def _adopt_stored_residual(module, state_dict, prefix, *args) -> None:
+        key = prefix + "residual_code"
+        if key not in state_dict:
+            state_dict[key] = torch.tensor(int(bool(module.config.get("residual"))))
+        residual = bool(state_dict[key])
+        if residual != bool(module.residual_code):
+            for layer in module.transform.transforms:  # masks and degrees come with the state dict
+                if isinstance(layer, MaskedAutoregressive):
+                    layer.made.residual = residual
+            module.config["residual"] = residual
+            module.residual_code.fill_(int(residual))
 
     def _use_map(self, scale: str, shift: str) -> None:
         bound, max_log_scale = self.config["scale_bound"], self.config["max_log_scale"]

@@ -73,7 +73,9 @@ class MAFMoG(Flow):
     """
 
     def __init__(self, features: int, num_layers: int = 5, num_components: int = 10, **maf_options):
-        maf_options.setdefault("scale", "exp")  # the MAF paper's map: its checkpoints carry no map code
+        # The MAF paper's map and plain layers: MAF MoG checkpoints carry no map or residual code.
+        maf_options.setdefault("scale", "exp")
+        maf_options.setdefault("residual", False)
         maf = MAF(features, num_layers=num_layers, **maf_options)
         last = [t for t in maf.transform.transforms if isinstance(t, MaskedAffineAutoregressive)][-1]
         reversed_degrees = last.made.input_degrees.flip(0)

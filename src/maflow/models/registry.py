@@ -53,6 +53,7 @@ def _made(features, context_features=None, **options):
     from maflow.models.maf import MAF
 
     options.update(num_layers=1, batch_norm=False)
+    options.setdefault("residual", False)  # the residual default was measured on K = 5 stacks only
     return MAF(features, context_features=context_features, **options)
 
 

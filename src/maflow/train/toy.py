@@ -29,7 +29,8 @@ __all__ = ["TOY_FLOWS", "toy_splits", "toy_run_files", "train_toy_flow"]
 TOY_FLOWS: dict[str, tuple[str, dict[str, Any]]] = {
     "realnvp": ("realnvp", dict(num_layers=8, hidden_features=64)),
     "nice": ("nice", dict(num_layers=6, hidden_features=64)),
-    "maf": ("maf", dict(num_layers=5, hidden_features=64)),
+    # Plain MADE layers, as the gallery's recorded numbers were made (MAF now defaults to residual).
+    "maf": ("maf", dict(num_layers=5, hidden_features=64, residual=False)),
     "iaf": ("iaf", dict(num_layers=5, hidden_features=64)),
     "nsf-ar": ("nsf-ar", dict(num_layers=3, hidden_features=32, num_bins=8, tail_bound=4.0)),
     # The MAF code's init, as the gallery's recorded numbers were made with (NSF coupling now defaults to torch's).
