@@ -38,157 +38,19 @@ RESULTS = ROOT / "benchmarks" / "quality_zoo_results.jsonl"
 DATA = ["moons", "pinwheel", "digits", "miniboone", "checkerboard"]  # checkerboard: held out
 
 
+from realnvp_variants import (  # noqa: E402  (the sibling benchmarks/realnvp_variants.py)
+    PAPER_REALNVP,
+    bn_between,
+    exp_map_realnvp,
+    grid_variant,
+    maflow_realnvp,
+    running_statistics,
+    sigmoid_scale,
+    swap_conditioners,
+    zuko_scale,
+)
+
 # ---------------------------------------------------------------- maflow
-
-
-# The MAF paper's Real NVP (maflow's default until the runs recorded here): two nets per layer.
-PAPER_REALNVP = dict(scale="exp", identity_start=False, weight_init="maf")
-
-
-def _maflow_realnvp(features, setup, **options):
-    from maflow.models import RealNVP
-
-    sizes = dict(
-        num_layers=setup["layers"], hidden_features=setup["hidden"], num_hidden_layers=setup["depth"]
-    )
-    return RealNVP(features, **sizes, **{"batch_norm": setup["bn"], **options})
-
-
-def _exp_map_realnvp(features, setup):
-    """The default's layers with a soft-bounded exp map (shift before the scale) instead of softplus."""
-    from maflow.transforms.elementwise import Affine
-
-    flow = _maflow_realnvp(features, setup)
-    for module in flow.modules():
-        if hasattr(module, "conditioner") and hasattr(module, "map"):
-            module.map = Affine(scale_bound="soft")  # same parameter count: the weights still fit
-    return flow
-
-
-class _ResidualConditioner(torch.nn.Module):
-    """nflows' ResidualNet shape: linear in, pre-activation residual blocks, linear out (a linear path)."""
-
-    def __init__(
-        self, n_in: int, n_out: int, hidden: int, blocks: int, block_layers: int = 2, relu_out=False
-    ):
-        super().__init__()
-        self.initial_layer = torch.nn.Linear(n_in, hidden)
-        self.blocks = torch.nn.ModuleList()
-        for _ in range(blocks):
-            layers = [(torch.nn.ReLU(), torch.nn.Linear(hidden, hidden)) for _ in range(block_layers)]
-            block = torch.nn.Sequential(*[m for pair in layers for m in pair])
-            with torch.no_grad():  # each block starts near zero, as nflows'
-                block[-1].weight.uniform_(-1e-3, 1e-3)
-                block[-1].bias.uniform_(-1e-3, 1e-3)
-            if relu_out:  # a ReLU closing the block: as many ReLUs as the MLP, the linear path kept
-                block.append(torch.nn.ReLU())
-            self.blocks.append(block)
-        self.output_layer = torch.nn.Linear(hidden, n_out)
-
-    def forward(self, x, context=None):
-        h = self.initial_layer(x)
-        for block in self.blocks:
-            h = h + block(h)
-        return self.output_layer(h)
-
-
-class _SkipConditioner(torch.nn.Module):
-    """maflow's MLP plus a linear map from its input to its output (started at zero)."""
-
-    def __init__(self, mlp, n_in: int, n_out: int):
-        super().__init__()
-        self.mlp = mlp
-        self.skip = torch.nn.Linear(n_in, n_out)
-        with torch.no_grad():
-            self.skip.weight.zero_()
-            self.skip.bias.zero_()
-
-    @property
-    def output_layer(self):
-        return self.mlp.output_layer
-
-    def forward(self, x, context=None):
-        return self.mlp(x) + self.skip(x)
-
-
-def _swap_conditioners(flow, setup, kind: str):
-    """Every coupling layer's MLP replaced by a residual net (``resnet``) or given a linear ``skip``."""
-    for module in flow.modules():
-        if not hasattr(module, "conditioner"):
-            continue
-        old = module.conditioner
-        n_in, n_out = module.num_identity, old.output_layer.out_features
-        if kind == "skip":
-            module.conditioner = _SkipConditioner(old, n_in, n_out)
-            continue
-        # resnet: nflows' shape (depth - 1 blocks of two layers: one more layer than the MLP);
-        # resnet-1: blocks of one layer, as many layers as the MLP (the same cost), one ReLU
-        # fewer; resnet-2relu: resnet-1 with a ReLU after each block, as many ReLUs as the MLP
-        # (at depth 2 the output layer sees W0 x + relu(W1 relu(W0 x)): the MLP's last hidden
-        # layer plus its first layer's pre-activation; a ReLU before the block would be a no-op)
-        block_layers = 2 if kind == "resnet" else 1
-        new = _ResidualConditioner(
-            n_in, n_out, setup["hidden"], max(setup["depth"] - 1, 1), block_layers, kind == "resnet-2relu"
-        )
-        with torch.no_grad():  # the same identity start as the MLP it replaces
-            new.output_layer.weight.copy_(old.output_layer.weight)
-            new.output_layer.bias.copy_(old.output_layer.bias)
-        module.conditioner = new
-    return flow
-
-
-def _zuko_scale(flow):
-    """The default's layers with zuko's scale: exp of a log-scale softly bounded at log(1e-3), shift after."""
-    from maflow.transforms.elementwise import ElementwiseMap
-
-    class ZukoAffine(ElementwiseMap):  # zuko.transforms.MonotonicAffineTransform, slope 1e-3
-        params_per_dim = 2
-
-        def _split(self, params):
-            a = params[..., 1]
-            return params[..., 0], a / (1 + abs(a / math.log(1e-3)))
-
-        def forward(self, x, params):
-            shift, log_scale = self._split(params)
-            return x * log_scale.exp() - shift, log_scale
-
-        def inverse(self, y, params):
-            shift, log_scale = self._split(params)
-            return (y + shift) * (-log_scale).exp(), -log_scale
-
-        def identity_parameters(self):
-            return torch.zeros(2)
-
-    for module in flow.modules():
-        if hasattr(module, "conditioner") and hasattr(module, "map"):
-            module.map = ZukoAffine()
-            with torch.no_grad():  # identity start: the output weights are zero, the biases now too
-                module.conditioner.output_layer.bias.zero_()
-    return flow
-
-
-def _bn_between(flow):
-    """Batch norm only between coupling layers (nflows' ``SimpleRealNVP``), not after the last."""
-    from maflow.transforms.batchnorm import BatchNorm
-
-    layers = flow.transform.transforms
-    if isinstance(layers[-1], BatchNorm):
-        del layers[-1]
-    return flow
-
-
-def _running_statistics(flow):
-    """Evaluate with the batch-norm running averages (nflows') instead of whole-training-set statistics."""
-    flow.quality_bn_stats = "running"
-    return flow
-
-
-def _sigmoid_scale(flow):
-    """The two-net layers with Glow's sigmoid factor instead of exp (no constructor option for it)."""
-    for module in flow.modules():
-        if hasattr(module, "scale_net"):
-            module.scale = "sigmoid"
-    return flow
 
 
 def _maflow_nsf(features, setup, variant, kind):
@@ -236,6 +98,19 @@ def _nflows_realnvp(features, setup):
         num_blocks_per_layer=max(setup["depth"] - 1, 1),
         batch_norm_between_layers=setup["bn"],
     )
+
+
+def _nflows_realnvp_identity(features, setup):
+    """nflows' Real NVP started as the identity: zero output weights, biases for scale 1, shift 0."""
+    flow = _nflows_realnvp(features, setup)
+    for module in flow.modules():
+        if hasattr(module, "final_layer"):
+            with torch.no_grad():
+                module.final_layer.weight.zero_()
+                half = module.final_layer.out_features // 2  # shifts first, then the scales
+                module.final_layer.bias[:half].zero_()
+                module.final_layer.bias[half:].fill_(math.log(0.999 / 0.001) - 2)
+    return flow
 
 
 def _nflows_nsf(features, setup, kind):
@@ -287,30 +162,40 @@ RUNS = {
     "realnvp": {
         # maflow's default (one softplus net per layer, identity start); recorded as
         # maflow+map-softplus at bff768f, a builder whose weights equal RealNVP()'s bit for bit
-        "maflow": lambda f, s: _maflow_realnvp(f, s),
-        "maflow+map-exp": _exp_map_realnvp,
+        "maflow": lambda f, s: maflow_realnvp(f, s),
+        "maflow+map-exp": exp_map_realnvp,
         # one factor at a time around the default, towards nflows' SimpleRealNVP
-        "maflow+depth-3": lambda f, s: _maflow_realnvp(f, {**s, "depth": s["depth"] + 1}),
-        "maflow+sigmoid": lambda f, s: _maflow_realnvp(f, s, scale="sigmoid"),
-        "maflow+bn-between": lambda f, s: _bn_between(_maflow_realnvp(f, s)),
-        "maflow+running": lambda f, s: _running_statistics(_maflow_realnvp(f, s)),
-        "maflow+half-mask": lambda f, s: _maflow_realnvp(f, s, mask="half"),
-        "maflow+no-identity": lambda f, s: _maflow_realnvp(f, s, identity_start=False),
-        "maflow+resnet": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "resnet"),
-        "maflow+resnet-1": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "resnet-1"),
-        "maflow+resnet-2relu": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "resnet-2relu"),
-        "maflow+zuko-scale": lambda f, s: _zuko_scale(_maflow_realnvp(f, s)),
-        "maflow+skip": lambda f, s: _swap_conditioners(_maflow_realnvp(f, s), s, "skip"),
-        "maflow-paper": lambda f, s: _maflow_realnvp(f, s, **PAPER_REALNVP),
-        "maflow-paper+identity": lambda f, s: _maflow_realnvp(
+        "maflow+depth-3": lambda f, s: maflow_realnvp(f, {**s, "depth": s["depth"] + 1}),
+        "maflow+sigmoid": lambda f, s: maflow_realnvp(f, s, scale="sigmoid"),
+        "maflow+bn-between": lambda f, s: bn_between(maflow_realnvp(f, s)),
+        "maflow+running": lambda f, s: running_statistics(maflow_realnvp(f, s)),
+        "maflow+half-mask": lambda f, s: maflow_realnvp(f, s, mask="half"),
+        "maflow+no-identity": lambda f, s: maflow_realnvp(f, s, identity_start=False),
+        "maflow+resnet": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "resnet"),
+        "maflow+resnet-1": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "resnet-1"),
+        "maflow+resnet-2relu": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "resnet-2relu"),
+        "maflow+zuko-scale": lambda f, s: zuko_scale(maflow_realnvp(f, s)),
+        "maflow+skip": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "skip"),
+        # no identity start, with a conditioner and a scale: "maflow+C+S+no-identity"
+        **{
+            f"maflow+{c}+{sc}+no-identity".replace("+mlp", "").replace("+softplus", ""): (
+                lambda f, s, c=c, sc=sc: grid_variant(f, s, c, sc)
+            )
+            for c in ("mlp", "resnet", "resnet-2relu")
+            for sc in ("softplus", "sigmoid", "sigmoid2", "sig1.5o1", "sig1.2o1.5", "zuko")
+            if (c, sc) != ("mlp", "softplus")  # that one is maflow+no-identity, built without the reset
+        },
+        "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
+        "maflow-paper+identity": lambda f, s: maflow_realnvp(
             f, s, **{**PAPER_REALNVP, "identity_start": True}
         ),
-        "maflow-paper+sigmoid": lambda f, s: _sigmoid_scale(_maflow_realnvp(f, s, **PAPER_REALNVP)),
-        "maflow-paper+identity+sigmoid": lambda f, s: _sigmoid_scale(
-            _maflow_realnvp(f, s, **{**PAPER_REALNVP, "identity_start": True})
+        "maflow-paper+sigmoid": lambda f, s: sigmoid_scale(maflow_realnvp(f, s, **PAPER_REALNVP)),
+        "maflow-paper+identity+sigmoid": lambda f, s: sigmoid_scale(
+            maflow_realnvp(f, s, **{**PAPER_REALNVP, "identity_start": True})
         ),
-        "maflow-paper+half-mask": lambda f, s: _maflow_realnvp(f, s, **PAPER_REALNVP, mask="half"),
+        "maflow-paper+half-mask": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP, mask="half"),
         "nflows": _nflows_realnvp,
+        "nflows+identity": _nflows_realnvp_identity,
         "zuko": lambda f, s: _zuko(f, s, "realnvp"),
     },
     "nsf-cl": {

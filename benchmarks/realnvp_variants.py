@@ -1,0 +1,200 @@
+"""Real NVP variants of ``benchmarks/quality_zoo.py``: maflow's builder and one-factor changes around it.
+
+Each function takes a built flow (or features and a ``quality.SETUPS`` entry) and returns the
+variant; ``quality_zoo.RUNS`` names the combinations that were run.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# The MAF paper's Real NVP (maflow's default until the runs recorded here): two nets per layer.
+PAPER_REALNVP = dict(scale="exp", identity_start=False, weight_init="maf")
+
+
+def maflow_realnvp(features, setup, **options):
+    from maflow.models import RealNVP
+
+    sizes = dict(
+        num_layers=setup["layers"], hidden_features=setup["hidden"], num_hidden_layers=setup["depth"]
+    )
+    return RealNVP(features, **sizes, **{"batch_norm": setup["bn"], **options})
+
+
+def exp_map_realnvp(features, setup):
+    """The default's layers with a soft-bounded exp map (shift before the scale) instead of softplus."""
+    from maflow.transforms.elementwise import Affine
+
+    flow = maflow_realnvp(features, setup)
+    for module in flow.modules():
+        if hasattr(module, "conditioner") and hasattr(module, "map"):
+            module.map = Affine(scale_bound="soft")  # same parameter count: the weights still fit
+    return flow
+
+
+class _ResidualConditioner(torch.nn.Module):
+    """nflows' ResidualNet shape: linear in, pre-activation residual blocks, linear out (a linear path)."""
+
+    def __init__(
+        self, n_in: int, n_out: int, hidden: int, blocks: int, block_layers: int = 2, relu_out=False
+    ):
+        super().__init__()
+        self.initial_layer = torch.nn.Linear(n_in, hidden)
+        self.blocks = torch.nn.ModuleList()
+        for _ in range(blocks):
+            layers = [(torch.nn.ReLU(), torch.nn.Linear(hidden, hidden)) for _ in range(block_layers)]
+            block = torch.nn.Sequential(*[m for pair in layers for m in pair])
+            with torch.no_grad():  # each block starts near zero, as nflows'
+                block[-1].weight.uniform_(-1e-3, 1e-3)
+                block[-1].bias.uniform_(-1e-3, 1e-3)
+            if relu_out:  # a ReLU closing the block: as many ReLUs as the MLP, the linear path kept
+                block.append(torch.nn.ReLU())
+            self.blocks.append(block)
+        self.output_layer = torch.nn.Linear(hidden, n_out)
+
+    def forward(self, x, context=None):
+        h = self.initial_layer(x)
+        for block in self.blocks:
+            h = h + block(h)
+        return self.output_layer(h)
+
+
+class _SkipConditioner(torch.nn.Module):
+    """maflow's MLP plus a linear map from its input to its output (started at zero)."""
+
+    def __init__(self, mlp, n_in: int, n_out: int):
+        super().__init__()
+        self.mlp = mlp
+        self.skip = torch.nn.Linear(n_in, n_out)
+        with torch.no_grad():
+            self.skip.weight.zero_()
+            self.skip.bias.zero_()
+
+    @property
+    def output_layer(self):
+        return self.mlp.output_layer
+
+    def forward(self, x, context=None):
+        return self.mlp(x) + self.skip(x)
+
+
+def swap_conditioners(flow, setup, kind: str):
+    """Every coupling layer's MLP replaced by a residual net (``resnet``) or given a linear ``skip``."""
+    for module in flow.modules():
+        if not hasattr(module, "conditioner"):
+            continue
+        old = module.conditioner
+        n_in, n_out = module.num_identity, old.output_layer.out_features
+        if kind == "skip":
+            module.conditioner = _SkipConditioner(old, n_in, n_out)
+            continue
+        # resnet: nflows' shape (depth - 1 blocks of two layers: one more layer than the MLP);
+        # resnet-1: blocks of one layer, as many layers as the MLP (the same cost), one ReLU
+        # fewer; resnet-2relu: resnet-1 with a ReLU after each block, as many ReLUs as the MLP
+        # (at depth 2 the output layer sees W0 x + relu(W1 relu(W0 x)): the MLP's last hidden
+        # layer plus its first layer's pre-activation; a ReLU before the block would be a no-op)
+        block_layers = 2 if kind == "resnet" else 1
+        new = _ResidualConditioner(
+            n_in, n_out, setup["hidden"], max(setup["depth"] - 1, 1), block_layers, kind == "resnet-2relu"
+        )
+        with torch.no_grad():  # the same identity start as the MLP it replaces
+            new.output_layer.weight.copy_(old.output_layer.weight)
+            new.output_layer.bias.copy_(old.output_layer.bias)
+        module.conditioner = new
+    return flow
+
+
+def zuko_scale(flow):
+    """The default's layers with zuko's scale: exp of a log-scale softly bounded at log(1e-3), shift after."""
+    from maflow.transforms.elementwise import ElementwiseMap
+
+    class ZukoAffine(ElementwiseMap):  # zuko.transforms.MonotonicAffineTransform, slope 1e-3
+        params_per_dim = 2
+
+        def _split(self, params):
+            a = params[..., 1]
+            return params[..., 0], a / (1 + abs(a / math.log(1e-3)))
+
+        def forward(self, x, params):
+            shift, log_scale = self._split(params)
+            return x * log_scale.exp() - shift, log_scale
+
+        def inverse(self, y, params):
+            shift, log_scale = self._split(params)
+            return (y + shift) * (-log_scale).exp(), -log_scale
+
+        def identity_parameters(self):
+            return torch.zeros(2)
+
+    for module in flow.modules():
+        if hasattr(module, "conditioner") and hasattr(module, "map"):
+            module.map = ZukoAffine()
+            with torch.no_grad():  # identity start: the output weights are zero, the biases now too
+                module.conditioner.output_layer.bias.zero_()
+    return flow
+
+
+def bn_between(flow):
+    """Batch norm only between coupling layers (nflows' ``SimpleRealNVP``), not after the last."""
+    from maflow.transforms.batchnorm import BatchNorm
+
+    layers = flow.transform.transforms
+    if isinstance(layers[-1], BatchNorm):
+        del layers[-1]
+    return flow
+
+
+def running_statistics(flow):
+    """Evaluate with the batch-norm running averages (nflows') instead of whole-training-set statistics."""
+    flow.quality_bn_stats = "running"
+    return flow
+
+
+def sigmoid_scale(flow):
+    """The two-net layers with Glow's sigmoid factor instead of exp (no constructor option for it)."""
+    for module in flow.modules():
+        if hasattr(module, "scale_net"):
+            module.scale = "sigmoid"
+    return flow
+
+
+def no_identity(flow):
+    """PyTorch's init for every coupling conditioner's output layer instead of the identity start."""
+    for module in flow.modules():
+        if hasattr(module, "conditioner"):
+            module.conditioner.output_layer.reset_parameters()
+    return flow
+
+
+def with_scale(flow, max_scale: float, offset: float):
+    """Every coupling layer's scale as max_scale * sigmoid(a + offset) + 1e-3, the shift after it."""
+    from maflow.transforms.elementwise import SigmoidAffine
+
+    for module in flow.modules():
+        if hasattr(module, "conditioner") and hasattr(module, "map"):
+            module.map = SigmoidAffine(max_scale=max_scale, offset=offset, shift="after")
+    return flow
+
+
+# name -> (max_scale, offset): nflows' sigmoid(a + 2) (density-direction scale below 1), one
+# centred on the identity (0 to 2), and two between them
+SIGMOID_SCALES = {
+    "sigmoid": (1.0, 2.0),
+    "sigmoid2": (2.0, 0.0),
+    "sig1.5o1": (1.5, 1.0),
+    "sig1.2o1.5": (1.2, 1.5),
+}
+
+
+def grid_variant(features, setup, conditioner: str, scale: str):
+    """No identity start, the given conditioner (``mlp`` or a ``swap_conditioners`` kind) and scale."""
+    flow = maflow_realnvp(features, setup)
+    if conditioner != "mlp":
+        flow = swap_conditioners(flow, setup, conditioner)
+    if scale == "zuko":
+        flow = zuko_scale(flow)
+    elif scale != "softplus":
+        flow = with_scale(flow, *SIGMOID_SCALES[scale])
+    return no_identity(flow)
