@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from maflow.train.batches import full_batches
 from maflow.train.guard import NonFiniteGuard
 from maflow.train.logger import TrainingLogger
 from maflow.train.loop import Trainer
+from maflow.train.mnf_config import MNFTrainConfig
 from maflow.utils.io import ensure_writable_dir, write_json
 
 __all__ = ["MNFTrainConfig", "train_classifier", "classification_error", "load_classifier"]
@@ -45,74 +46,6 @@ def mnf_run_files(out: Path) -> tuple[list[Path], dict, Path]:
     }
     older = out / CHECKPOINT_NAME
     return artefacts, own, older if older.is_file() and not (out / LATEST).is_file() else out / LATEST
-
-
-@dataclass
-class MNFTrainConfig:
-    """Settings of one MNIST classifier run.
-
-    Arguments:
-        model: ``"mnf-lenet"`` or ``"lenet"``.
-        epochs: passes over the training split.
-        batch_size: 100 (the MNF authors' script).
-        lr: Adam learning rate (1e-3 for both models, as both seeds).
-        kl_weight: multiplies KL / N_train (1 is the evidence lower bound).
-        kl_anneal_epochs: the KL weight rises linearly from 0 to ``kl_weight`` over this many epochs (0: off).
-        mask_mode: masks of the MNF flows, ``"fixed"`` or ``"fresh"``.
-        seed: seeds the weights, the noise and the data order.
-        val_samples, test_samples: posterior samples per image when scoring the MNF LeNet.
-        max_minutes: stop after the first epoch that ends beyond this wall time (None: no limit).
-        limit_train: use only the first N training images (quick checks).
-        log_every: steps between TensorBoard training scalars.
-        patience: stop after this many epochs without a lower validation NLL (None: off).
-        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        tf32: ``--tf32``: TensorFloat-32 matrix products and convolutions while training on a
-            CUDA GPU (off: exact float32).
-    """
-
-    model: str = "mnf-lenet"
-    epochs: int = 10
-    batch_size: int = 100
-    lr: float = 1e-3
-    kl_weight: float = 1.0
-    kl_anneal_epochs: float = 0.0
-    mask_mode: str = "fixed"
-    seed: int = 0
-    val_samples: int = 1
-    test_samples: int = 10
-    max_minutes: float | None = None
-    limit_train: int | None = None
-    log_every: int = 50
-    patience: int | None = None
-    device: str = "auto"
-    tf32: bool = False
-
-    def __post_init__(self):
-        checks = [
-            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
-            (math.isfinite(self.lr) and self.lr > 0, f"--lr must be a positive number, got {self.lr}"),
-            (
-                math.isfinite(self.kl_weight) and self.kl_weight >= 0,
-                f"--kl-weight must be a number >= 0, got {self.kl_weight}",
-            ),
-            (
-                math.isfinite(self.kl_anneal_epochs) and self.kl_anneal_epochs >= 0,
-                f"--kl-anneal-epochs must be a number >= 0, got {self.kl_anneal_epochs}",
-            ),
-            (self.test_samples >= 1, f"--test-samples must be >= 1, got {self.test_samples}"),
-            (self.patience is None or self.patience >= 1, f"--patience must be >= 1, got {self.patience}"),
-            (
-                self.limit_train is None or self.limit_train >= 1,
-                f"--limit-train must be >= 1, got {self.limit_train}",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-
-    def model_options(self) -> dict:
-        return {"mask_mode": self.mask_mode} if self.model == "mnf-lenet" else {}
 
 
 @torch.no_grad()
