@@ -181,9 +181,11 @@ RUNS = {
             f"maflow+{c}+{sc}+no-identity".replace("+mlp", "").replace("+softplus", ""): (
                 lambda f, s, c=c, sc=sc: grid_variant(f, s, c, sc)
             )
-            for c in ("mlp", "resnet", "resnet-2relu")
-            for sc in ("softplus", "sigmoid", "sigmoid2", "sig1.5o1", "sig1.2o1.5", "zuko")
-            if (c, sc) != ("mlp", "softplus")  # that one is maflow+no-identity, built without the reset
+            for c, sc in [
+                *[("mlp", sc) for sc in ("sigmoid", "sigmoid2", "zuko")],
+                *[("resnet", sc) for sc in ("softplus", "sigmoid", "sigmoid2", "sig1.5o1", "sig1.2o1.5")],
+                *[("resnet-2relu", sc) for sc in ("sigmoid", "sigmoid2")],
+            ]
         },
         "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
         "maflow-paper+identity": lambda f, s: maflow_realnvp(
