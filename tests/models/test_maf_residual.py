@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from maflow import MAF
+from maflow.models.maf import RESIDUALS
 from maflow.transforms import MaskedAutoregressive
 from tests.contract import check_flow
 
@@ -22,12 +23,17 @@ def _trained(flow):
     return flow.eval()
 
 
-def test_residual_when_the_hidden_layers_have_one_width():
-    assert all(made.residual for made in _mades(MAF(3, num_layers=2, hidden_features=8)))
+def test_scaled_residual_when_the_hidden_layers_have_one_width():
+    assert all(made.residual_scale == 2**-0.5 for made in _mades(MAF(3, num_layers=2, hidden_features=8)))
+    assert all(
+        made.residual_scale == 1.0 for made in _mades(MAF(3, num_layers=2, hidden_features=8, residual=True))
+    )
     assert not any(made.residual for made in _mades(MAF(3, num_layers=2, hidden_features=[8, 6])))
     assert MAF(3, num_layers=2, hidden_features=8).config["residual"] is None
     with pytest.raises(ValueError, match="one width"):
         MAF(3, num_layers=2, hidden_features=[8, 6], residual=True)
+    with pytest.raises(ValueError, match="unknown residual"):
+        MAF(3, num_layers=2, hidden_features=8, residual="sum")
 
 
 @pytest.mark.parametrize("context_features", [None, 2])
@@ -65,11 +71,18 @@ def test_an_old_state_dict_of_a_residual_maf_asked_for_by_name_stays_residual():
     assert torch.allclose(rebuilt.eval().log_prob(x), old.log_prob(x), atol=1e-12)
 
 
-def test_a_state_dict_carries_whether_its_layers_are_residual():
-    plain = _trained(MAF(3, num_layers=2, hidden_features=8, residual=False))
-    target = MAF(3, num_layers=2, hidden_features=8).double()
-    target.load_state_dict(plain.state_dict())
+@pytest.mark.parametrize("source", [False, True, "scaled"])
+@pytest.mark.parametrize("target", [None, False, True])
+def test_a_state_dict_carries_its_residual_form(source, target):
+    stored = _trained(MAF(3, num_layers=2, hidden_features=8, residual=source))
+    rebuilt = MAF(3, num_layers=2, hidden_features=8, residual=target).double()
+    rebuilt.load_state_dict(stored.state_dict())
     x = torch.randn(5, 3, dtype=torch.float64)
-    assert torch.allclose(target.eval().log_prob(x), plain.log_prob(x), atol=1e-12)
-    residual = _trained(MAF(3, num_layers=2, hidden_features=8))
-    assert not torch.allclose(residual.log_prob(x), plain.log_prob(x))
+    assert torch.allclose(rebuilt.eval().log_prob(x), stored.log_prob(x), atol=1e-12)
+    assert int(rebuilt.residual_code) == RESIDUALS.index(source)
+
+
+def test_the_residual_forms_differ():
+    x = torch.randn(5, 3, dtype=torch.float64)
+    values = [_trained(MAF(3, num_layers=2, hidden_features=8, residual=r)).log_prob(x) for r in RESIDUALS]
+    assert not torch.allclose(values[0], values[1]) and not torch.allclose(values[1], values[2])

@@ -109,6 +109,7 @@ def test_input_degrees_from_permutation():
         dict(features=3, weight_init="he"),
         dict(features=3, dropout=1.0),
         dict(features=3, hidden_features=[8, 6], residual=True),
+        dict(features=3, residual="sum"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs):
@@ -127,6 +128,7 @@ VARIANTS = [
     dict(normalization="batch", activation="elu"),
     dict(normalization="weight"),
     dict(residual=True, hidden_degrees="random"),
+    dict(residual="scaled", hidden_degrees="random"),
     dict(context_mode="snf", context_features=10),
     dict(context_features=2, dropout=0.5),
     dict(weight_init="xavier", order="random"),

@@ -54,6 +54,7 @@ VARIANTS = {
     "batch-norm": dict(hidden_features=[10, 10], normalization="batch", activation="elu"),
     "weight-norm": dict(hidden_features=[10, 10], normalization="weight", activation="tanh"),
     "residual": dict(hidden_features=[9, 9, 9], residual=True, hidden_degrees="random", seed=1),
+    "scaled-residual": dict(hidden_features=[9, 9, 9], residual="scaled", hidden_degrees="random", seed=1),
     "dropout": dict(hidden_features=[10], dropout=0.3),
 }
 

@@ -15,6 +15,8 @@ from maflow.transforms.elementwise import Affine, ElementwiseMap, SigmoidAffine,
 __all__ = ["MAF", "SCALES", "MAPS"]
 
 SCALES = ("exp", "softplus", "sigmoid")
+# The residual forms of a MAF's MADEs; the index is stored in the state dict (residual_code).
+RESIDUALS = (False, True, "scaled")
 # Every (scale, shift) a MAF layer can use; the index is stored in the state dict (map_code).
 MAPS = (
     ("exp", "before"),
@@ -73,14 +75,15 @@ class MAF(Flow):
         weight_init: The MADEs' weight initialisation: ``"torch"`` (``nn.Linear``'s
             default), ``"maf"`` (the MAF code's :math:`\mathcal{N}(0, 1)/\sqrt{n_{in} + 1}`)
             or ``"xavier"``.
-        residual: Residual MADE layers (every hidden layer after the first adds its input to
-            its output; :class:`maflow.nn.MADE`). ``None``: residual when the hidden layers
-            have one width, plain otherwise.
+        residual: Residual MADE layers (:class:`maflow.nn.MADE`): ``True`` (every hidden layer
+            after the first adds its input to its output), ``"scaled"`` (that sum times
+            :math:`1/\sqrt{2}`) or ``False``. ``None``: ``"scaled"`` when the hidden layers
+            have one width, ``False`` otherwise.
         **made_options: Any other argument of :class:`maflow.nn.MADE` (``dropout``,
             ``normalization``, ...), for every layer.
 
     The defaults (nflows' softplus scale with the shift after it, every layer started as the
-    identity, PyTorch's initialisation, residual MADE layers; whole-training-set batch-norm
+    identity, PyTorch's initialisation, scaled residual MADE layers; whole-training-set batch-norm
     statistics in the trainer) were chosen by measurement against nflows, zuko and normflows
     (docs/quality.md). The MAF paper's exact parameterisation is ``MAF(..., scale="exp",
     scale_bound="clamp", identity_start=False, weight_init="maf", residual=False)``, which
@@ -114,7 +117,7 @@ class MAF(Flow):
         shift: str | None = None,
         identity_start: bool = True,
         weight_init: str = "torch",
-        residual: bool | None = None,
+        residual: bool | str | None = None,
         **made_options,
     ):
         shift = shift or ("before" if scale == "exp" else "after")
@@ -130,7 +133,9 @@ class MAF(Flow):
             raise ValueError(f"unknown batch_norm_placement {batch_norm_placement!r}: use every or between")
         if residual is None:
             widths = [hidden_features] if isinstance(hidden_features, int) else list(hidden_features)
-            residual = len(set(widths)) == 1
+            residual = "scaled" if len(set(widths)) == 1 else False
+        if residual not in RESIDUALS:
+            raise ValueError(f"unknown residual {residual!r}: use None, False, True or 'scaled'")
         made = dict(
             residual=residual,
             hidden_features=hidden_features,
@@ -172,7 +177,7 @@ class MAF(Flow):
         # Likewise whether the MADEs are residual: a state dict without the code comes from
         # before the residual default, whose layers were plain unless asked for by name.
         self.residual_code: torch.Tensor
-        self.register_buffer("residual_code", torch.tensor(int(residual)))
+        self.register_buffer("residual_code", torch.tensor(RESIDUALS.index(residual)))
         self.register_load_state_dict_pre_hook(MAF._adopt_stored_residual)
 
     @staticmethod
@@ -189,13 +194,13 @@ class MAF(Flow):
         key = prefix + "residual_code"
         if key not in state_dict:
             state_dict[key] = torch.tensor(int(bool(module.config.get("residual"))))
-        residual = bool(state_dict[key])
-        if residual != bool(module.residual_code):
+        code = int(state_dict[key])
+        if code != int(module.residual_code):
             for layer in module.transform.transforms:  # masks and degrees come with the state dict
                 if isinstance(layer, MaskedAutoregressive):
-                    layer.made.residual = residual
-            module.config["residual"] = residual
-            module.residual_code.fill_(int(residual))
+                    layer.made.use_residual(RESIDUALS[code])
+            module.config["residual"] = RESIDUALS[code]
+            module.residual_code.fill_(code)
 
     def _use_map(self, scale: str, shift: str) -> None:
         bound, max_log_scale = self.config["scale_bound"], self.config["max_log_scale"]

@@ -233,12 +233,12 @@ def made_inverse(made, y: Tensor, invert: Invert, context: Tensor | None = None)
             bias = bias[start:stop, None]
             if layer == 0 and context_rows is not None:
                 bias = bias + context_rows[start:stop]
-            added = None
+            added, scale = None, 1.0
             if layer == 0 and added_context is not None:
                 added = added_context[start:stop]
             elif layer > 0 and made.residual:
-                added = state.rows(layer, start, stop)
-            state.hidden(layer, start, stop, known, weight[start:stop, :known], bias, added)
+                added, scale = state.rows(layer, start, stop), made.residual_scale
+            state.hidden(layer, start, stop, known, weight[start:stop, :known], bias, added, scale)
 
     compute_hidden(plan.prologue)
     for start, stop, known_last, hidden_rows in plan.steps:
@@ -278,7 +278,7 @@ class _Buffers:
         return self.layers[layer][start:stop]
 
     def hidden(
-        self, layer: int, start: int, stop: int, known: int, weight: Tensor, bias: Tensor, added
+        self, layer: int, start: int, stop: int, known: int, weight: Tensor, bias: Tensor, added, scale: float
     ) -> None:
         out = self.layers[layer + 1][start:stop]
         torch.addmm(bias, weight, self.layers[layer][:known], out=out)
@@ -288,6 +288,8 @@ class _Buffers:
             out.copy_(self.activation(out))
         if added is not None:
             out.add_(added)
+        if scale != 1.0:
+            out.mul_(scale)
 
     def inputs(self) -> Tensor:
         return self.x
@@ -320,10 +322,12 @@ class _Pieces:
         return torch.cat(self.layers[layer])[start:stop]
 
     def hidden(
-        self, layer: int, start: int, stop: int, known: int, weight: Tensor, bias: Tensor, added
+        self, layer: int, start: int, stop: int, known: int, weight: Tensor, bias: Tensor, added, scale: float
     ) -> None:
         out = self.activation(torch.addmm(bias.expand(-1, self.batch), weight, self.prefix(layer, known)))
-        self.layers[layer + 1].append(out if added is None else out + added)
+        if added is not None:
+            out = out + added
+        self.layers[layer + 1].append(out if scale == 1.0 else out * scale)
 
     def inputs(self) -> Tensor:
         return torch.cat(self.layers[0])

@@ -97,8 +97,10 @@ class MADE(nn.Module):
         normalization: ``"none"``, ``"batch"`` (batch norm after every masked layer, the
             output layer included, as karstenkreis/flow_vae) or ``"weight"`` (weight norm
             with data-dependent initialisation, as the IAF paper).
-        residual: Add each hidden layer's input to its output (hidden layers after the
-            first; all hidden layers must have the same width and share degrees).
+        residual: ``True``: add each hidden layer's input to its output (hidden layers after
+            the first; all hidden layers must have the same width and share degrees);
+            ``"scaled"``: the same sum times :math:`1/\sqrt{2}`, which keeps the hidden units'
+            scale from growing with every block.
         dropout: Dropout probability after each hidden activation.
         identity_start: Zero the output layer's weights and biases, so that the output is
             a constant at initialisation (a transform then picks the constant that makes
@@ -131,7 +133,7 @@ class MADE(nn.Module):
         hidden_degrees: str = "sequential",
         activation: str = "relu",
         normalization: str = "none",
-        residual: bool = False,
+        residual: bool | str = False,
         dropout: float = 0.0,
         identity_start: bool = False,
         weight_init: str = "maf",
@@ -154,7 +156,7 @@ class MADE(nn.Module):
         self.order = order if isinstance(order, str) else list(order)
         self.hidden_degree_mode = hidden_degrees
         self.normalization = normalization
-        self.residual = residual
+        self.use_residual(residual)
         self.num_masks = num_masks
         self.seed = seed
         self.mask_index = 0
@@ -219,6 +221,11 @@ class MADE(nn.Module):
             buffer.copy_(torch.from_numpy(np.asarray(values, dtype=np.int64)))
         self.mask_index = index
 
+    def use_residual(self, residual: bool | str) -> None:
+        """Switch the residual form (the masks stay: a residual MADE's degrees suit every form)."""
+        self.residual = bool(residual)
+        self.residual_scale = 2**-0.5 if residual == "scaled" else 1.0
+
     def update_masks(self) -> None:
         """Move to the next of the ``num_masks`` seeded order/connectivity draws."""
         if self.num_masks > 1:
@@ -241,7 +248,10 @@ class MADE(nn.Module):
             out = self.dropout(self.activation(norm(out)))
             if index == 0 and self.context_features and self.context_mode == "snf":
                 out = out + context
-            h = h + out if self.residual and index > 0 else out
+            if self.residual and index > 0:
+                h = h + out if self.residual_scale == 1.0 else (h + out) * self.residual_scale
+            else:
+                h = out
         return self.output_norm(self.output_layer(h))
 
 
@@ -267,6 +277,8 @@ def _check_options(
         raise ValueError(f"unknown weight_init {weight_init!r}: use one of {WEIGHT_INITS}")
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if residual not in (False, True, "scaled"):
+        raise ValueError(f"unknown residual {residual!r}: use False, True or 'scaled'")
     if residual and len(set(hidden_features)) != 1:
         raise ValueError(f"residual blocks need hidden layers of one width, got {hidden_features}")
     if context_features and context_mode == "snf" and context_features != hidden_features[0]:
