@@ -91,7 +91,7 @@ def load_data(name: str, data_dir: str) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- maflow recipes
 
 # The current MAF defaults, spelled out: the MAF paper's parameterisation.
-MAF_PAPER = dict(scale="exp", scale_bound="clamp", identity_start=False, weight_init="maf")
+MAF_PAPER = dict(scale="exp", scale_bound="clamp", identity_start=False, weight_init="maf", residual=False)
 
 # name -> (MAF options, batch-norm statistics, initialisation override: PyTorch's default
 # nn.Linear init for the MADEs' "output" layers, "hidden" layers or "all" of them)
