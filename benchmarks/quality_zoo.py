@@ -44,6 +44,7 @@ from realnvp_variants import (  # noqa: E402  (the sibling benchmarks/realnvp_va
     exp_map_realnvp,
     grid_variant,
     maflow_realnvp,
+    residual_conditioners,
     running_statistics,
     sigmoid_scale,
     swap_conditioners,
@@ -176,6 +177,9 @@ RUNS = {
         "maflow+resnet-2relu": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "resnet-2relu"),
         "maflow+zuko-scale": lambda f, s: zuko_scale(maflow_realnvp(f, s)),
         "maflow+skip": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "skip"),
+        # the coupling MLP with MAF's residual hidden blocks (sum times 1/sqrt(2), or the plain sum)
+        "maflow+res": lambda f, s: residual_conditioners(maflow_realnvp(f, s)),
+        "maflow+res-sum": lambda f, s: residual_conditioners(maflow_realnvp(f, s), True),
         # no identity start, with a conditioner and a scale: "maflow+C+S+no-identity"
         **{
             f"maflow+{c}+{sc}+no-identity".replace("+mlp", "").replace("+softplus", ""): (
@@ -185,6 +189,7 @@ RUNS = {
                 *[("mlp", sc) for sc in ("sigmoid", "sigmoid2", "zuko")],
                 *[("resnet", sc) for sc in ("softplus", "sigmoid", "sigmoid2", "sig1.5o1", "sig1.2o1.5")],
                 *[("resnet-2relu", sc) for sc in ("sigmoid", "sigmoid2")],
+                *[("res", sc) for sc in ("softplus", "sigmoid", "sigmoid2")],
             ]
         },
         "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),

@@ -106,6 +106,15 @@ def swap_conditioners(flow, setup, kind: str):
     return flow
 
 
+def residual_conditioners(flow, residual="scaled"):
+    """Every coupling MLP with residual hidden blocks, as MAF's MADEs (``maflow.nn.MLP(residual=...)``)."""
+    for module in flow.modules():
+        if hasattr(module, "conditioner") and hasattr(module.conditioner, "residual_scale"):
+            module.conditioner.residual = True
+            module.conditioner.residual_scale = 2**-0.5 if residual == "scaled" else 1.0
+    return flow
+
+
 def zuko_scale(flow):
     """The default's layers with zuko's scale: exp of a log-scale softly bounded at log(1e-3), shift after."""
     from maflow.transforms.elementwise import ElementwiseMap
@@ -191,7 +200,9 @@ SIGMOID_SCALES = {
 def grid_variant(features, setup, conditioner: str, scale: str):
     """No identity start, the given conditioner (``mlp`` or a ``swap_conditioners`` kind) and scale."""
     flow = maflow_realnvp(features, setup)
-    if conditioner != "mlp":
+    if conditioner in ("res", "res-sum"):
+        flow = residual_conditioners(flow, "scaled" if conditioner == "res" else True)
+    elif conditioner != "mlp":
         flow = swap_conditioners(flow, setup, conditioner)
     if scale == "zuko":
         flow = zuko_scale(flow)

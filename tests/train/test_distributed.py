@@ -46,6 +46,7 @@ def worker(rank, world, port, out):
         recompute_batchnorm_statistics(model.transform, distributed.shard(data), distributed=True)
         if rank == world - 1:
             torch.save(model.state_dict(), out)
+        dist.barrier()  # a rank that leaves while its peer still works can abort (gloo)
     finally:
         dist.destroy_process_group()
 

@@ -281,6 +281,14 @@ def _check_continuous(spec) -> None:
 
 
 def run(args) -> int:
+    from maflow.train.distributed import cleanup
+
+    status = _run(args)
+    cleanup()  # under torchrun: leave the process group together, not one rank at a time
+    return status
+
+
+def _run(args) -> int:
     from maflow.errors import ConfigError
     from maflow.models.registry import MODELS
     from maflow.train.flag_parsing import print_config

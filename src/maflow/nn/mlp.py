@@ -33,6 +33,9 @@ class MLP(nn.Module):
         activation: Hidden activation: one of :data:`maflow.nn.made.ACTIVATIONS` or
             ``"leaky_relu"`` (slope 0.2, as janosh/torch-mnf).
         weight_init: ``"maf"`` (the MAF authors') or ``"torch"`` (``nn.Linear``'s default).
+        residual: ``True``: every hidden layer after the first adds its input to its output;
+            ``"scaled"``: that sum times :math:`1/\sqrt{2}` (as :class:`~maflow.nn.MADE`'s);
+            needs hidden layers of one width.
 
     Example:
         >>> net = MLP(3, 4, hidden_features=8, context_features=2)
@@ -49,6 +52,7 @@ class MLP(nn.Module):
         context_features: int | None = None,
         activation: str = "relu",
         weight_init: str = "maf",
+        residual: bool | str = False,
     ):
         super().__init__()
         if weight_init not in ("maf", "torch"):
@@ -60,7 +64,13 @@ class MLP(nn.Module):
         sizes = [in_features + (context_features or 0), *hidden_features, out_features]
         if min(sizes) < 1:
             raise ValueError(f"every layer needs >= 1 unit, got sizes {sizes}")
+        if residual not in (False, True, "scaled"):
+            raise ValueError(f"unknown residual {residual!r}: use False, True or 'scaled'")
+        if residual and len(set(hidden_features)) != 1:
+            raise ValueError(f"residual blocks need hidden layers of one width, got {list(hidden_features)}")
         self.context_features = context_features
+        self.residual = bool(residual)
+        self.residual_scale = 2**-0.5 if residual == "scaled" else 1.0
         layers: list[nn.Module] = []
         for index, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
             linear = nn.Linear(n_in, n_out)
@@ -82,4 +92,10 @@ class MLP(nn.Module):
             if context is None:
                 raise ValueError("this network is conditional: pass a context tensor")
             x = torch.cat([x, context], dim=-1)
-        return self.network(x)
+        if not self.residual:
+            return self.network(x)
+        layers = list(self.network)
+        h = layers[1](layers[0](x))
+        for linear, activation in zip(layers[2:-1:2], layers[3:-1:2]):
+            h = (h + activation(linear(h))) * self.residual_scale
+        return layers[-1](h)

@@ -73,7 +73,14 @@ def barrier() -> None:
 
 
 def cleanup() -> None:
+    """Leaves the process group once every rank has got here (call it on success only).
+
+    The barrier matters: a gloo rank whose peer has already closed its sockets can abort
+    with "terminate called without an active exception" instead of exiting cleanly.
+    """
     if dist.is_available() and dist.is_initialized():
+        if dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 

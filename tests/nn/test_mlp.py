@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+from maflow.nn.mlp import MLP
+
+
+def reference(net: MLP, x: torch.Tensor, scale: float) -> torch.Tensor:
+    """The residual MLP written out layer by layer."""
+    linears = [m for m in net.network if isinstance(m, torch.nn.Linear)]
+    h = torch.relu(linears[0](x))
+    for linear in linears[1:-1]:
+        h = (h + torch.relu(linear(h))) * scale
+    return linears[-1](h)
+
+
+@pytest.mark.parametrize("residual, scale", [(True, 1.0), ("scaled", 2**-0.5)])
+@pytest.mark.parametrize("num_hidden_layers", [1, 2, 3])
+def test_residual_blocks_match_the_written_out_network(residual, scale, num_hidden_layers):
+    torch.manual_seed(num_hidden_layers)
+    net = MLP(3, 5, hidden_features=8, num_hidden_layers=num_hidden_layers, residual=residual)
+    x = torch.randn(7, 3)
+    assert torch.allclose(net(x), reference(net, x, scale), atol=1e-6)
+
+
+def test_plain_and_residual_differ_only_past_the_first_hidden_layer():
+    torch.manual_seed(0)
+    plain = MLP(3, 2, hidden_features=6, num_hidden_layers=1)
+    residual = MLP(3, 2, hidden_features=6, num_hidden_layers=1, residual="scaled")
+    residual.load_state_dict(plain.state_dict())
+    x = torch.randn(4, 3)
+    assert torch.equal(plain(x), residual(x))  # one hidden layer: no block to add
+
+
+def test_residual_context_is_concatenated():
+    torch.manual_seed(1)
+    net = MLP(3, 4, hidden_features=8, context_features=2, residual=True)
+    x, c = torch.randn(5, 3), torch.randn(5, 2)
+    assert torch.allclose(net(x, c), reference(net, torch.cat([x, c], -1), 1.0), atol=1e-6)
+
+
+def test_bad_residual_options_are_refused():
+    with pytest.raises(ValueError, match="unknown residual"):
+        MLP(3, 4, residual="sum")
+    with pytest.raises(ValueError, match="one width"):
+        MLP(3, 4, hidden_features=[8, 16], residual=True)
