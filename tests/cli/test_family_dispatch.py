@@ -66,6 +66,21 @@ def test_a_rebuilt_toy_run_gives_the_test_nll_its_training_reported(toy_run):
     assert run.data == "moons" and len(run.train) == 500  # --limit-train, from the fingerprint
 
 
+def test_toy_evaluate_scores_the_runs_own_test_and_training_points(toy_run, capsys):
+    trained = json.loads((toy_run / "results.json").read_text())
+    assert main(["toy", "evaluate", "--out", str(toy_run), "--checkpoint", "latest", "--split", "test"]) == 0
+    assert "the run's 2000 test points" in capsys.readouterr().out
+    evaluation = json.loads((toy_run / "results.json").read_text())["evaluation"]
+    ll = evaluation["test"]["log_likelihood"]
+    assert evaluation["split"] == "test" and ll["count"] == 2000
+    assert -ll["mean"] == pytest.approx(trained["test_nll"], rel=1e-5)
+    assert main(["toy", "evaluate", "--out", str(toy_run), "--split", "train"]) == 0
+    evaluation = json.loads((toy_run / "results.json").read_text())["evaluation"]
+    assert evaluation["num_points"] == 500  # --limit-train 500: the points it trained on
+    assert main(["toy", "evaluate", "--out", str(toy_run), "--split", "test", "-N", "50"]) == 2
+    assert "drop -N" in _one_line_error(capsys)
+
+
 def test_an_older_toy_checkpoint_without_its_density_is_recognised(toy_run, tmp_path):
     import shutil
 

@@ -59,7 +59,13 @@ def _register_actions(parser) -> None:
         "evaluate", help="log-likelihood ± 2 SE on fresh points of the density, into RUN/results.json"
     )
     evaluate.add_argument(
-        "-N", "--num-points", type=int, default=10_000, help="fresh points of the density to score"
+        "-N", "--num-points", type=int, help="fresh points of the density to score (default 10000)"
+    )
+    evaluate.add_argument(
+        "--split",
+        choices=("fresh", "test", "train"),
+        default="fresh",
+        help="fresh points (default), or the run's own test points (those of its test_nll) or training points",
     )
     sample = actions.add_parser("sample", help="samples of a toy run: RUN/samples/samples.npy and .png")
     sample.add_argument("-N", "--num-samples", type=int, default=1000)
@@ -268,20 +274,26 @@ def _load_run(args):
 
 
 def run_evaluate(args) -> int:
+    from maflow.errors import ConfigError
     from maflow.evaluate.toy import evaluate_toy
     from maflow.run.command import command_line
     from maflow.run.family_results import record_evaluation
     from maflow.run.folder import existing_run_lock
 
-    _check_action(args, args.num_points, "--num-points", 2)  # two points give an error bar
+    if args.split != "fresh" and args.num_points is not None:
+        raise ConfigError(
+            f"-N counts fresh points; --split {args.split} scores the run's own points: drop -N"
+        )
+    num_points = 10_000 if args.num_points is None else args.num_points
+    _check_action(args, num_points, "--num-points", 2)  # two points give an error bar
     with existing_run_lock(args.out, command_line()):  # it writes RUN/results.json
         run = _load_run(args)
-        evaluation = evaluate_toy(run, args.num_points, args.seed)
+        evaluation = evaluate_toy(run, num_points, args.seed, split=args.split)
         evaluation["command"] = command_line()
         record_evaluation(args.out, "toy flow", evaluation)
     ll, data_units = evaluation["test"]["log_likelihood"], evaluation["test_data_units"]
     print(
-        f"{run.data}, {args.num_points} fresh points (seed {args.seed}): average log-likelihood "
+        f"{evaluation['points']}: average log-likelihood "
         f"{ll['mean']:.4f} ± {ll['error_2se']:.4f} nats (± 2 SE, standardised units as the training's "
         f"test_nll; {data_units['mean']:.4f} in the data's units); results.json in {args.out}"
     )

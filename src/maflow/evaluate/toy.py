@@ -19,11 +19,16 @@ __all__ = ["evaluate_toy", "save_toy_samples"]
 REFERENCE_POINTS = 2_000  # fresh points of the density drawn under the samples in their picture
 
 
-def evaluate_toy(run: ToyRun, num_points: int = 10_000, seed: int = 0, batch_size: int = 10_000) -> dict:
+def evaluate_toy(
+    run: ToyRun, num_points: int = 10_000, seed: int = 0, batch_size: int = 10_000, split: str = "fresh"
+) -> dict:
     """Log-likelihood ± 2 SE of ``num_points`` fresh points of the run's density (float64).
 
     The points come from a stream apart from the training and test points (see
-    :func:`~maflow.run.toy.fresh_toy_points`), the same ones for the same ``seed``. ``test``
+    :func:`~maflow.run.toy.fresh_toy_points`), the same ones for the same ``seed``.
+    ``split="test"`` scores instead the run's own 2,000 test points (those of the training's
+    ``test_nll``) and ``split="train"`` the points it trained on; ``num_points`` and ``seed``
+    are then unused. ``test``
     holds the log-likelihood in the flow's standardised units (those of the training's
     ``test_nll``), ``test_data_units`` the mean in the density's own units.
 
@@ -39,13 +44,24 @@ def evaluate_toy(run: ToyRun, num_points: int = 10_000, seed: int = 0, batch_siz
     from maflow.run.metrics import likelihood_report, log_likelihoods
     from maflow.utils.stats import mean_and_error
 
-    points = run.standardise(fresh_toy_points(run.data, num_points, seed))
+    if split == "fresh":
+        points = run.standardise(fresh_toy_points(run.data, num_points, seed))
+        described = (
+            f"{num_points} fresh points of {run.data} (seed {seed}), none of the training or test points"
+        )
+    elif split in ("test", "train"):
+        points = run.test_points() if split == "test" else run.train.double()
+        num_points, seed = len(points), run.seed
+        described = f"the run's {num_points} {split} points of {run.data} (seed {seed})"
+    else:
+        raise ValueError(f"unknown split {split!r}: use fresh, test or train")
     log_likelihood = log_likelihoods(run.model, points, batch_size)
     data_units = log_likelihood - run.log_scale
     mean, error = mean_and_error(data_units)
     return {
         "data": run.data,
-        "points": f"{num_points} fresh points of {run.data} (seed {seed}), none of the training or test points",
+        "split": split,
+        "points": described,
         "num_points": num_points,
         "seed": seed,
         "checkpoint": str(run.path),

@@ -96,6 +96,11 @@ class ToyRun:
         """Points in the flow's units to the density's own units."""
         return np.asarray(points, dtype=np.float64) * self.std.double().numpy() + self.mean.double().numpy()
 
+    def test_points(self) -> torch.Tensor:
+        """The run's test points (drawn after its training points), standardised, float64."""
+        _, test = _raw_splits(self.data, self.seed, TOY_SIZES)
+        return self.standardise(test.numpy())
+
     @property
     def log_scale(self) -> float:
         """sum(log std): log p(x) in the density's units is the flow's log-density minus this."""
