@@ -175,6 +175,10 @@ RUNS = {
         "maflow+resnet": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "resnet"),
         "maflow+resnet-1": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "resnet-1"),
         "maflow+resnet-2relu": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "resnet-2relu"),
+        **{
+            f"maflow+{c}": lambda f, s, c=c: swap_conditioners(maflow_realnvp(f, s), s, c)
+            for c in ("resnet-t", "resnet-1-t", "resnet-2relu-t")
+        },
         "maflow+zuko-scale": lambda f, s: zuko_scale(maflow_realnvp(f, s)),
         "maflow+skip": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "skip"),
         # the coupling MLP with MAF's residual hidden blocks (sum times 1/sqrt(2), or the plain sum)
@@ -190,6 +194,11 @@ RUNS = {
                 *[("resnet", sc) for sc in ("softplus", "sigmoid", "sigmoid2", "sig1.5o1", "sig1.2o1.5")],
                 *[("resnet-2relu", sc) for sc in ("sigmoid", "sigmoid2")],
                 *[("res", sc) for sc in ("softplus", "sigmoid", "sigmoid2")],
+                *[
+                    (c, sc)
+                    for c in ("resnet-t", "resnet-1-t", "resnet-2relu-t")
+                    for sc in ("softplus", "sigmoid2")
+                ],
             ]
         },
         "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),

@@ -38,7 +38,14 @@ class _ResidualConditioner(torch.nn.Module):
     """nflows' ResidualNet shape: linear in, pre-activation residual blocks, linear out (a linear path)."""
 
     def __init__(
-        self, n_in: int, n_out: int, hidden: int, blocks: int, block_layers: int = 2, relu_out=False
+        self,
+        n_in: int,
+        n_out: int,
+        hidden: int,
+        blocks: int,
+        block_layers: int = 2,
+        relu_out=False,
+        small_blocks=True,
     ):
         super().__init__()
         self.initial_layer = torch.nn.Linear(n_in, hidden)
@@ -46,9 +53,10 @@ class _ResidualConditioner(torch.nn.Module):
         for _ in range(blocks):
             layers = [(torch.nn.ReLU(), torch.nn.Linear(hidden, hidden)) for _ in range(block_layers)]
             block = torch.nn.Sequential(*[m for pair in layers for m in pair])
-            with torch.no_grad():  # each block starts near zero, as nflows'
-                block[-1].weight.uniform_(-1e-3, 1e-3)
-                block[-1].bias.uniform_(-1e-3, 1e-3)
+            if small_blocks:  # each block starts near zero, as nflows'
+                with torch.no_grad():
+                    block[-1].weight.uniform_(-1e-3, 1e-3)
+                    block[-1].bias.uniform_(-1e-3, 1e-3)
             if relu_out:  # a ReLU closing the block: as many ReLUs as the MLP, the linear path kept
                 block.append(torch.nn.ReLU())
             self.blocks.append(block)
@@ -95,9 +103,17 @@ def swap_conditioners(flow, setup, kind: str):
         # fewer; resnet-2relu: resnet-1 with a ReLU after each block, as many ReLUs as the MLP
         # (at depth 2 the output layer sees W0 x + relu(W1 relu(W0 x)): the MLP's last hidden
         # layer plus its first layer's pre-activation; a ReLU before the block would be a no-op)
-        block_layers = 2 if kind == "resnet" else 1
+        # A "-t" suffix: the blocks keep PyTorch's init instead of starting near zero.
+        shape = kind.removesuffix("-t")
+        block_layers = 2 if shape == "resnet" else 1
         new = _ResidualConditioner(
-            n_in, n_out, setup["hidden"], max(setup["depth"] - 1, 1), block_layers, kind == "resnet-2relu"
+            n_in,
+            n_out,
+            setup["hidden"],
+            max(setup["depth"] - 1, 1),
+            block_layers,
+            shape == "resnet-2relu",
+            small_blocks=not kind.endswith("-t"),
         )
         with torch.no_grad():  # the same identity start as the MLP it replaces
             new.output_layer.weight.copy_(old.output_layer.weight)
