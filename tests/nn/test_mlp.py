@@ -22,6 +22,25 @@ def test_residual_blocks_match_the_written_out_network(residual, scale, num_hidd
     assert torch.allclose(net(x), reference(net, x, scale), atol=1e-6)
 
 
+@pytest.mark.parametrize("num_hidden_layers", [2, 3])
+def test_linear_residual_carries_the_first_pre_activation(num_hidden_layers):
+    torch.manual_seed(num_hidden_layers)
+    net = MLP(3, 5, hidden_features=8, num_hidden_layers=num_hidden_layers, residual="linear")
+    linears = [m for m in net.network if isinstance(m, torch.nn.Linear)]
+    x = torch.randn(7, 3)
+    s = linears[0](x)
+    for linear in linears[1:-1]:
+        s = s + torch.relu(linear(torch.relu(s)))
+    assert torch.allclose(net(x), linears[-1](s), atol=1e-6)
+    # The linear path: with every block's output switched off the network is affine in x.
+    with torch.no_grad():
+        for linear in linears[1:-1]:
+            linear.weight.zero_()
+            linear.bias.fill_(-1.0)
+    direct = linears[-1].weight @ linears[0].weight
+    assert torch.allclose(net(x) - net(torch.zeros(1, 3)), x @ direct.T, atol=1e-5)
+
+
 def test_plain_and_residual_differ_only_past_the_first_hidden_layer():
     torch.manual_seed(0)
     plain = MLP(3, 2, hidden_features=6, num_hidden_layers=1)
@@ -41,5 +60,7 @@ def test_residual_context_is_concatenated():
 def test_bad_residual_options_are_refused():
     with pytest.raises(ValueError, match="unknown residual"):
         MLP(3, 4, residual="sum")
+    with pytest.raises(ValueError, match="two hidden layers"):
+        MLP(3, 4, num_hidden_layers=1, residual="linear")
     with pytest.raises(ValueError, match="one width"):
         MLP(3, 4, hidden_features=[8, 16], residual=True)

@@ -13,6 +13,8 @@ from maflow.nn.made import ACTIVATIONS
 
 __all__ = ["MLP"]
 
+# False: plain; True: h + phi(W h + b); "scaled": that times 1/sqrt(2); "linear": over pre-activations.
+RESIDUALS = (False, True, "scaled", "linear")
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {**ACTIVATIONS, "leaky_relu": lambda: nn.LeakyReLU(0.2)}
 
 
@@ -35,7 +37,11 @@ class MLP(nn.Module):
         weight_init: ``"maf"`` (the MAF authors') or ``"torch"`` (``nn.Linear``'s default).
         residual: ``True``: every hidden layer after the first adds its input to its output;
             ``"scaled"``: that sum times :math:`1/\sqrt{2}` (as :class:`~maflow.nn.MADE`'s);
-            needs hidden layers of one width.
+            ``"linear"``: the sum runs over the first layer's pre-activation
+            :math:`s_0 = W_0 x + b_0`, each further layer adding
+            :math:`\phi(W_i \phi(s_{i-1}) + b_i)`, so the output keeps a linear path from the
+            input at no extra parameters (at least two hidden layers). Each needs hidden layers
+            of one width.
 
     Example:
         >>> net = MLP(3, 4, hidden_features=8, context_features=2)
@@ -64,12 +70,14 @@ class MLP(nn.Module):
         sizes = [in_features + (context_features or 0), *hidden_features, out_features]
         if min(sizes) < 1:
             raise ValueError(f"every layer needs >= 1 unit, got sizes {sizes}")
-        if residual not in (False, True, "scaled"):
-            raise ValueError(f"unknown residual {residual!r}: use False, True or 'scaled'")
+        if residual not in RESIDUALS:
+            raise ValueError(f"unknown residual {residual!r}: use False, True, 'scaled' or 'linear'")
         if residual and len(set(hidden_features)) != 1:
             raise ValueError(f"residual blocks need hidden layers of one width, got {list(hidden_features)}")
         self.context_features = context_features
-        self.residual = bool(residual)
+        if residual == "linear" and len(hidden_features) < 2:
+            raise ValueError("residual='linear' needs at least two hidden layers (one would be linear)")
+        self.residual = residual
         self.residual_scale = 2**-0.5 if residual == "scaled" else 1.0
         layers: list[nn.Module] = []
         for index, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
@@ -95,6 +103,11 @@ class MLP(nn.Module):
         if not self.residual:
             return self.network(x)
         layers = list(self.network)
+        if self.residual == "linear":
+            s = layers[0](x)
+            for linear, activation in zip(layers[2:-1:2], layers[3:-1:2]):
+                s = s + activation(linear(activation(s)))
+            return layers[-1](s)
         h = layers[1](layers[0](x))
         for linear, activation in zip(layers[2:-1:2], layers[3:-1:2]):
             h = (h + activation(linear(h))) * self.residual_scale
