@@ -165,6 +165,8 @@ RUNS = {
         # maflow+map-softplus at bff768f, a builder whose weights equal RealNVP()'s bit for bit
         "maflow": lambda f, s: maflow_realnvp(f, s),
         "maflow+map-exp": exp_map_realnvp,
+        # RealNVP(residual="linear"): maflow+resnet-2relu-t through the builder's own option
+        "maflow+linear": lambda f, s: maflow_realnvp(f, s, residual="linear"),
         # one factor at a time around the default, towards nflows' SimpleRealNVP
         "maflow+depth-3": lambda f, s: maflow_realnvp(f, {**s, "depth": s["depth"] + 1}),
         "maflow+sigmoid": lambda f, s: maflow_realnvp(f, s, scale="sigmoid"),

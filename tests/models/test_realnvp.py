@@ -56,3 +56,45 @@ def test_a_checkpoint_from_before_the_default_changed_loads_as_its_exp_form():
 def test_an_unknown_scale_is_refused():
     with pytest.raises(ValueError, match="unknown scale"):
         RealNVP(4, scale="tanh")
+
+
+@pytest.mark.parametrize("residual", [True, "scaled", "linear"])
+@pytest.mark.parametrize("scale", ["softplus", "exp"])
+def test_every_residual_form_is_a_flow(residual, scale):
+    torch.manual_seed(1)
+    flow = RealNVP(4, **SMALL, scale=scale, identity_start=False, residual=residual, context_features=2)
+    check_flow(flow.eval(), 4, 2)
+
+
+def test_the_state_dict_says_which_residual_form_its_weights_are_for():
+    torch.manual_seed(2)
+    linear = RealNVP(4, **SMALL, identity_start=False, residual="linear").eval()
+    plain = RealNVP(4, **SMALL).eval()
+    plain.load_state_dict(linear.state_dict())
+    x = torch.randn(5, 4)
+    assert plain.config["residual"] == "linear" and torch.equal(plain.log_prob(x), linear.log_prob(x))
+
+
+def test_a_state_dict_from_before_the_residual_option_loads_as_plain_networks():
+    torch.manual_seed(3)
+    old = RealNVP(4, **SMALL, identity_start=False).eval()
+    state = old.state_dict()
+    del state["residual_code"]  # what RealNVP wrote before it had the option
+    rebuilt = RealNVP(4, **SMALL, residual="linear").eval()
+    rebuilt.load_state_dict(state)
+    x = torch.randn(5, 4)
+    assert rebuilt.config["residual"] is False and torch.equal(rebuilt.log_prob(x), old.log_prob(x))
+    # The same for the MAF paper's exp form, rebuilt from its two-net weights.
+    paper = RealNVP(4, **SMALL, scale="exp", identity_start=False, weight_init="maf").eval()
+    state = paper.state_dict()
+    del state["residual_code"]
+    rebuilt = RealNVP(4, **SMALL, residual="linear").eval()
+    rebuilt.load_state_dict(state)
+    assert torch.equal(rebuilt.log_prob(x), paper.log_prob(x))
+
+
+def test_an_unknown_residual_form_is_refused():
+    with pytest.raises(ValueError, match="unknown residual"):
+        RealNVP(4, residual="sum")
+    with pytest.raises(ValueError, match="two hidden layers"):
+        RealNVP(4, num_hidden_layers=1, residual="linear")

@@ -77,8 +77,7 @@ class MLP(nn.Module):
         self.context_features = context_features
         if residual == "linear" and len(hidden_features) < 2:
             raise ValueError("residual='linear' needs at least two hidden layers (one would be linear)")
-        self.residual = residual
-        self.residual_scale = 2**-0.5 if residual == "scaled" else 1.0
+        self.use_residual(residual)
         layers: list[nn.Module] = []
         for index, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
             linear = nn.Linear(n_in, n_out)
@@ -90,6 +89,11 @@ class MLP(nn.Module):
             if index < len(sizes) - 2:
                 layers.append(_ACTIVATIONS[activation]())
         self.network = nn.Sequential(*layers)
+
+    def use_residual(self, residual: bool | str) -> None:
+        """Switch the residual form (the weights stay: every form has the same parameters)."""
+        self.residual = residual
+        self.residual_scale = 2**-0.5 if residual == "scaled" else 1.0
 
     @property
     def output_layer(self) -> nn.Linear:
