@@ -170,7 +170,7 @@ def render(results: list[dict], setups: dict, descriptions: dict, timing: list[d
             "## maflow ablation (seed 0)",
             "",
             "Test log-likelihood of maflow recipes (model options, batch-norm statistics and",
-            "initialisation overrides: `RECIPES` in `benchmarks/quality.py`), and in brackets the",
+            "initialisation overrides: `RECIPES` in `benchmarks/quality_models.py`), and in brackets the",
             "difference to the MAF paper's parameterisation (`maf-paper`). `out-*`: output-layer",
             "initialisation (`torch`: PyTorch's default; `identity`: zero weights, identity biases);",
             "`scale-*`: the element-wise scale, the shift before it as in the paper (exp with a clamp at",

@@ -58,8 +58,10 @@ def test_an_unknown_scale_is_refused():
         RealNVP(4, scale="tanh")
 
 
-@pytest.mark.parametrize("residual", [True, "scaled", "linear"])
-@pytest.mark.parametrize("scale", ["softplus", "exp"])
+@pytest.mark.parametrize(
+    "residual, scale", [(True, "softplus"), ("scaled", "softplus"), ("linear", "softplus"), ("linear", "sigmoid"),
+                        (True, "exp"), ("scaled", "exp")]
+)  # fmt: skip
 def test_every_residual_form_is_a_flow(residual, scale):
     torch.manual_seed(1)
     flow = RealNVP(4, **SMALL, scale=scale, identity_start=False, residual=residual, context_features=2)
@@ -98,3 +100,5 @@ def test_an_unknown_residual_form_is_refused():
         RealNVP(4, residual="sum")
     with pytest.raises(ValueError, match="two hidden layers"):
         RealNVP(4, num_hidden_layers=1, residual="linear")
+    with pytest.raises(ValueError, match="one-network scales"):
+        RealNVP(4, scale="exp", residual="linear")

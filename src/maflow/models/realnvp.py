@@ -105,6 +105,12 @@ class RealNVP(Flow):
         config = constructor_config(locals())
         if residual not in RESIDUALS:
             raise ValueError(f"unknown residual {residual!r}: use False, True, 'scaled' or 'linear'")
+        if residual == "linear" and scale == "exp":
+            # The linear path reaches the log-scale unsquashed: with the paper's random start
+            # e^s overflows on unstandardised data (digits: log-likelihood -1e15 after an epoch).
+            raise ValueError(
+                "residual='linear' is for the one-network scales: use scale='softplus' or 'sigmoid'"
+            )
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if scale not in _SCALES:
