@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 from collections import defaultdict
+from functools import cache
+from pathlib import Path
 
 LIBRARY_COLUMNS = ["maflow", "maf-paper", "nflows", "zuko", "normflows", "normflows-native"]
 LIBRARY_NAMES = {
@@ -22,14 +25,23 @@ def _ok(r: dict | None) -> bool:
     return r is not None and not r["diverged"] and not r["non_finite"]
 
 
+# The commit that made MAF's current default (scaled residual MADEs); maflow rows from it or
+# any later commit measure that same default, older ones an earlier default.
+MAF_DEFAULT_SINCE = "45d64c7"
+
+
+@cache
+def _measures_the_default(commit: str) -> bool:
+    ancestry = ["git", "merge-base", "--is-ancestor", MAF_DEFAULT_SINCE, commit]
+    return subprocess.run(ancestry, cwd=Path(__file__).parent, capture_output=True).returncode == 0
+
+
 def _latest(results: list[dict]) -> dict:
     """The last result of every (data, run, seed); earlier defaults of ``maflow`` keep their commit."""
-    newest = [r["commit"] for r in results if r["run"] == "maflow"]
-    newest_commit = newest[-1] if newest else None
     latest = {}
     for r in results:
         run = r["run"]
-        if run == "maflow" and r["commit"] != newest_commit:
+        if run == "maflow" and not _measures_the_default(r["commit"]):
             run = f"maflow at {r['commit']}"
         latest[r["data"], run, r["seed"]] = r
     return latest
