@@ -68,10 +68,8 @@ def _maflow_nsf(features, setup, variant, kind):
         options["identity_init"] = False
     if variant == "no-lu":  # zuko's NSF: no linear layers, the halves or orders alternate
         options["linear"] = "none" if kind == "coupling" else "reverse"
-    if variant == "maf-init":  # the coupling default until the runs recorded here
+    if variant == "maf-init":  # the default until the runs recorded here (coupling: 02a7c75)
         options["weight_init"] = "maf"
-    if variant == "weight-torch":  # PyTorch's init, as built by NSF(weight_init="torch")
-        options["weight_init"] = "torch"
     flow = NSF(features, kind=kind, **options)
     if variant == "torch-init":
         # Recorded before NSF took PyTorch's init: the MAF code's init, then the hidden layers
@@ -228,7 +226,7 @@ RUNS = {
     },
     "nsf-ar": {
         "maflow": lambda f, s: _maflow_nsf(f, s, None, "autoregressive"),
-        "maflow+weight-torch": lambda f, s: _maflow_nsf(f, s, "weight-torch", "autoregressive"),
+        "maflow+maf-init": lambda f, s: _maflow_nsf(f, s, "maf-init", "autoregressive"),
         "maflow+random-init": lambda f, s: _maflow_nsf(f, s, "random-init", "autoregressive"),
         "maflow+tail-5": lambda f, s: _maflow_nsf(f, s, "tail-5", "autoregressive"),
         "maflow+torch-init": lambda f, s: _maflow_nsf(f, s, "torch-init", "autoregressive"),

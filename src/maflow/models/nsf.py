@@ -61,9 +61,9 @@ class NSF(Flow):
         identity_init: Start every spline and LU layer at the identity.
         weight_init: The networks' hidden-layer initialisation: ``"torch"`` (``nn.Linear``'s
             default) or ``"maf"`` (the MAF code's :math:`\mathcal{N}(0, 1)/\sqrt{n_{in} + 1}`).
-            ``None``: ``"torch"`` for coupling layers, ``"maf"`` for autoregressive ones, each
-            the one that learned faster on the held-out benchmark (docs/quality_zoo.md; coupling
-            layers used ``"maf"`` before).
+            ``None`` means ``"torch"``, which learned faster on the held-out benchmark for both
+            kinds (docs/quality_zoo.md; before, coupling layers used ``"maf"`` until 02a7c75
+            and autoregressive ones until the fourth round of docs/decisions.md).
         seed: Seed of permutations and random initialisations.
         **made_options: Any other argument of :class:`maflow.nn.MADE` (autoregressive only).
 
@@ -92,7 +92,7 @@ class NSF(Flow):
         seed: int = 0,
         **made_options,
     ):
-        weight_init = weight_init or ("torch" if kind == "coupling" else "maf")
+        weight_init = weight_init or "torch"
         config = constructor_config(locals())
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")

@@ -32,8 +32,12 @@ TOY_FLOWS: dict[str, tuple[str, dict[str, Any]]] = {
     # Plain MADE layers, as the gallery's recorded numbers were made (MAF now defaults to residual).
     "maf": ("maf", dict(num_layers=5, hidden_features=64, residual=False)),
     "iaf": ("iaf", dict(num_layers=5, hidden_features=64)),
-    "nsf-ar": ("nsf-ar", dict(num_layers=3, hidden_features=32, num_bins=8, tail_bound=4.0)),
-    # The MAF code's init, as the gallery's recorded numbers were made with (NSF coupling now defaults to torch's).
+    # The NSFs keep the MAF code's init, as the gallery's recorded numbers were made with
+    # (NSF now defaults to PyTorch's).
+    "nsf-ar": (
+        "nsf-ar",
+        dict(num_layers=3, hidden_features=32, num_bins=8, tail_bound=4.0, weight_init="maf"),
+    ),
     "nsf-cl": (
         "nsf-cl",
         dict(num_layers=4, hidden_features=32, num_bins=8, tail_bound=4.0, weight_init="maf"),
