@@ -57,6 +57,7 @@ SETUPS = {
     "pinwheel": dict(layers=5, hidden=64, depth=2, bn=False, epochs=10, lr=1e-3, batch=100),
     # held out: run only to check a default chosen on the others
     "checkerboard": dict(layers=5, hidden=64, depth=2, bn=False, epochs=10, lr=1e-3, batch=100),
+    "two_spirals": dict(layers=5, hidden=64, depth=2, bn=False, epochs=10, lr=1e-3, batch=100),
 }
 
 DESCRIPTIONS = {
@@ -67,6 +68,7 @@ DESCRIPTIONS = {
     "moons": "two moons (maflow.data.toy, D 2): 10,000 training, 2,000 test",
     "pinwheel": "pinwheel (maflow.data.toy, D 2): 10,000 training, 2,000 test",
     "checkerboard": "checkerboard (maflow.data.toy, D 2): 10,000 training, 2,000 test; held out (not used to choose a default)",
+    "two_spirals": "two spirals (maflow.data.toy, D 2): 10,000 training, 2,000 test; held out, added after every default was chosen",
 }
 
 
