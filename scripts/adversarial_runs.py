@@ -13,28 +13,22 @@ from pathlib import Path
 from adversarial_core import TINY, Case, Result, environment, maflow
 
 
+def start_training(work: Path, out: Path, epochs: int) -> subprocess.Popen:
+    """A tiny digits training in the background, its log (stdout and stderr) readable line by line."""
+    argv = [sys.executable, "-m", "maflow", "train", "--dataset", "digits", *TINY]
+    argv += ["--epochs", str(epochs), "--patience", str(epochs), "--out", str(out)]
+    return subprocess.Popen(
+        argv, env=environment(work), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
 def signal_runner(signum: int, after: str = "epoch 1") -> Callable:
     """Trains, sends ``signum`` once the log shows ``after``, then resumes; the resume must succeed."""
 
     def runner(work: Path, folder: Path, case: Case, timeout: float) -> Result:
         out = folder / "run"
-        argv = [
-            sys.executable,
-            "-m",
-            "maflow",
-            "train",
-            "--dataset",
-            "digits",
-            "--epochs",
-            "30",
-            "--patience",
-            "30",
-        ]
-        argv += [*TINY, "--out", str(out)]
         start = time.perf_counter()
-        process = subprocess.Popen(
-            argv, env=environment(work), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        process = start_training(work, out, 30)
         lines = []
         assert process.stdout is not None
         for line in process.stdout:
@@ -72,25 +66,7 @@ def signal_check(expected_code: int) -> Callable:
 
 def kill_and_resume(work: Path, folder: Path, case: Case, timeout: float) -> Result:
     out = folder / "run"
-    argv = [
-        sys.executable,
-        "-m",
-        "maflow",
-        "train",
-        "--dataset",
-        "digits",
-        "--epochs",
-        "30",
-        "--patience",
-        "30",
-    ]
-    process = subprocess.Popen(
-        [*argv, *TINY, "--out", str(out)],
-        env=environment(work),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_training(work, out, 30)
     assert process.stdout is not None
     for line in process.stdout:
         if "epoch 2" in line:
@@ -104,25 +80,7 @@ def kill_and_resume(work: Path, folder: Path, case: Case, timeout: float) -> Res
 
 def second_writer(work: Path, folder: Path, case: Case, timeout: float) -> Result:
     out = folder / "run"
-    argv = [
-        sys.executable,
-        "-m",
-        "maflow",
-        "train",
-        "--dataset",
-        "digits",
-        "--epochs",
-        "200",
-        "--patience",
-        "200",
-    ]
-    first = subprocess.Popen(
-        [*argv, *TINY, "--out", str(out)],
-        env=environment(work),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    first = start_training(work, out, 200)
     assert first.stdout is not None
     for line in first.stdout:
         if "epoch 1" in line:
