@@ -48,6 +48,7 @@ from realnvp_variants import (  # noqa: E402  (the sibling benchmarks/realnvp_va
     running_statistics,
     sigmoid_scale,
     swap_conditioners,
+    with_scale_from_identity,
     zuko_scale,
 )
 
@@ -165,6 +166,11 @@ RUNS = {
         "maflow+map-exp": exp_map_realnvp,
         # RealNVP(residual="linear"): maflow+resnet-2relu-t through the builder's own option
         "maflow+linear": lambda f, s: maflow_realnvp(f, s, residual="linear"),
+        # 2 sigmoid(a) (a bounded scale, 1 at a = 0) with the identity start kept
+        "maflow+sigmoid2": lambda f, s: with_scale_from_identity(maflow_realnvp(f, s), 2.0, 0.0),
+        "maflow+linear+sigmoid2": lambda f, s: with_scale_from_identity(
+            maflow_realnvp(f, s, residual="linear"), 2.0, 0.0
+        ),
         # one factor at a time around the default, towards nflows' SimpleRealNVP
         "maflow+depth-3": lambda f, s: maflow_realnvp(f, {**s, "depth": s["depth"] + 1}),
         "maflow+sigmoid": lambda f, s: maflow_realnvp(f, s, scale="sigmoid"),

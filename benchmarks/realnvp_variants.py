@@ -203,6 +203,17 @@ def with_scale(flow, max_scale: float, offset: float):
     return flow
 
 
+def with_scale_from_identity(flow, max_scale: float, offset: float):
+    """``with_scale``, still started as the identity: the output biases re-set for the new map."""
+    flow = with_scale(flow, max_scale, offset)
+    for module in flow.modules():
+        if hasattr(module, "conditioner") and hasattr(module, "map"):
+            with torch.no_grad():
+                bias = module.conditioner.output_layer.bias
+                bias.copy_(module.map.identity_parameters().repeat(bias.numel() // 2))
+    return flow
+
+
 # name -> (max_scale, offset): nflows' sigmoid(a + 2) (density-direction scale below 1), one
 # centred on the identity (0 to 2), and two between them
 SIGMOID_SCALES = {
