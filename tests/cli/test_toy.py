@@ -38,13 +38,15 @@ def test_toy_run_folder_holds_checkpoints_and_a_log(tmp_path):
 
 def test_the_one_trainer_reproduces_the_gallery_loop_it_replaced(tmp_path):
     # maflow toy --flow maf --steps 100 --batch-size 128 as the gallery's own loop trained it
-    # (commit 9fb563b): the same test NLL, error bar and last-100-step loss, bit for bit.
+    # (commit 9fb563b): the same test NLL, error bar and last-100-step loss, bit for bit. The
+    # softplus scale's contiguous kernel (elementwise.SoftplusAffine) changed the float32
+    # round-off once: 9fb563b gave 2.324590734899044, 0.016037093619013006, 2.441583948135376.
     assert (
         main(["toy", "--flow", "maf", "--steps", "100", "--batch-size", "128", "--out", str(tmp_path)]) == 0
     )
     summary = json.loads((tmp_path / "results.json").read_text())
-    assert summary["test_nll"] == 2.324590734899044 and summary["test_nll_2se"] == 0.016037093619013006
-    assert summary["final_train_loss"] == 2.441583948135376
+    assert summary["test_nll"] == 2.324590802907944 and summary["test_nll_2se"] == 0.01603709615753774
+    assert summary["final_train_loss"] == 2.4415839195251463
 
 
 def test_a_diverged_toy_resumes_with_a_lower_rate_as_if_started_with_it(tmp_path, capsys):

@@ -319,7 +319,9 @@ class SoftplusAffine(_ScaledAffine):
         self.shift = _check_shift(shift)
 
     def _split(self, params: Tensor) -> tuple[Tensor, Tensor]:
-        return params[..., 0], F.softplus(params[..., 1]) + self.eps
+        # contiguous(): on a strided view (every second output) CPU softplus takes a scalar
+        # path, 15x slower forward and 7x forward + backward at 1000 x 43 (one copy is cheap).
+        return params[..., 0], F.softplus(params[..., 1].contiguous()) + self.eps
 
     def identity_parameters(self) -> Tensor:
         return torch.tensor(
