@@ -117,7 +117,8 @@ def _spline(
 ) -> tuple[Tensor, Tensor]:  # fmt: skip
     widths, cumwidths = _knots(unnormalized_widths, left, right, min_bin_width)
     heights, cumheights = _knots(unnormalized_heights, bottom, top, min_bin_height)
-    derivatives = min_derivative + F.softplus(unnormalized_derivatives)
+    # contiguous(): CPU softplus on a strided slice of the parameters takes a slow scalar path.
+    derivatives = min_derivative + F.softplus(unnormalized_derivatives.contiguous())
 
     index = _bin_index(cumheights if inverse else cumwidths, inputs)
     x_k, w_k = _gather(cumwidths, index), _gather(widths, index)
