@@ -15,7 +15,14 @@ import threading
 
 from maflow.errors import MaflowError
 
-__all__ = ["TrainingInterrupted", "StopSignals", "interrupted_message", "signal_name", "run_reporting"]
+__all__ = [
+    "TrainingInterrupted",
+    "StopSignals",
+    "interrupted_message",
+    "signal_name",
+    "run_reporting",
+    "out_of_memory_message",
+]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -83,6 +90,39 @@ class StopSignals:
         self._previous = {}
 
 
+_ALLOCATION_FAILURES = ("can't allocate memory", "out of memory", "not enough memory")
+
+
+def out_of_memory_message(error: BaseException) -> str | None:
+    """One line for an allocation that failed (host or GPU), ``None`` for any other error.
+
+    Example:
+        >>> out_of_memory_message(RuntimeError("DefaultCPUAllocator: can't allocate memory: "
+        ...                                    "you tried to allocate 25600000000 bytes."))[:40]
+        'out of memory (an allocation of 25.6 GB)'
+        >>> out_of_memory_message(RuntimeError("shape mismatch")) is None
+        True
+    """
+    import re
+
+    text = str(error)
+    if not isinstance(error, MemoryError) and not any(words in text for words in _ALLOCATION_FAILURES):
+        return None
+    size = re.search(r"allocate (\d+) bytes", text) or re.search(r"allocate ([\d.]+ [KMGT]iB)", text)
+    what = ""
+    if size:
+        amount = size.group(1)
+        what = (
+            f" (an allocation of {int(amount) / 1e9:.1f} GB)"
+            if amount.isdigit()
+            else f" (an allocation of {amount})"
+        )
+    return (
+        f"out of memory{what}: ask for less at once (a smaller --num-samples, --batch-size or model) "
+        "or free memory; every file written before this point is complete"
+    )
+
+
 def run_reporting(prog: str, function, *args) -> int:
     """Runs a command's ``function(*args)``: an error or an interrupt becomes one line and an exit status.
 
@@ -111,6 +151,12 @@ def run_reporting(prog: str, function, *args) -> int:
         from maflow.utils.io import file_system_message
 
         message = file_system_message(error)
+        if message is None:
+            raise
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        message = out_of_memory_message(error)
         if message is None:
             raise
         print(f"{prog}: error: {message}", file=sys.stderr)
