@@ -1,4 +1,5 @@
 import socket
+import warnings
 
 import pytest
 import torch
@@ -35,20 +36,42 @@ def train(data, model, optimizer, loss_fn):
             optimizer.step()
 
 
+def train_data_parallel(data, model, optimizer):
+    # DDP's reducer holds the process group: built and dropped here, it does not outlive
+    # destroy_process_group into interpreter shutdown.
+    ddp = DistributedDataParallel(distributed.DataParallelLoss(model))
+    train(data, model, optimizer, lambda batch: ddp(distributed.shard(batch), len(batch)))
+
+
 def worker(rank, world, port, out):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         torch.set_num_threads(1)
         data, model, optimizer = make_problem()
         assert distributed.enable_batchnorm_sync(model) == 2
-        ddp = DistributedDataParallel(distributed.DataParallelLoss(model))
-        train(data, model, optimizer, lambda batch: ddp(distributed.shard(batch), len(batch)))
+        train_data_parallel(data, model, optimizer)
         recompute_batchnorm_statistics(model.transform, distributed.shard(data), distributed=True)
         if rank == world - 1:
             torch.save(model.state_dict(), out)
         dist.barrier()  # a rank that leaves while its peer still works can abort (gloo)
+        out.with_name(f"finished{rank}").touch()
     finally:
         dist.destroy_process_group()
+
+
+def spawn(world, out):
+    """Runs the workers; an abort inside gloo's teardown, after every rank finished, is not a failure.
+
+    On a loaded machine gloo has aborted ("terminate called without an active exception")
+    while leaving a process group whose work was all done; what this test checks, the
+    trained weights, was written by then. An abort before every rank finished still fails.
+    """
+    try:
+        mp.spawn(worker, args=(world, free_port(), out), nprocs=world, join=True)
+    except mp.ProcessExitedException as error:
+        if not all(out.with_name(f"finished{r}").exists() for r in range(world)):
+            raise
+        warnings.warn(f"gloo aborted while tearing down a finished process group: {error}", stacklevel=2)
 
 
 def free_port():
@@ -59,7 +82,7 @@ def free_port():
 
 def test_two_processes_match_one_process_at_the_same_global_batch(tmp_path):
     out = tmp_path / "rank1.pt"
-    mp.spawn(worker, args=(2, free_port(), out), nprocs=2, join=True)
+    spawn(2, out)
     data, model, optimizer = make_problem()
     train(data, model, optimizer, lambda batch: -model.log_prob(batch).mean())
     recompute_batchnorm_statistics(model.transform, data)
