@@ -122,73 +122,29 @@ def hais_log_likelihood(
     if start not in ("prior", "q0"):
         raise ValueError(f"unknown start {start!r}: use prior or q0")
     schedule = sigmoid_schedule(num_steps, schedule_radius).tolist()
+    adaptation = _StepSizeAdaptation(
+        target_acceptance, acceptance_slowness, step_size_range, step_size_increase, step_size_decrease
+    )
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    low, high = step_size_range
-    results, accepted, moves, step_sizes = [], 0.0, 0, []
-    transitions, total_transitions = 0, -(-data.shape[0] // batch_size) * (len(schedule) - 1)
+    results, step_sizes, accepted, moves = [], [], 0.0, 0
+    total_transitions = -(-data.shape[0] // batch_size) * (len(schedule) - 1)
     try:
         for first in range(0, data.shape[0], batch_size):
             x = data[first : first + batch_size].to(device)
-            batch = x.shape[0]
-            shape = (num_chains, batch, model.latent_features)
-            with torch.no_grad():
-                if start == "prior":
-                    mean = torch.zeros(batch, model.latent_features, dtype=x.dtype, device=device)
-                    std = torch.ones_like(mean)
-                else:
-                    mean, std = model.base_posterior(x)
-                z = mean + std * torch.randn(shape, dtype=x.dtype, device=device)
-                log_norm = -(torch.log(std).sum(-1) + 0.5 * model.latent_features * math.log(2 * math.pi))
-
-            def evaluate(z):
-                # Both log-densities that f_t interpolates, and their gradients.
-                with torch.enable_grad():
-                    z = z.detach().requires_grad_(True)
-                    log_joint = model.log_prior(z) + model.log_likelihood(x, z)
-                    (grad_joint,) = torch.autograd.grad(log_joint.sum(), z)
-                scaled = (z.detach() - mean) / std
-                log_p0 = log_norm - 0.5 * scaled.pow(2).sum(-1)
-                return log_p0, -scaled / std, log_joint.detach(), grad_joint
-
-            log_w = torch.zeros(num_chains, batch, dtype=torch.float64, device=device)
-            epsilon = torch.full((batch,), float(step_size), dtype=x.dtype, device=device)
-            average_acceptance = torch.full((batch,), float(target_acceptance), dtype=x.dtype, device=device)
-            log_p0, grad_p0, log_joint, grad_joint = evaluate(z)
-            for t0, t1 in zip(schedule, schedule[1:]):
-                transitions += 1
+            chain = _Chains(model, x, num_chains, start)
+            log_w = torch.zeros(num_chains, x.shape[0], dtype=torch.float64, device=device)
+            epsilon = torch.full((x.shape[0],), float(step_size), dtype=x.dtype, device=device)
+            average_acceptance = torch.full_like(epsilon, float(target_acceptance))
+            for k, (t0, t1) in enumerate(zip(schedule, schedule[1:])):
                 if progress is not None:
-                    progress(transitions, total_transitions)
-                log_w += (t1 - t0) * (log_joint - log_p0).double()
-                eps = epsilon[None, :, None]
-                momentum = torch.randn_like(z)
-                hamiltonian = -((1 - t1) * log_p0 + t1 * log_joint) + 0.5 * momentum.pow(2).sum(-1)
-                z_new, p = z, momentum + 0.5 * eps * ((1 - t1) * grad_p0 + t1 * grad_joint)
-                for step in range(leapfrog_steps):
-                    z_new = z_new + eps * p
-                    new = evaluate(z_new)
-                    grad = (1 - t1) * new[1] + t1 * new[3]
-                    p = p + (eps if step < leapfrog_steps - 1 else 0.5 * eps) * grad
-                proposed = -((1 - t1) * new[0] + t1 * new[2]) + 0.5 * p.pow(2).sum(-1)
-                log_ratio = hamiltonian - proposed
-                # A NaN energy (overflow far out) is a rejection, not a crash.
-                accept = torch.log(torch.rand_like(log_ratio)) < torch.nan_to_num(log_ratio, nan=-math.inf)
-                z = torch.where(accept[..., None], z_new, z)
-                log_p0, grad_p0, log_joint, grad_joint = (
-                    torch.where(accept[..., None] if old.dim() == 3 else accept, fresh, old)
-                    for fresh, old in zip(new, (log_p0, grad_p0, log_joint, grad_joint))
-                )
-                rate = accept.to(x.dtype).mean(0)
+                    progress(first // batch_size * (len(schedule) - 1) + k + 1, total_transitions)
+                log_w += (t1 - t0) * (chain.log_joint - chain.log_p0).double()
+                accept = chain.hmc_move(t1, epsilon[None, :, None], leapfrog_steps)
                 accepted += float(accept.sum())
                 moves += accept.numel()
-                average_acceptance = (
-                    acceptance_slowness * average_acceptance + (1 - acceptance_slowness) * rate
-                )
-                factor = torch.where(
-                    average_acceptance > target_acceptance, step_size_increase, step_size_decrease
-                )
-                epsilon = (epsilon * factor).clamp(low, high)
+                epsilon, average_acceptance = adaptation.update(epsilon, average_acceptance, accept)
             results.append(log_w)
             step_sizes.append(epsilon)
     finally:
@@ -200,3 +156,69 @@ def hais_log_likelihood(
         acceptance_rate=accepted / max(moves, 1),
         final_step_size=torch.cat(step_sizes).double().cpu(),
     )
+
+
+@dataclass
+class _StepSizeAdaptation:
+    """Per-example HMC step sizes steered towards a target acceptance rate."""
+
+    target: float
+    slowness: float
+    size_range: tuple[float, float]
+    increase: float
+    decrease: float
+
+    def update(self, epsilon: Tensor, average: Tensor, accept: Tensor) -> tuple[Tensor, Tensor]:
+        average = self.slowness * average + (1 - self.slowness) * accept.to(average.dtype).mean(0)
+        factor = torch.where(average > self.target, self.increase, self.decrease)
+        return (epsilon * factor).clamp(*self.size_range), average
+
+
+class _Chains:
+    """``num_chains`` HMC chains per example of ``x``, with both log-densities that
+    :math:`f_t` interpolates (the start :math:`p_0` and the joint) and their gradients at ``z``."""
+
+    def __init__(self, model, x: Tensor, num_chains: int, start: str):
+        self.model, self.x = model, x
+        batch, latent = x.shape[0], model.latent_features
+        with torch.no_grad():
+            if start == "prior":
+                self.mean = torch.zeros(batch, latent, dtype=x.dtype, device=x.device)
+                self.std = torch.ones_like(self.mean)
+            else:
+                self.mean, self.std = model.base_posterior(x)
+            shape = (num_chains, batch, latent)
+            self.z = self.mean + self.std * torch.randn(shape, dtype=x.dtype, device=x.device)
+            self.log_norm = -(torch.log(self.std).sum(-1) + 0.5 * latent * math.log(2 * math.pi))
+        self.log_p0, self.grad_p0, self.log_joint, self.grad_joint = self.evaluate(self.z)
+
+    def evaluate(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``log p0(z)``, its gradient, ``log p(z) + log p(x|z)`` and its gradient."""
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            log_joint = self.model.log_prior(z) + self.model.log_likelihood(self.x, z)
+            (grad_joint,) = torch.autograd.grad(log_joint.sum(), z)
+        scaled = (z.detach() - self.mean) / self.std
+        log_p0 = self.log_norm - 0.5 * scaled.pow(2).sum(-1)
+        return log_p0, -scaled / self.std, log_joint.detach(), grad_joint
+
+    def hmc_move(self, t: float, eps: Tensor, leapfrog_steps: int) -> Tensor:
+        """One HMC move leaving :math:`f_t` invariant; returns which chains accepted."""
+        momentum = torch.randn_like(self.z)
+        energy = -((1 - t) * self.log_p0 + t * self.log_joint) + 0.5 * momentum.pow(2).sum(-1)
+        z, p = self.z, momentum + 0.5 * eps * ((1 - t) * self.grad_p0 + t * self.grad_joint)
+        for step in range(leapfrog_steps):
+            z = z + eps * p
+            new = self.evaluate(z)
+            grad = (1 - t) * new[1] + t * new[3]
+            p = p + (eps if step < leapfrog_steps - 1 else 0.5 * eps) * grad
+        proposed = -((1 - t) * new[0] + t * new[2]) + 0.5 * p.pow(2).sum(-1)
+        # A NaN energy (overflow far out) is a rejection, not a crash.
+        log_ratio = torch.nan_to_num(energy - proposed, nan=-math.inf)
+        accept = torch.log(torch.rand_like(energy)) < log_ratio
+        self.z = torch.where(accept[..., None], z, self.z)
+        old = (self.log_p0, self.grad_p0, self.log_joint, self.grad_joint)
+        self.log_p0, self.grad_p0, self.log_joint, self.grad_joint = (
+            torch.where(accept[..., None] if o.dim() == 3 else accept, n, o) for n, o in zip(new, old)
+        )
+        return accept
