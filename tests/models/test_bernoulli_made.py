@@ -194,3 +194,10 @@ def test_log_prob_gradients_reach_every_parameter():
     (-model.log_prob(x).mean()).backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+
+
+def test_orthogonal_init_draws_the_direct_connection_orthogonal_too():
+    torch.manual_seed(0)
+    model = BernoulliMADE(6, hidden_features=12, direct_input=True, weight_init="orthogonal")
+    weight = model.direct_weight.detach()
+    assert torch.allclose(weight @ weight.T, torch.eye(6), atol=1e-5)

@@ -132,6 +132,7 @@ VARIANTS = [
     dict(context_mode="snf", context_features=10),
     dict(context_features=2, dropout=0.5),
     dict(weight_init="xavier", order="random"),
+    dict(weight_init="orthogonal"),
 ]
 
 
@@ -166,6 +167,16 @@ def test_xavier_initialisation_is_per_output_chunk():
     bound = (6 / (400 + 50)) ** 0.5  # fan-out of one chunk (D), not of both (2D)
     weight = made.output_layer.weight
     assert bound * 0.95 < weight.abs().max() <= bound
+
+
+def test_orthogonal_initialisation_as_the_made_authors():
+    torch.manual_seed(0)
+    made = MADE(20, hidden_features=[30, 30], weight_init="orthogonal")
+    for layer in [*made.hidden_layers, made.output_layer]:
+        weight = layer.weight.detach()  # (out, in): orthonormal rows when out <= in, else columns
+        gram = weight @ weight.T if weight.shape[0] <= weight.shape[1] else weight.T @ weight
+        assert torch.allclose(gram, torch.eye(len(gram)), atol=1e-5)
+        assert torch.count_nonzero(layer.bias) == 0
 
 
 def test_batch_norm_replaces_the_biases():

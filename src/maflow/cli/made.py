@@ -78,6 +78,13 @@ def register(subparsers) -> None:
         help="masked direct input-to-output connection (MADE authors' code)",
     )
     model.add_argument(
+        "--weight-init",
+        choices=("maf", "orthogonal", "torch", "xavier"),
+        default="maf",
+        help="initial weights: maf (N(0,1)/sqrt(fan-in + 1), the MAF code's), orthogonal with zero "
+        "biases (the MADE authors' best runs), torch (nn.Linear's) or xavier",
+    )
+    model.add_argument(
         "--weight-decay",
         type=float,
         default=0.0,
@@ -157,6 +164,7 @@ MODEL_KEYS = (
     "hidden_degrees",
     "activation",
     "direct_input",
+    "weight_init",
 )
 
 

@@ -42,7 +42,8 @@ class BernoulliMADE(nn.Module):
             the same order and only the connectivity changes), ``hidden_degrees``
             (``"random"`` here, as the MADE paper), ``activation`` (ReLU in the MADE authors'
             best runs), ``num_masks`` (seeded mask draws cycled by ``update_masks()``),
-            ``seed`` (mask ``k`` uses ``seed + k``), ...
+            ``seed`` (mask ``k`` uses ``seed + k``), ``weight_init`` (``"orthogonal"``, the
+            MADE authors', also draws the direct connection orthogonal), ...
 
     Example:
         >>> model = BernoulliMADE(6, hidden_features=16, num_masks=3)
@@ -69,7 +70,10 @@ class BernoulliMADE(nn.Module):
         self.features = features
         self.made = MADE(features, hidden_features, num_hidden_layers, output_multiplier=1, **made_options)
         if direct_input:
-            weight = torch.randn(features, features) / math.sqrt(features + 1)
+            if made_options.get("weight_init") == "orthogonal":
+                weight = nn.init.orthogonal_(torch.empty(features, features))
+            else:
+                weight = torch.randn(features, features) / math.sqrt(features + 1)
             self.direct_weight = nn.Parameter(weight)
         else:
             self.register_parameter("direct_weight", None)

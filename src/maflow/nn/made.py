@@ -24,7 +24,7 @@ ACTIVATIONS = {
 
 NORMALIZATIONS = ("none", "batch", "weight")
 CONTEXT_MODES = ("linear", "snf")
-WEIGHT_INITS = ("maf", "xavier", "torch")
+WEIGHT_INITS = ("maf", "xavier", "torch", "orthogonal")
 
 
 def input_degrees(features: int, order, rng: np.random.RandomState) -> np.ndarray:
@@ -108,7 +108,8 @@ class MADE(nn.Module):
         weight_init: ``"maf"`` (:math:`\mathcal{N}(0, 1)/\sqrt{n_{in} + 1}`, as the MAF code),
             ``"xavier"`` (Glorot uniform per output chunk, as karstenkreis/flow_vae) or
             ``"torch"`` (``nn.Linear``'s default, :math:`U(\pm 1/\sqrt{n_{in}})` weights and
-            biases, as nflows and zuko).
+            biases, as nflows and zuko) or ``"orthogonal"`` (orthogonal weight matrices before
+            masking and zero biases, the MADE authors' best runs in mgermain/MADE).
         num_masks: Number of seeded order/connectivity draws that ``update_masks()``
             cycles through (connectivity-agnostic training).
         seed: Seed of the random orders and degrees.
@@ -193,6 +194,11 @@ class MADE(nn.Module):
         if weight_init == "torch" and self.normalization != "weight":
             for layer in [*self.hidden_layers, self.output_layer]:
                 nn.Linear.reset_parameters(layer)
+        if weight_init == "orthogonal" and self.normalization != "weight":
+            for layer in [*self.hidden_layers, self.output_layer]:
+                nn.init.orthogonal_(layer.weight)
+                if layer.bias is not None:
+                    layer.bias.zero_()
         if identity_start:
             self.output_layer.weight.zero_()
             if self.output_layer.bias is not None:

@@ -28,6 +28,7 @@ MODEL_FIELDS = (
     "hidden_degrees",
     "activation",
     "direct_input",
+    "weight_init",
     "seed",
 )
 # With ``fresh_masks`` the model draws mask k from seed + k for any k below this, so every update
@@ -48,6 +49,8 @@ class MadeTrainConfig:
         val_ensemble_masks: Masks averaged for early stopping (default: ``ensemble_masks``);
             fewer makes each validation cheaper.
         order, hidden_degrees, activation, direct_input: See :class:`BernoulliMADE`.
+        weight_init: The initial weights (:class:`maflow.nn.MADE`'s ``weight_init``): ``"maf"``
+            (the default), ``"orthogonal"`` (the MADE authors' best runs), ``"torch"`` or ``"xavier"``.
         epochs, patience: Maximum epochs; stop after ``patience`` validations without improvement.
         lr, weight_decay, lr_schedule: The optimiser's step size, its L2 coefficient, and ``"constant"``
             or ``"cosine"`` (annealed to 0 over ``epochs``).
@@ -78,6 +81,7 @@ class MadeTrainConfig:
     hidden_degrees: str = "random"
     activation: str = "relu"
     direct_input: bool = False
+    weight_init: str = "maf"
     epochs: int = 100
     patience: int = 30
     lr: float = 1e-3
