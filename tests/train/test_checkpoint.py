@@ -72,7 +72,11 @@ def test_rebuilt_model_has_identical_log_prob(tmp_path):
             },
             ["num_layers=2", "num_layers=3"],
         ),
-        ({"fingerprint": data_fingerprint(np.zeros((20, 3), np.float32))}, ["different data"]),
+        (
+            {"fingerprint": data_fingerprint(np.zeros((20, 3), np.float32))},
+            ["different data", "different values", "another --out"],
+        ),
+        ({"fingerprint": data_fingerprint(np.zeros((21, 3), np.float32))}, ["[20, 3] then, [21, 3] now"]),
     ],
 )
 def test_mismatched_checkpoint_names_the_mismatch(tmp_path, expected, words):

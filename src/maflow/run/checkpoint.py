@@ -187,9 +187,18 @@ def check_compatible(
                 )
     if fingerprint is not None and not same_data(checkpoint.get("data_fingerprint"), fingerprint):
         raise CheckpointError(
-            f"{path} was trained on different data (fingerprint {checkpoint.get('data_fingerprint')} "
-            f"vs {fingerprint}); the data files or preprocessing changed"
+            f"{path} was trained on different data ({_data_difference(checkpoint.get('data_fingerprint'), fingerprint)}): "
+            "restore the files it was trained on to resume it, or start a new run with another --out"
         )
+
+
+def _data_difference(stored, current: dict) -> str:
+    """What differs between two data fingerprints, in a few words."""
+    if not isinstance(stored, dict):
+        return "the checkpoint holds no data fingerprint"
+    if stored.get("shape") != current.get("shape"):
+        return f"shape {stored.get('shape')} then, {current.get('shape')} now"
+    return f"same shape {current.get('shape')}, different values"
 
 
 # Counters of the training loop that must be whole numbers >= 0 when present.
