@@ -48,14 +48,22 @@ CYCLE_8 = ["-n", "8", "-r", "1", "-s", "8"]
 # The README gives only DNA's command; the settings for Mushrooms and NIPS-0-12 were chosen on the
 # validation split (docs/results.md, "MADE binary UCI sets"; docs/decisions.md): Adam, 8 cycled
 # masks for mask sampling, and for NIPS-0-12 (400 training rows) no direct connection and an L2
-# penalty, against overfitting.
+# penalty, against overfitting. Mushrooms with one mask depends on its one order draw (test 9.69
+# to 9.88 over seeds 0-9): seed 5 is the draw with the best validation NLL.
 MUSHROOMS_MODEL = ["-q", "500", "--direct-input", "--lr", "1e-3", *LOOK_AHEAD]
 NIPS_MODEL = ["-q", "500", "--lr", "1e-3", *LOOK_AHEAD]
 # (data set, name in the table, kind, published value (recalled), model flags, paper-budget flags)
 _UCI_ROWS = (
     ("dna", "DNA", "one mask", 83.63, ONE_MASK, DNA_MODEL),
     ("dna", "DNA", "mask sampling", 79.66, FRESH, [*DNA_MODEL, *SAMPLING_TEST]),
-    ("mushrooms", "Mushrooms", "one mask", 9.68, ONE_MASK, [*MUSHROOMS_MODEL, "--weight-decay", "1e-4"]),
+    (
+        "mushrooms",
+        "Mushrooms",
+        "one mask",
+        9.68,
+        ONE_MASK,
+        [*MUSHROOMS_MODEL, "--weight-decay", "1e-4", "--seed", "5"],
+    ),
     ("mushrooms", "Mushrooms", "mask sampling", 9.69, CYCLE_8, MUSHROOMS_MODEL),
     ("nips", "NIPS-0-12", "one mask", 280.25, ONE_MASK, [*NIPS_MODEL, "--weight-decay", "0.2"]),
     ("nips", "NIPS-0-12", "mask sampling", 277.28, CYCLE_8, [*NIPS_MODEL, "--weight-decay", "0.1"]),
@@ -98,11 +106,13 @@ MADE_UCI_BINARY = Table(
         "The published cells are as recalled in this project's reference notes: the search tool "
         "reached only the opening of the paper's pages, not its table. The MADE authors report "
         "1 standard error (mgermain/MADE trainMADE.py: std / sqrt(N)); maflow's ± is 2 SE, its note 1 SE.",
-        "Not the authors': maflow's default weight initialisation (theirs: orthogonal); validation "
+        "Not the authors': maflow's default weight initialisation (theirs, orthogonal, is "
+        "--weight-init orthogonal: on Mushrooms with one mask, seed 0, 9.88 with either); validation "
         "uses the same 300 masks at every epoch (theirs: 300 fresh ones); the README gives only DNA's "
         "mask-sampling command, which DNA's one-mask row uses too (with one mask it overfits DNA within 9 "
         "epochs: 88.17 here, against 84.98 with Adam lr 1e-3, docs/results.md); the other sets' settings "
-        "come from maflow's own validation search, not from the authors.",
+        "come from maflow's own validation search, not from the authors; Mushrooms' one-mask row "
+        "takes the order draw (seed) with the best validation NLL of ten.",
     ),
 )
 
