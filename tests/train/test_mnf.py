@@ -53,6 +53,20 @@ def test_mnf_resume_reproduces_an_uninterrupted_run(tmp_path):
         assert torch.equal(straight[name], resumed[name]), name
 
 
+def test_the_authors_dense_width_is_stored_and_rebuilt_and_older_runs_keep_theirs(tmp_path):
+    data = tiny_mnist(num_train=40, num_other=10)
+    wide = MNFTrainConfig(model="mnf-lenet", epochs=1, batch_size=20, test_samples=1, dense_features=500)
+    train_classifier(wide, data, tmp_path / "wide", echo=False)
+    assert load_classifier(tmp_path / "wide").net[7].weight_mean.shape == (500, 800)
+    with pytest.raises(CheckpointError, match="dense_features"):  # resuming as another width
+        narrow = MNFTrainConfig(model="mnf-lenet", epochs=2, batch_size=20, test_samples=1)
+        train_classifier(narrow, data, tmp_path / "wide", resume=True, echo=False)
+    # The default width is not stored: runs written before the option resume as they were.
+    assert MNFTrainConfig(model="mnf-lenet").model_options() == {"mask_mode": "fixed"}
+    with pytest.raises(ConfigError, match="fixed layout"):
+        MNFTrainConfig(model="lenet", dense_features=500)
+
+
 def test_existing_run_is_not_overwritten_and_resume_checks_the_model(tmp_path):
     data = tiny_mnist(num_train=50)
     train_classifier(MNFTrainConfig(model="lenet", epochs=1, batch_size=50), data, tmp_path, echo=False)

@@ -32,6 +32,12 @@ def register(subparsers) -> None:
     train.add_argument(
         "--mask-mode", choices=["fixed", "fresh"], default="fixed", help="masks of the MNF flows"
     )
+    train.add_argument(
+        "--dense-features",
+        type=int,
+        default=50,
+        help="the MNF LeNet's dense hidden width: 50 (janosh/torch-mnf, default) or 500 (the MNF authors')",
+    )
     train.add_argument("--test-samples", type=int, default=10, help="posterior samples per test image (MNF)")
     train.add_argument(
         "--max-minutes", type=float, default=None, help="stop after the epoch that passes this"

@@ -10,6 +10,9 @@ from maflow.errors import ConfigError
 __all__ = ["MNFTrainConfig"]
 
 
+DEFAULT_DENSE = 50  # the MNF LeNet's dense width in janosh/torch-mnf
+
+
 @dataclass
 class MNFTrainConfig:
     """Settings of one MNIST classifier run.
@@ -22,6 +25,8 @@ class MNFTrainConfig:
         kl_weight: multiplies KL / N_train (1 is the evidence lower bound).
         kl_anneal_epochs: the KL weight rises linearly from 0 to ``kl_weight`` over this many epochs (0: off).
         mask_mode: masks of the MNF flows, ``"fixed"`` or ``"fresh"``.
+        dense_features: the MNF LeNet's dense hidden width: 50 (janosh/torch-mnf's layout, the
+            default) or 500 (the MNF authors' ``layer_dims=(20, 50, 500)``).
         seed: seeds the weights, the noise and the data order.
         val_samples, test_samples: posterior samples per image when scoring the MNF LeNet.
         max_minutes: stop after the first epoch that ends beyond this wall time (None: no limit).
@@ -40,6 +45,7 @@ class MNFTrainConfig:
     kl_weight: float = 1.0
     kl_anneal_epochs: float = 0.0
     mask_mode: str = "fixed"
+    dense_features: int = DEFAULT_DENSE
     seed: int = 0
     val_samples: int = 1
     test_samples: int = 10
@@ -63,6 +69,11 @@ class MNFTrainConfig:
                 math.isfinite(self.kl_anneal_epochs) and self.kl_anneal_epochs >= 0,
                 f"--kl-anneal-epochs must be a number >= 0, got {self.kl_anneal_epochs}",
             ),
+            (self.dense_features >= 1, f"--dense-features must be >= 1, got {self.dense_features}"),
+            (
+                self.model == "mnf-lenet" or self.dense_features == DEFAULT_DENSE,
+                "--dense-features sets the MNF LeNet's width; the plain lenet has a fixed layout",
+            ),
             (self.test_samples >= 1, f"--test-samples must be >= 1, got {self.test_samples}"),
             (self.patience is None or self.patience >= 1, f"--patience must be >= 1, got {self.patience}"),
             (
@@ -75,4 +86,8 @@ class MNFTrainConfig:
                 raise ConfigError(message)
 
     def model_options(self) -> dict:
-        return {"mask_mode": self.mask_mode} if self.model == "mnf-lenet" else {}
+        if self.model != "mnf-lenet":
+            return {}
+        # The default width is left out, so that runs from before the option resume unchanged.
+        width = {} if self.dense_features == DEFAULT_DENSE else {"dense_features": self.dense_features}
+        return {"mask_mode": self.mask_mode, **width}

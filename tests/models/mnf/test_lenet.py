@@ -6,9 +6,16 @@ import torch.nn.functional as F
 from maflow.models.mnf import LeNet, MNFLeNet, num_parameters
 
 
-def test_parameter_counts_match_seed_003():
+def test_parameter_counts_match_janosh_torch_mnf():
     assert num_parameters(MNFLeNet()) == 696_950
     assert num_parameters(LeNet()) == 258_582
+
+
+def test_dense_width_is_the_mnf_authors_option():
+    model = MNFLeNet(dense_features=500)  # AMLab-Amsterdam/MNF_VBNN's layer_dims (20, 50, 500)
+    dense = [m for m in model.net if type(m).__name__ == "MNFLinear"]
+    assert [tuple(m.weight_mean.shape) for m in dense] == [(500, 800), (10, 500)]
+    assert model(torch.rand(3, 784)).shape == (3, 10)
 
 
 def test_mnf_lenet_loss_reaches_every_parameter_with_finite_gradients():

@@ -47,11 +47,14 @@ class MNFLeNet(_Classifier):
 
     References:
         Louizos and Welling, "Multiplicative Normalizing Flows for Variational Bayesian Neural
-        Networks", ICML 2017, arXiv:1703.01961 (the layout is janosh/torch-mnf's).
+        Networks", ICML 2017, arXiv:1703.01961 (the layout is janosh/torch-mnf's; the authors'
+        AMLab-Amsterdam/MNF_VBNN has a dense layer of 500: ``dense_features=500``).
 
     Arguments:
         num_classes: outputs (10).
-        num_flows_q, num_flows_r, hidden_features, mask_mode: passed to every MNF layer.
+        dense_features: width of the dense hidden layer (800-``dense_features``-10).
+        num_flows_q, num_flows_r, hidden_features, mask_mode: passed to every MNF layer
+            (``hidden_features`` is the width of the flows' networks).
 
     Example:
         >>> import torch
@@ -69,6 +72,7 @@ class MNFLeNet(_Classifier):
         num_flows_r: int = 2,
         hidden_features: int = 50,
         mask_mode: str = "fixed",
+        dense_features: int = 50,
     ):
         super().__init__()
         options: dict[str, Any] = dict(
@@ -85,9 +89,9 @@ class MNFLeNet(_Classifier):
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Flatten(),
-            MNFLinear(800, 50, **options),
+            MNFLinear(800, dense_features, **options),
             nn.ReLU(),
-            MNFLinear(50, num_classes, **options),
+            MNFLinear(dense_features, num_classes, **options),
         )
 
 
