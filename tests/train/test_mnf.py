@@ -65,6 +65,10 @@ def test_the_authors_dense_width_is_stored_and_rebuilt_and_older_runs_keep_their
     assert MNFTrainConfig(model="mnf-lenet").model_options() == {"mask_mode": "fixed"}
     with pytest.raises(ConfigError, match="fixed layout"):
         MNFTrainConfig(model="lenet", dense_features=500)
+    with pytest.raises(ConfigError, match="--max-std"):
+        MNFTrainConfig(model="mnf-lenet", max_std=0.0)
+    options = MNFTrainConfig(model="mnf-lenet", max_std=0.5, dense_features=500).model_options()
+    assert options == {"mask_mode": "fixed", "dense_features": 500, "max_std": 0.5}
 
 
 def test_existing_run_is_not_overwritten_and_resume_checks_the_model(tmp_path):

@@ -38,6 +38,13 @@ def register(subparsers) -> None:
         default=50,
         help="the MNF LeNet's dense hidden width: 50 (janosh/torch-mnf, default) or 500 (the MNF authors')",
     )
+    train.add_argument(
+        "--max-std",
+        type=float,
+        default=None,
+        help="cap the MNF weights' standard deviation in the forward pass (the authors' thres_var, "
+        "0.5 in their script; default: no cap)",
+    )
     train.add_argument("--test-samples", type=int, default=10, help="posterior samples per test image (MNF)")
     train.add_argument(
         "--max-minutes", type=float, default=None, help="stop after the epoch that passes this"

@@ -27,6 +27,8 @@ class MNFTrainConfig:
         mask_mode: masks of the MNF flows, ``"fixed"`` or ``"fresh"``.
         dense_features: the MNF LeNet's dense hidden width: 50 (janosh/torch-mnf's layout, the
             default) or 500 (the MNF authors' ``layer_dims=(20, 50, 500)``).
+        max_std: the MNF LeNet's cap on the weights' standard deviation in the forward pass
+            (the authors' ``thres_var``, 0.5 in their script; None: no cap, the default).
         seed: seeds the weights, the noise and the data order.
         val_samples, test_samples: posterior samples per image when scoring the MNF LeNet.
         max_minutes: stop after the first epoch that ends beyond this wall time (None: no limit).
@@ -46,6 +48,7 @@ class MNFTrainConfig:
     kl_anneal_epochs: float = 0.0
     mask_mode: str = "fixed"
     dense_features: int = DEFAULT_DENSE
+    max_std: float | None = None
     seed: int = 0
     val_samples: int = 1
     test_samples: int = 10
@@ -74,6 +77,11 @@ class MNFTrainConfig:
                 self.model == "mnf-lenet" or self.dense_features == DEFAULT_DENSE,
                 "--dense-features sets the MNF LeNet's width; the plain lenet has a fixed layout",
             ),
+            (
+                self.max_std is None or (math.isfinite(self.max_std) and self.max_std > 0),
+                f"--max-std must be a positive number, got {self.max_std}",
+            ),
+            (self.model == "mnf-lenet" or self.max_std is None, "--max-std applies to mnf-lenet only"),
             (self.test_samples >= 1, f"--test-samples must be >= 1, got {self.test_samples}"),
             (self.patience is None or self.patience >= 1, f"--patience must be >= 1, got {self.patience}"),
             (
@@ -88,6 +96,7 @@ class MNFTrainConfig:
     def model_options(self) -> dict:
         if self.model != "mnf-lenet":
             return {}
-        # The default width is left out, so that runs from before the option resume unchanged.
+        # Default width and no cap are left out, so that runs from before the options resume unchanged.
         width = {} if self.dense_features == DEFAULT_DENSE else {"dense_features": self.dense_features}
-        return {"mask_mode": self.mask_mode, **width}
+        cap = {} if self.max_std is None else {"max_std": self.max_std}
+        return {"mask_mode": self.mask_mode, **width, **cap}

@@ -38,3 +38,26 @@ def test_mnf_lenet_outputs_differ_between_passes_and_lenet_is_deterministic():
     assert not torch.equal(mnf(x), mnf(x))
     assert torch.equal(plain(x), plain(x))
     assert plain.kl_divergence() == 0 and not plain.is_bayesian and mnf.is_bayesian
+
+
+def test_max_std_caps_the_forward_noise_but_not_the_kl():
+    # The MNF authors' thres_var: predictions draw with std <= max_std, the KL sees the posterior.
+    from maflow.models.mnf import MNFLinear
+
+    torch.manual_seed(0)
+    capped, free = MNFLinear(4, 3, max_std=0.5), MNFLinear(4, 3)
+    free.load_state_dict(capped.state_dict())
+    for layer in (capped, free):
+        with torch.no_grad():
+            layer.weight_log_var.fill_(0.0)  # std 1
+            layer.q0_log_var.fill_(-30.0)  # z fixed at its mean: the spread is the weights'
+    x = torch.ones(20_000, 4)
+    with torch.no_grad():
+        spread = [(layer(x) - layer(x).mean(0)).std().item() for layer in (capped, free)]
+    assert abs(spread[0] / spread[1] - 0.5) < 0.05
+    weight_var, _ = capped.forward_variances()
+    assert torch.all(weight_var == 0.25)
+    torch.manual_seed(1)
+    kl_capped = capped.kl_divergence()
+    torch.manual_seed(1)
+    assert torch.equal(kl_capped, free.kl_divergence())

@@ -44,8 +44,11 @@ class MNFLayer(nn.Module):
     z_features: int
 
     def _build_variational(
-        self, weight_shape, bias_mean: bool, num_flows_q, num_flows_r, hidden_features, mask_mode
+        self, weight_shape, bias_mean: bool, num_flows_q, num_flows_r, hidden_features, mask_mode, max_std
     ):
+        if max_std is not None and not max_std > 0:
+            raise ValueError(f"max_std must be a positive number or None, got {max_std}")
+        self.max_std = max_std
         out_features = weight_shape[0]
         # He-normal means and z near 1 start the network at its deterministic counterpart; janosh/torch-mnf's
         # 0.1 N(0, 1) for both scales every weight by ~0.1 and learns visibly slower (docs/decisions.md).
@@ -97,13 +100,25 @@ class MNFLayer(nn.Module):
         )
         return kl_weight + kl_bias + log_q - log_r
 
+    def forward_variances(self) -> tuple[Tensor, Tensor]:
+        """The variances of W and b that the forward pass draws with.
+
+        With ``max_std`` they are capped at ``max_std**2``, as the MNF authors' ``thres_var``
+        (AMLab-Amsterdam/MNF_VBNN): only the predictions see the cap; the KL keeps the
+        uncapped variances, so the bound describes the uncapped posterior.
+        """
+        weight_var, bias_var = self.weight_log_var.exp(), self.bias_log_var.exp()
+        if self.max_std is not None:
+            cap = self.max_std**2
+            weight_var, bias_var = weight_var.clamp(max=cap), bias_var.clamp(max=cap)
+        return weight_var, bias_var
+
     def sample_weight(self, z: Tensor) -> tuple[Tensor, Tensor]:
         """One draw of (W, b) from q(W, b | z) for a single z of shape (z_features,)."""
-        weight = self._scaled_weight_mean(z) + (0.5 * self.weight_log_var).exp() * torch.randn_like(
-            self.weight_mean
-        )
+        weight_var, bias_var = self.forward_variances()
+        weight = self._scaled_weight_mean(z) + weight_var.sqrt() * torch.randn_like(self.weight_mean)
         bias_mean = self.bias_mean if self.bias_mean is not None else torch.zeros_like(self.bias_log_var)
-        bias = bias_mean + (0.5 * self.bias_log_var).exp() * torch.randn_like(bias_mean)
+        bias = bias_mean + bias_var.sqrt() * torch.randn_like(bias_mean)
         return weight, bias
 
     def _scaled_weight_mean(self, z: Tensor) -> Tensor:
@@ -134,6 +149,8 @@ class MNFLinear(MNFLayer):
         num_flows_q, num_flows_r: gated steps in the flows of q(z) and r(z|W) (2 and 2).
         hidden_features: width of those steps (50).
         mask_mode: ``"fixed"`` masks (default) or ``"fresh"`` Bernoulli masks per call (the paper's code).
+        max_std: cap on the standard deviation of W and b in the forward pass (the MNF
+            authors' ``thres_var``, 0.5 in their script); ``None`` (default): no cap.
 
     Example:
         >>> import torch
@@ -150,12 +167,13 @@ class MNFLinear(MNFLayer):
         num_flows_r: int = 2,
         hidden_features: int = 50,
         mask_mode: str = "fixed",
+        max_std: float | None = None,
     ):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.z_features = in_features
         self._build_variational(
-            (out_features, in_features), True, num_flows_q, num_flows_r, hidden_features, mask_mode
+            (out_features, in_features), True, num_flows_q, num_flows_r, hidden_features, mask_mode, max_std
         )
 
     def _scaled_weight_mean(self, z: Tensor) -> Tensor:
@@ -169,7 +187,7 @@ class MNFLinear(MNFLayer):
     def forward(self, x: Tensor) -> Tensor:
         z, _ = self.sample_z(x.shape[0])
         mean = F.linear(x * z, self.weight_mean, self.bias_mean)
-        var = F.linear(x.pow(2), self.weight_log_var.exp(), self.bias_log_var.exp())
+        var = F.linear(x.pow(2), *self.forward_variances())
         return mean + var.sqrt() * torch.randn_like(mean)
 
 
@@ -188,7 +206,7 @@ class MNFConv2d(MNFLayer):
     Arguments:
         in_channels, out_channels, kernel_size: as ``nn.Conv2d`` (z has ``out_channels`` dimensions).
         stride, padding: as ``nn.Conv2d``.
-        num_flows_q, num_flows_r, hidden_features, mask_mode: as :class:`MNFLinear`.
+        num_flows_q, num_flows_r, hidden_features, mask_mode, max_std: as :class:`MNFLinear`.
 
     Example:
         >>> import torch
@@ -208,13 +226,14 @@ class MNFConv2d(MNFLayer):
         num_flows_r: int = 2,
         hidden_features: int = 50,
         mask_mode: str = "fixed",
+        max_std: float | None = None,
     ):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.stride, self.padding = stride, padding
         self.z_features = out_channels
         shape = (out_channels, in_channels, kernel_size, kernel_size)
-        self._build_variational(shape, False, num_flows_q, num_flows_r, hidden_features, mask_mode)
+        self._build_variational(shape, False, num_flows_q, num_flows_r, hidden_features, mask_mode, max_std)
 
     def _scaled_weight_mean(self, z: Tensor) -> Tensor:
         return self.weight_mean * z[:, None, None, None]
@@ -230,7 +249,5 @@ class MNFConv2d(MNFLayer):
     def forward(self, x: Tensor) -> Tensor:
         z, _ = self.sample_z(x.shape[0])
         mean = F.conv2d(x, self.weight_mean, None, self.stride, self.padding) * z[:, :, None, None]
-        var = F.conv2d(
-            x.pow(2), self.weight_log_var.exp(), self.bias_log_var.exp(), self.stride, self.padding
-        )
+        var = F.conv2d(x.pow(2), *self.forward_variances(), self.stride, self.padding)
         return mean + var.sqrt() * torch.randn_like(mean)

@@ -53,8 +53,9 @@ class MNFLeNet(_Classifier):
     Arguments:
         num_classes: outputs (10).
         dense_features: width of the dense hidden layer (800-``dense_features``-10).
-        num_flows_q, num_flows_r, hidden_features, mask_mode: passed to every MNF layer
-            (``hidden_features`` is the width of the flows' networks).
+        num_flows_q, num_flows_r, hidden_features, mask_mode, max_std: passed to every MNF
+            layer (``hidden_features`` is the width of the flows' networks, ``max_std`` the
+            authors' forward-pass cap on the weights' standard deviation).
 
     Example:
         >>> import torch
@@ -73,6 +74,7 @@ class MNFLeNet(_Classifier):
         hidden_features: int = 50,
         mask_mode: str = "fixed",
         dense_features: int = 50,
+        max_std: float | None = None,
     ):
         super().__init__()
         options: dict[str, Any] = dict(
@@ -80,6 +82,7 @@ class MNFLeNet(_Classifier):
             num_flows_r=num_flows_r,
             hidden_features=hidden_features,
             mask_mode=mask_mode,
+            max_std=max_std,
         )
         self.net = nn.Sequential(
             MNFConv2d(1, 20, 5, **options),
