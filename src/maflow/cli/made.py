@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from maflow.errors import ConfigError
+from maflow.nn.made import WEIGHT_INITS
 from maflow.run.device import DEVICE_HELP, THREADS_HELP
 from maflow.train.flags import add_run_arguments
 
@@ -79,7 +80,7 @@ def register(subparsers) -> None:
     )
     model.add_argument(
         "--weight-init",
-        choices=("maf", "orthogonal", "torch", "xavier"),
+        choices=WEIGHT_INITS,
         default="maf",
         help="initial weights: maf (N(0,1)/sqrt(fan-in + 1), the MAF code's), orthogonal with zero "
         "biases (the MADE authors' best runs), torch (nn.Linear's) or xavier",

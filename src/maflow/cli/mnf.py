@@ -8,6 +8,7 @@ import argparse
 from maflow.run.device import DEVICE_HELP, THREADS_HELP
 from maflow.train.flag_parsing import pick
 from maflow.train.flags import add_run_arguments
+from maflow.train.mnf_config import DEFAULT_DENSE
 
 __all__ = ["register"]
 
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
     train.add_argument(
         "--dense-features",
         type=int,
-        default=50,
+        default=DEFAULT_DENSE,
         help="the MNF LeNet's dense hidden width: 50 (janosh/torch-mnf, default) or 500 (the MNF authors')",
     )
     train.add_argument(
