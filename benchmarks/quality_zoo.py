@@ -49,6 +49,7 @@ from realnvp_variants import (  # noqa: E402  (the sibling benchmarks/realnvp_va
     sigmoid_scale,
     swap_conditioners,
     with_scale_from_identity,
+    with_slow_softplus,
     zuko_scale,
 )
 
@@ -206,6 +207,17 @@ RUNS = {
                     for sc in ("softplus", "sigmoid2")
                 ],
             ]
+        },
+        # softplus(rate * a): the scale learns at a fraction of the shift's rate (identity start)
+        **{
+            f"maflow+{c}slow{rate:g}": (
+                lambda f, s, c=c, rate=rate: with_slow_softplus(
+                    swap_conditioners(maflow_realnvp(f, s), s, c.rstrip("+")) if c else maflow_realnvp(f, s),
+                    rate,
+                )
+            )
+            for c in ("", "resnet-2relu+", "resnet-2relu-t+")
+            for rate in (0.5, 0.25, 0.1)
         },
         "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
         "maflow-paper+identity": lambda f, s: maflow_realnvp(

@@ -236,3 +236,31 @@ def grid_variant(features, setup, conditioner: str, scale: str):
     elif scale != "softplus":
         flow = with_scale(flow, *SIGMOID_SCALES[scale])
     return no_identity(flow)
+
+
+def with_slow_softplus(flow, rate: float, identity_start: bool = True):
+    """Every coupling layer's scale as softplus(rate * a) + 1e-3, the shift after it.
+
+    Under Adam, multiplying the conditioner's scale output by ``rate`` slows the scale's
+    learning by that factor (Adam's steps do not depend on the gradient's size); the shift
+    keeps its rate. nflows' sigmoid(a + 2) has d log s / da = 0.12 at its start against
+    softplus's 0.63: this asks whether that slower scale, not its bound, is what helps digits.
+    """
+    from maflow.transforms.elementwise import SoftplusAffine
+
+    class SlowSoftplusAffine(SoftplusAffine):
+        def _split(self, params):
+            shift, scale = super()._split(params * torch.tensor([1.0, rate], dtype=params.dtype))
+            return shift, scale
+
+        def identity_parameters(self):
+            return super().identity_parameters() / torch.tensor([1.0, rate], dtype=torch.float64)
+
+    for module in flow.modules():
+        if hasattr(module, "conditioner") and hasattr(module, "map"):
+            module.map = SlowSoftplusAffine(shift="after")
+            if identity_start:
+                with torch.no_grad():
+                    bias = module.conditioner.output_layer.bias
+                    bias.copy_(module.map.identity_parameters().repeat(bias.numel() // 2))
+    return flow
