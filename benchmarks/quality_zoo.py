@@ -48,8 +48,9 @@ from realnvp_variants import (  # noqa: E402  (the sibling benchmarks/realnvp_va
     running_statistics,
     sigmoid_scale,
     swap_conditioners,
+    with_gain_sigmoid,
+    with_rates,
     with_scale_from_identity,
-    with_slow_softplus,
     zuko_scale,
 )
 
@@ -158,6 +159,15 @@ def _zuko(features, setup, family):
     return zuko.flows.NSF(features, transforms=setup["layers"], hidden_features=hidden, bins=8, passes=passes)
 
 
+def _conditioned(features, setup, conditioner: str):
+    """maflow's default Real NVP with conditioner ``mlp`` (its own), ``linear`` or a swap_conditioners kind."""
+    if conditioner in ("", "mlp"):
+        return maflow_realnvp(features, setup)
+    if conditioner == "linear":
+        return maflow_realnvp(features, setup, residual="linear")
+    return swap_conditioners(maflow_realnvp(features, setup), setup, conditioner)
+
+
 # name -> builder(features, setup) -> module; each family's maflow default first
 RUNS = {
     "realnvp": {
@@ -211,13 +221,22 @@ RUNS = {
         # softplus(rate * a): the scale learns at a fraction of the shift's rate (identity start)
         **{
             f"maflow+{c}slow{rate:g}": (
-                lambda f, s, c=c, rate=rate: with_slow_softplus(
-                    swap_conditioners(maflow_realnvp(f, s), s, c.rstrip("+")) if c else maflow_realnvp(f, s),
-                    rate,
-                )
+                lambda f, s, c=c, rate=rate: with_rates(_conditioned(f, s, c.rstrip("+")), 1.0, rate)
             )
             for c in ("", "resnet-2relu+", "resnet-2relu-t+")
             for rate in (0.5, 0.25, 0.1)
+        },
+        # both outputs faster (identity start); Glow's gained sigmoid scale (random start)
+        **{
+            f"maflow+{c}fast{rate:g}": (
+                lambda f, s, c=c, rate=rate: with_rates(_conditioned(f, s, c.rstrip("+")), rate, rate)
+            )
+            for c in ("", "linear+")
+            for rate in (3.0, 10.0)
+        },
+        **{
+            f"maflow+{c}+gain-sigmoid": (lambda f, s, c=c: with_gain_sigmoid(_conditioned(f, s, c)))
+            for c in ("mlp", "linear", "resnet-2relu")
         },
         "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
         "maflow-paper+identity": lambda f, s: maflow_realnvp(

@@ -238,29 +238,55 @@ def grid_variant(features, setup, conditioner: str, scale: str):
     return no_identity(flow)
 
 
-def with_slow_softplus(flow, rate: float, identity_start: bool = True):
-    """Every coupling layer's scale as softplus(rate * a) + 1e-3, the shift after it.
+def with_rates(flow, shift_rate: float, scale_rate: float, identity_start: bool = True):
+    """Every coupling layer's map as softplus(scale_rate * a) + 1e-3, shift shift_rate * m after it.
 
-    Under Adam, multiplying the conditioner's scale output by ``rate`` slows the scale's
-    learning by that factor (Adam's steps do not depend on the gradient's size); the shift
-    keeps its rate. nflows' sigmoid(a + 2) has d log s / da = 0.12 at its start against
-    softplus's 0.63: this asks whether that slower scale, not its bound, is what helps digits.
+    Under Adam, multiplying a conditioner output by a rate changes how fast it learns by that
+    factor (Adam's steps do not depend on the gradient's size). ``slow`` (scale_rate < 1):
+    nflows' sigmoid(a + 2) has d log s / da = 0.12 at its start against softplus's 0.63; does
+    the slower scale, not its bound, help digits? ``fast`` (both rates > 1): from the identity
+    start at lr 1e-4, the output layer moves at most lr per step; does it need more reach?
     """
     from maflow.transforms.elementwise import SoftplusAffine
 
-    class SlowSoftplusAffine(SoftplusAffine):
+    rates = torch.tensor([shift_rate, scale_rate], dtype=torch.float64)
+
+    class RatedSoftplusAffine(SoftplusAffine):
         def _split(self, params):
-            shift, scale = super()._split(params * torch.tensor([1.0, rate], dtype=params.dtype))
-            return shift, scale
+            return super()._split(params * rates.to(params.dtype))
 
         def identity_parameters(self):
-            return super().identity_parameters() / torch.tensor([1.0, rate], dtype=torch.float64)
+            return super().identity_parameters() / rates
 
     for module in flow.modules():
         if hasattr(module, "conditioner") and hasattr(module, "map"):
-            module.map = SlowSoftplusAffine(shift="after")
+            module.map = RatedSoftplusAffine(shift="after")
             if identity_start:
                 with torch.no_grad():
                     bias = module.conditioner.output_layer.bias
                     bias.copy_(module.map.identity_parameters().repeat(bias.numel() // 2))
     return flow
+
+
+def with_gain_sigmoid(flow):
+    """Glow's coupling: scale g * sigmoid(a + 2) + 1e-3 with a learned per-dimension gain g (from 1).
+
+    sigmoid(a + 2) alone can only contract in the density direction (moons: -1.95 without
+    batch norm); the gain, unconditional like Glow's actnorm, gives the expansion back while
+    the conditional part keeps nflows' bounded form. No identity start (nflows' random start).
+    """
+    from maflow.transforms.elementwise import SigmoidAffine
+
+    class GainSigmoidAffine(SigmoidAffine):
+        def __init__(self, features: int):
+            super().__init__(max_scale=1.0, offset=2.0, shift="after")
+            self.log_gain = torch.nn.Parameter(torch.zeros(features))
+
+        def _split(self, params):
+            shift, scale = super()._split(params)
+            return shift, (scale - self.eps) * self.log_gain.exp() + self.eps
+
+    for module in flow.modules():
+        if hasattr(module, "conditioner") and hasattr(module, "map"):
+            module.map = GainSigmoidAffine(module.transform_index.numel())
+    return no_identity(flow)
