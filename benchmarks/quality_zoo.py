@@ -236,8 +236,11 @@ RUNS = {
         },
         **{
             f"maflow+{c}+gain-sigmoid": (lambda f, s, c=c: with_gain_sigmoid(_conditioned(f, s, c)))
-            for c in ("mlp", "linear", "resnet-2relu")
+            for c in ("mlp", "linear", "resnet-2relu", "resnet")
         },
+        "maflow+resnet-2relu+gain-sigmoid-id": lambda f, s: with_gain_sigmoid(
+            _conditioned(f, s, "resnet-2relu"), identity_start=True
+        ),
         "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
         "maflow-paper+identity": lambda f, s: maflow_realnvp(
             f, s, **{**PAPER_REALNVP, "identity_start": True}

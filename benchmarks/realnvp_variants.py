@@ -268,12 +268,13 @@ def with_rates(flow, shift_rate: float, scale_rate: float, identity_start: bool 
     return flow
 
 
-def with_gain_sigmoid(flow):
+def with_gain_sigmoid(flow, identity_start: bool = False):
     """Glow's coupling: scale g * sigmoid(a + 2) + 1e-3 with a learned per-dimension gain g (from 1).
 
     sigmoid(a + 2) alone can only contract in the density direction (moons: -1.95 without
     batch norm); the gain, unconditional like Glow's actnorm, gives the expansion back while
-    the conditional part keeps nflows' bounded form. No identity start (nflows' random start).
+    the conditional part keeps nflows' bounded form. By default nflows' random start; with
+    ``identity_start`` zero output weights and biases and the gain 1 / sigmoid(2) (scale 1).
     """
     from maflow.transforms.elementwise import SigmoidAffine
 
@@ -289,4 +290,9 @@ def with_gain_sigmoid(flow):
     for module in flow.modules():
         if hasattr(module, "conditioner") and hasattr(module, "map"):
             module.map = GainSigmoidAffine(module.transform_index.numel())
-    return no_identity(flow)
+            if identity_start:
+                with torch.no_grad():
+                    module.conditioner.output_layer.weight.zero_()
+                    module.conditioner.output_layer.bias.zero_()
+                    module.map.log_gain.fill_(-math.log(torch.sigmoid(torch.tensor(2.0)).item()))
+    return flow if identity_start else no_identity(flow)
