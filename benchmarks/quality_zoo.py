@@ -223,8 +223,12 @@ RUNS = {
             f"maflow+{c}slow{rate:g}": (
                 lambda f, s, c=c, rate=rate: with_rates(_conditioned(f, s, c.rstrip("+")), 1.0, rate)
             )
-            for c in ("", "resnet-2relu+", "resnet-2relu-t+")
-            for rate in (0.5, 0.25, 0.1)
+            for c, rates in [
+                ("", (0.5, 0.25, 0.1)),
+                ("resnet-2relu+", (0.25, 0.1)),
+                ("resnet-2relu-t+", (0.25, 0.1)),
+            ]
+            for rate in rates
         },
         # both outputs faster (identity start); Glow's gained sigmoid scale (random start)
         **{
