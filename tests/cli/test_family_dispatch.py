@@ -95,6 +95,12 @@ def test_an_older_toy_checkpoint_without_its_density_is_recognised(toy_run, tmp_
     assert load_toy_run(old).data == "moons"
 
 
+def test_sample_short_count_flag_reaches_the_toy_sampler(toy_run, capsys):
+    # -N is the flag of every family's own sampler; the shared command takes it too
+    assert main(["sample", "--run", str(toy_run), "-N", "7", "--seed", "1"]) == 0
+    assert "-N 7" in capsys.readouterr().out
+
+
 def test_sample_run_draws_a_toy_run_in_the_datas_units(toy_run, tmp_path, capsys):
     assert main(["sample", "--run", str(toy_run), "--num-samples", "50", "--seed", "1"]) == 0
     assert "maflow toy sample" in capsys.readouterr().out

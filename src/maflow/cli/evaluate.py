@@ -24,7 +24,9 @@ def register(subparsers) -> None:
         "evaluate a trained flow (log-likelihood ± 2 SE, bits/dim, samples, figures)",
         "seed of the samples",
     )
-    parser.add_argument("--num-samples", "--num_samples", type=int, default=64, help="samples in the picture")
+    parser.add_argument(
+        "-N", "--num-samples", "--num_samples", type=int, default=64, help="samples in the picture"
+    )
     parser.add_argument("--batch-size", "--batch_size", type=int, default=1000, help="evaluation batch size")
     parser.add_argument(
         "--precision", choices=["float64", "float32"], default="float64", help="arithmetic of the evaluation"

@@ -83,8 +83,8 @@ def dispatch(args, command: str, family: str, folder) -> int:
     return parsed.run(parsed)
 
 
-def _typed(flag: str) -> bool:
-    """Whether ``flag`` (or an abbreviation argparse accepts) is on the command line typed."""
+def _typed(flag: str, short: str | None = None) -> bool:
+    """Whether ``flag`` (an abbreviation argparse accepts, or ``short``: -N, -N5) was typed."""
     from maflow.run.command import command_line
 
     try:
@@ -92,6 +92,8 @@ def _typed(flag: str) -> bool:
     except ValueError:
         return False
     names = [word.split("=", 1)[0] for word in words if word.startswith("--")]
+    if short is not None and any(word.startswith(short) and not word.startswith("--") for word in words):
+        return True
     return any(len(name) > 3 and flag.startswith(name) for name in names)
 
 
@@ -126,7 +128,7 @@ def _shared_flags(args, family: str, command: str) -> list[str]:
         flags += ["--quiet"]
     if command == "sample":
         # The toy's own default draws enough points for its scatter; 64 is the flow commands' default.
-        if family != "toy" or _typed("--num-samples") or _typed("--num_samples"):
+        if family != "toy" or _typed("--num-samples", "-N") or _typed("--num_samples"):
             flags += ["-N", str(args.num_samples)]
         if args.output is not None:
             flags += ["--png", str(args.output)]

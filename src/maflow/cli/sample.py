@@ -22,7 +22,7 @@ def register(subparsers) -> None:
         subparsers, "sample", __doc__, "draw samples from a trained flow", "seed of the samples"
     )
     parser.add_argument(
-        "--num-samples", "--num_samples", type=int, default=64, help="samples (per context row)"
+        "-N", "--num-samples", "--num_samples", type=int, default=64, help="samples (per context row)"
     )
     parser.add_argument(
         "--output",
