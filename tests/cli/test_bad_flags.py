@@ -16,7 +16,7 @@ CASES = {
         (["--dataset", "digits", "--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
         (["--dataset", "digits", "--batch-size", "0"], "--batch-size must be at least 1"),
         (["--dataset", "digits", "--patience", "-1"], "--patience must be at least 1"),
-        (["--dataset", "digits", "--epochs", "-1"], "--epochs must be >= 0"),
+        (["--dataset", "digits", "--epochs", "-1"], "--epochs must be at least 1"),
         (["--dataset", "digits", "--nan-lr-factor", "0"], "--nan-lr-factor must be in (0, 1]"),
         (["--dataset", "digits", "--max-rollbacks", "-1"], "--max-rollbacks must be >= 0"),
         (["--dataset", "digits", "--epochs", "two"], "invalid int value: 'two'"),

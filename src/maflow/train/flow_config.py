@@ -88,7 +88,7 @@ class FlowTrainingConfig:
         checks = [
             (self.lr > 0, f"--lr must be positive, got {self.lr}"),
             (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
-            (self.epochs >= 0, f"--epochs must be >= 0, got {self.epochs}"),
+            (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
             (self.patience >= 1, f"--patience must be at least 1, got {self.patience}"),
             (self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}"),
             (
