@@ -428,11 +428,14 @@ def test_a_read_only_run_folder_is_advised_to_use_output_dir(mixture_runs, capsy
 
 
 RUN_FLAG_CASES = [
-    (["score", "--data", "DATA", "--output", "OUT", "--seed", "-1"], "must be from 0 to 2**63 - 1"),
+    (
+        ["score", "--data", "DATA", "--output", "OUT", "--seed", "-1"],
+        "must be a whole number from 0 to 2**63 - 1",
+    ),
     (["score", "--data", "DATA", "--output", "OUT", "--batch-size", "0"], "--batch-size must be at least 1"),
     (["score", "--data", "DATA", "--output", "x.xlsx"], "write .npy or .csv"),
     (["score", "--data", "DATA", "--output", "OUT", "--context", "DATA"], "takes no context"),
-    (["sample", "--seed", "18446744073709551616"], "must be from 0 to 2**63 - 1"),
+    (["sample", "--seed", "18446744073709551616"], "must be a whole number from 0 to 2**63 - 1"),
     (["sample", "--context", "0.5"], "takes no context"),
     (["sample", "--num-samples", "0"], "--num-samples must be at least 1"),
     (["evaluate", "--dataset", "digits"], "was trained on data set 'x', not 'digits': drop --dataset"),

@@ -89,6 +89,21 @@ def test_masks_are_buffers_and_cycle_deterministically():
     assert torch.equal(other.output_layer.mask, draws[0])
 
 
+def test_any_command_line_seed_draws_masks():
+    # numpy's legacy generator stops at 2**32 - 1; seeds below that keep their masks
+    def made(seed):
+        return MADE(5, hidden_features=16, num_masks=2, order="random", hidden_degrees="random", seed=seed)
+
+    def mask(m):
+        return m.output_layer.mask.clone()
+
+    assert torch.equal(mask(made(2**40 + 3)), mask(made(2**40 + 3)))
+    assert torch.equal(mask(made(2**32 + 3)), mask(made(3)))
+    near = made(2**32 - 1)
+    near.update_masks()  # the second draw's seed folds to 0
+    assert torch.equal(mask(near), mask(made(0)))
+
+
 def test_input_degrees_from_permutation():
     degrees = input_degrees(4, [2, 0, 3, 1], np.random.RandomState(0))
     assert degrees.tolist() == [2, 4, 1, 3]

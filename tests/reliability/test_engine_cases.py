@@ -74,6 +74,10 @@ CASES = {
         ["--hais-steps must be at least 1"],
     ),
     "mnf train --epochs 0": (["mnf", "train", "--epochs", "0"], ["--epochs must be >= 1"]),
+    "mnf train --max-minutes -1": (
+        ["mnf", "train", "--max-minutes", "-1"],
+        ["--max-minutes must be a positive"],
+    ),
     "mnf train --set kl_weight=nan": (
         ["mnf", "train", "--set", "kl_weight=nan"],
         ["--kl-weight must be a number"],

@@ -21,7 +21,16 @@ CASES = {
     "train --grad-clip inf": ([*TRAIN, "--grad-clip", "inf"], ["--grad-clip", "must be a finite number"]),
     "train --seed 2**64": (
         [*TRAIN, "--seed", str(2**64)],
-        ["argument --seed: must be a whole number from -2**63 to 2**63 - 1"],
+        ["argument --seed: must be a whole number from 0 to 2**63 - 1"],
+    ),
+    # numpy's generators refuse a negative seed, so every command does, in the same words
+    "train --seed -1": (
+        [*TRAIN, "--seed", "-1"],
+        ["argument --seed: must be a whole number from 0 to 2**63 - 1"],
+    ),
+    "made train --seed -1": (
+        ["made", "train", "--seed", "-1"],
+        ["argument --seed: must be a whole number from 0 to 2**63 - 1"],
     ),
     "train --seed 1.5": ([*TRAIN, "--seed", "1.5"], ["argument --seed: expected a whole number"]),
     "train --activation foo": ([*TRAIN, "--activation", "foo"], ["unknown activation 'foo'"]),

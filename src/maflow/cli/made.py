@@ -12,6 +12,7 @@ from typing import Any
 from maflow.errors import ConfigError
 from maflow.nn.made import WEIGHT_INITS
 from maflow.run.device import DEVICE_HELP, THREADS_HELP
+from maflow.train.flag_parsing import seed_int
 from maflow.train.flags import add_run_arguments
 
 __all__ = ["register"]
@@ -123,7 +124,7 @@ def register(subparsers) -> None:
     sample.add_argument("--out", required=True, help="run folder of `maflow made train` (holds best.pt)")
     sample.add_argument("-N", "--num-samples", type=int, default=64)
     sample.add_argument("-s", "--samples", type=int, help="masks in the mixture (default: as trained)")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=seed_int, default=0)
     sample.add_argument("--png", help="also save a grid image here (square data, e.g. MNIST)")
     sample.add_argument("--device", default="auto", help=DEVICE_HELP)
     sample.add_argument("--threads", type=int, help=THREADS_HELP)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from maflow.run.device import DEVICE_HELP, THREADS_HELP
-from maflow.train.flag_parsing import pick
+from maflow.train.flag_parsing import pick, seed_int
 from maflow.train.flags import add_run_arguments
 from maflow.train.mnf_config import DEFAULT_DENSE
 
@@ -80,14 +80,14 @@ def register(subparsers) -> None:
     evaluate.add_argument("--data-dir", default=None, help="folder holding mnist/")
     evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
     evaluate.add_argument("--threads", type=int, help=THREADS_HELP)
-    evaluate.add_argument("--seed", type=int, default=0, help="seeds the posterior samples")
+    evaluate.add_argument("--seed", type=seed_int, default=0, help="seeds the posterior samples")
     evaluate.set_defaults(run=_evaluate)
 
     runs = argparse.ArgumentParser(add_help=False)
     runs.add_argument("--mnf-run", required=True, help="run directory of a trained mnf-lenet")
     runs.add_argument("--lenet-run", required=True, help="run directory of a trained lenet")
     runs.add_argument("--data-dir", default=None, help="folder holding mnist/")
-    runs.add_argument("--seed", type=int, default=0)
+    runs.add_argument("--seed", type=seed_int, default=0)
 
     rotate = commands.add_parser(
         "rotate", parents=[runs], help="predictions on a test digit rotated up to 180 degrees"

@@ -15,8 +15,9 @@ __all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:
-    from maflow.cli.train import HelpFormatter, seed_value
+    from maflow.cli.train import HelpFormatter
     from maflow.run.device import DEVICE_HELP, THREADS_HELP
+    from maflow.train.flag_parsing import seed_int
 
     parser = subparsers.add_parser(
         "score",
@@ -48,7 +49,7 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoint", choices=["best", "latest"], default="best")
     parser.add_argument("--batch-size", type=int, default=10_000, help="rows per batch")
     parser.add_argument("--precision", choices=["float64", "float32"], default="float64", help="arithmetic")
-    parser.add_argument("--seed", type=seed_value, default=0, help="seed of the noise of a --dequantize run")
+    parser.add_argument("--seed", type=seed_int, default=0, help="seed of the noise of a --dequantize run")
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--threads", type=int, help=THREADS_HELP)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")

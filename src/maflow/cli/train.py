@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from maflow.train.flag_parsing import seed_int
 from maflow.train.flow_flags import (
     MODEL_FLAGS,
     TRAIN_FLAGS,
@@ -27,7 +28,6 @@ __all__ = [
     "HelpFormatter",
     "trained_run_parser",
     "trained_run",
-    "seed_value",
     "data_run_name",
     "run",
 ]
@@ -63,26 +63,10 @@ def trained_run_parser(subparsers, name: str, description: str, help_text: str, 
         "--data-dir", "--data_dir", help="data directory (default: $MAFLOW_DATA or ~/.cache/maflow)"
     )
     parser.add_argument("--checkpoint", choices=["best", "latest"], default="best")
-    parser.add_argument("--seed", type=seed_value, default=0, help=help_seed)
+    parser.add_argument("--seed", type=seed_int, default=0, help=help_seed)
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--threads", type=int, help=THREADS_HELP)
     return parser
-
-
-def seed_value(text: str) -> int:
-    """A seed flag's value: a whole number from 0 to 2**63 - 1 (what every generator takes).
-
-    Example:
-        >>> seed_value("3")
-        3
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 2**63 - 1, got {text}")
-    return value
 
 
 def trained_run(args):
@@ -158,7 +142,7 @@ def _add_data_file_arguments(parser) -> None:
     )
     group.add_argument("--test-fraction", type=float, help="share of rows held out for test (default 0.1)")
     group.add_argument(
-        "--split-seed", type=seed_value, default=0, help="seed of the split's shuffle and of --dequantize"
+        "--split-seed", type=seed_int, default=0, help="seed of the split's shuffle and of --dequantize"
     )
     group.add_argument("--dequantize", action="store_true", help="integer data: fit x + U(0, 1) noise")
     group.add_argument(

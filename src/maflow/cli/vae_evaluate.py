@@ -11,7 +11,7 @@ from pathlib import Path
 
 from maflow.errors import ConfigError, DataError
 from maflow.run.device import DEVICE_HELP, THREADS_HELP
-from maflow.train.flag_parsing import pick
+from maflow.train.flag_parsing import pick, seed_int
 
 __all__ = ["register_evaluate", "register_sample", "run_evaluate", "run_sample"]
 
@@ -40,7 +40,9 @@ def register_evaluate(commands) -> None:
     evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
     evaluate.add_argument("--threads", type=int, help=THREADS_HELP)
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
-    evaluate.add_argument("--seed", type=int, default=0, help="seeds the test binarisation and the samplers")
+    evaluate.add_argument(
+        "--seed", type=seed_int, default=0, help="seeds the test binarisation and the samplers"
+    )
     evaluate.set_defaults(run=run_evaluate)
 
 
@@ -49,7 +51,7 @@ def register_sample(commands) -> None:
     sample = commands.add_parser("sample", help="images decoded from the prior: a .png grid and .npy")
     sample.add_argument("--out", required=True, help="the run folder given to 'maflow vae train'")
     sample.add_argument("-N", "--num-samples", type=int, default=64)
-    sample.add_argument("--seed", type=int, default=0, help="seeds the latents and the pixels")
+    sample.add_argument("--seed", type=seed_int, default=0, help="seeds the latents and the pixels")
     sample.add_argument("--device", default="auto", help=DEVICE_HELP)
     sample.add_argument("--threads", type=int, help=THREADS_HELP)
     sample.add_argument(

@@ -210,7 +210,8 @@ class MADE(nn.Module):
         return [self.input_degrees, *hidden]
 
     def _set_masks(self, index: int) -> None:
-        rng = np.random.RandomState(self.seed + index)
+        # numpy's legacy generator takes 0 to 2**32 - 1; the fold leaves every seed below that as it was
+        rng = np.random.RandomState((self.seed + index) % 2**32)
         degrees = [input_degrees(self.features, self.order, rng)]
         for units in self.hidden_features:
             if self.residual and len(degrees) > 1:

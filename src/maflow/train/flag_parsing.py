@@ -33,8 +33,10 @@ __all__ = [
 ]
 
 
-# Seeds every RNG takes (torch, numpy after reduction, Python): the signed 64-bit range.
-SEED_RANGE = (-(2**63), 2**63 - 1)
+# Seeds every RNG takes (torch, numpy after reduction modulo 2**32, Python). Negative seeds are
+# refused: torch takes them, but numpy's generators do not, and one range for every command is
+# simpler to state than which command folds a sign.
+SEED_RANGE = (0, 2**63 - 1)
 # Model-builder keywords that the data set (and --conditional) set, never an option.
 RESERVED_MODEL_OPTIONS = {
     "features": "the data set sets it (its dimension)",
@@ -61,7 +63,7 @@ def finite_float(text: str) -> float:
 
 
 def seed_int(text: str) -> int:
-    """An argparse type: a whole number that every RNG accepts (the signed 64-bit range).
+    """An argparse type: a whole number that every RNG accepts, from 0 to 2**63 - 1.
 
     Example:
         >>> seed_int("42")
@@ -70,14 +72,14 @@ def seed_int(text: str) -> int:
         ...     seed_int("18446744073709551616")
         ... except argparse.ArgumentTypeError as error:
         ...     print(str(error)[:47])
-        must be a whole number from -2**63 to 2**63 - 1
+        must be a whole number from 0 to 2**63 - 1, go
     """
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"must be a whole number from -2**63 to 2**63 - 1, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 2**63 - 1, got {text}")
     return value
 
 

@@ -82,6 +82,10 @@ class MNFTrainConfig:
                 f"--max-std must be a positive number, got {self.max_std}",
             ),
             (self.model == "mnf-lenet" or self.max_std is None, "--max-std applies to mnf-lenet only"),
+            (
+                self.max_minutes is None or (math.isfinite(self.max_minutes) and self.max_minutes > 0),
+                f"--max-minutes must be a positive number of minutes, got {self.max_minutes}",
+            ),
             (self.test_samples >= 1, f"--test-samples must be >= 1, got {self.test_samples}"),
             (self.patience is None or self.patience >= 1, f"--patience must be >= 1, got {self.patience}"),
             (
