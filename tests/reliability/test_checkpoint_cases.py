@@ -150,3 +150,27 @@ def test_some_non_finite_samples_are_kept_out_of_the_picture_only(tmp_path):
     picture = save_samples(_HalfDiverged(), load("digits"), paths, 4)
     assert np.load(picture.with_suffix(".npy")).shape == (4, 64)
     assert np.load(picture.with_name(picture.stem + "_unit.npy")).shape == (3, 64)
+
+
+@pytest.mark.parametrize("family", ["made", "mnf", "toy", "vae"])
+def test_resume_refuses_another_familys_checkpoint_before_reading_its_settings(tmp_path, capsys, family):
+    # An MNF run's settings (patience None, no model) once reached the flow's config checks
+    paths = digits_checkpoint(tmp_path, family=family, training_config={"patience": None})
+    code = run(["train", "--dataset", "digits", "--out", tmp_path, "--resume", "--epochs", "2"])
+    words = ["belongs to a run of another family", f"{family!r}, not 'flow'", "give --out the folder"]
+    assert_one_line_refusal(code, capsys.readouterr().err, str(paths.latest), *words)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["mnf", "train", "--resume"],
+        ["vae", "train", "--resume"],
+        ["toy", "--flow", "maf", "--data", "moons", "--resume"],
+    ],
+    ids=["mnf", "vae", "toy"],
+)
+def test_other_families_refuse_a_flow_checkpoint_on_resume(tmp_path, capsys, argv):
+    paths = digits_checkpoint(tmp_path)
+    code = run([*argv, "--out", tmp_path])
+    assert_one_line_refusal(code, capsys.readouterr().err, str(paths.latest), "('flow', not")

@@ -141,7 +141,7 @@ def _train(args) -> int:
 
         from maflow.train.resume_flags import fill_from_run, stored_settings
 
-        fill_from_run(args, stored_settings(Path(args.out) / "checkpoints" / "latest.pth") or {})
+        fill_from_run(args, stored_settings(Path(args.out) / "checkpoints" / "latest.pth", "mnf") or {})
     config = config_from_args(MNFTrainConfig, args)
     if args.print_config:
         return print_config(asdict(config))

@@ -90,7 +90,7 @@ def _fill_from_run(args) -> None:
 
     from maflow.train.resume_flags import fill_from_run, stored_settings
 
-    stored = stored_settings(Path(args.out) / "checkpoints" / "latest.pth")
+    stored = stored_settings(Path(args.out) / "checkpoints" / "latest.pth", "toy")
     if stored:
         fill_from_run(args, {k: v for k, v in stored.items() if k not in ("builder", "options")})
         if "flow" not in (getattr(args, "given_flags", None) or {"flow"}):

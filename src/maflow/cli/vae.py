@@ -127,7 +127,7 @@ def _resumed_config(args) -> dict | None:
 
     from maflow.train.resume_flags import fill_from_run, stored_settings
 
-    stored = stored_settings(Path(args.out) / "checkpoints" / "latest.pth") if args.resume else None
+    stored = stored_settings(Path(args.out) / "checkpoints" / "latest.pth", "vae") if args.resume else None
     run = (stored or {}).get("run") or {}
     if "config" not in run:
         return None

@@ -201,4 +201,4 @@ def resumed_config(out: str | Path, dataset: str | None = None) -> dict | None:
     """
     from maflow.train.resume_flags import stored_settings
 
-    return stored_settings(locate_run(out, dataset, quiet=True).latest) or None
+    return stored_settings(locate_run(out, dataset, quiet=True).latest, "flow") or None

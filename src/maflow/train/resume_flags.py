@@ -40,18 +40,30 @@ def fill_from_run(args: argparse.Namespace, stored: dict, renamed: dict | None =
         setattr(args, dest, list(value) if isinstance(value, tuple) else value)
 
 
-def stored_settings(checkpoint_path) -> dict | None:
+def stored_settings(checkpoint_path, family: str) -> dict | None:
     """The ``training_config`` of the checkpoint ``--resume`` continues (None: no such file yet).
 
+    A checkpoint another family wrote (an MNF run's, say, in a flow's folder) is refused here,
+    before its settings could be read as this family's. A checkpoint without a family record
+    predates the record and is taken as it is.
+
     Example:
-        >>> stored_settings("/no/such/run/checkpoints/latest.pth") is None
+        >>> stored_settings("/no/such/run/checkpoints/latest.pth", "flow") is None
         True
     """
     from pathlib import Path
 
+    from maflow.errors import CheckpointError
     from maflow.utils.io import load_checkpoint
 
     if not Path(checkpoint_path).is_file():
         return None
-    stored = load_checkpoint(checkpoint_path).get("training_config")
+    checkpoint = load_checkpoint(checkpoint_path)
+    stored_family = checkpoint.get("family", family)
+    if stored_family != family:
+        raise CheckpointError(
+            f"{checkpoint_path} belongs to a run of another family ({stored_family!r}, not {family!r}): "
+            "give --out the folder of the run to resume, or another folder to start a new one"
+        )
+    stored = checkpoint.get("training_config")
     return stored if isinstance(stored, dict) else {}
