@@ -21,3 +21,8 @@ def test_robust_summary_counts_outliers():
     values = np.concatenate([np.random.RandomState(0).randn(1000), [-1e6, -1e7]])
     summary = robust_summary(values)
     assert summary["num_outliers"] == 2 and abs(summary["median"]) < 0.2 and summary["mean"] < -1000
+
+
+def test_one_value_has_no_standard_error():
+    mean, error = mean_and_error([4.5])
+    assert mean == 4.5 and math.isnan(error)

@@ -14,11 +14,20 @@ __all__ = ["mean_and_error", "log_mean_exp", "robust_summary"]
 def mean_and_error(values, num_errors: float = 2.0) -> tuple[float, float]:
     """Mean and ``num_errors`` standard errors (population std / sqrt(N)), in float64.
 
-    This is the MAF/NSF convention: "± 2 standard errors" over test points.
+    This is the MAF/NSF convention: "± 2 standard errors" over test points. One value has no
+    spread to estimate: its error is NaN, not 0 (a one-row validation split is not exact).
+
+    Example:
+        >>> mean_and_error([1.0, 3.0, 5.0])[0]
+        3.0
+        >>> mean_and_error([5.0])
+        (5.0, nan)
     """
     values = np.asarray(values, dtype=np.float64).ravel()
     if values.size == 0:
         raise ValueError("no values to summarise")
+    if values.size == 1:
+        return float(values[0]), math.nan
     return float(values.mean()), float(num_errors * values.std() / math.sqrt(values.size))
 
 
