@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from maflow.errors import CheckpointError, MaflowError
-from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint
+from maflow.utils.io import ensure_writable_dir, load_checkpoint, save_checkpoint, write_json
 
 
 class _Exploit:
@@ -60,3 +60,15 @@ def test_written_files_get_the_usual_permissions(tmp_path):
 
     expected = 0o666 & ~io_module._UMASK
     assert (tmp_path / "c.pth").stat().st_mode & 0o777 == expected
+
+
+def test_write_json_writes_strict_json(tmp_path):
+    import json
+
+    import numpy as np
+
+    path = tmp_path / "r.json"
+    write_json(path, {"se": float("nan"), "ll": [float("-inf"), np.float32(2.5)], "n": np.float64("inf")})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"se": None, "ll": [None, 2.5], "n": None}

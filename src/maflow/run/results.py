@@ -34,7 +34,12 @@ def update_results(json_path: str | Path, txt_path: str | Path, section: str, va
 
 
 def _pm(summary: dict, digits: int = 2) -> str:
-    return f"{summary['mean']:.{digits}f} ± {summary['error_2se']:.{digits}f}"
+    return f"{_number(summary['mean'], digits)} ± {_number(summary['error_2se'], digits)}"
+
+
+def _number(value: float | None, digits: int) -> str:
+    # results.json stores a value that is not a finite number as null (utils.io.write_json)
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def _headline(evaluation: dict) -> list[str]:
@@ -50,7 +55,8 @@ def _headline(evaluation: dict) -> list[str]:
         ll = report["log_likelihood"]
         lines.append(
             f"{split} average {density}, {space} (nats, ± 2 SE): {_pm(ll)}"
-            f"   [median {ll['median']:.2f}, {ll['trim_fraction']:.0%}-trimmed mean {ll['trimmed_mean']:.2f}, "
+            f"   [median {_number(ll['median'], 2)}, {ll['trim_fraction']:.0%}-trimmed mean "
+            f"{_number(ll['trimmed_mean'], 2)}, "
             f"{ll['num_outliers']} extreme points, N = {ll['count']}]"
         )
         if "bits_per_dim_pixel_space" in report:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -180,7 +181,36 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
+    """Writes ``obj`` as strict JSON, atomically: NaN and infinity become ``null``.
+
+    Python's ``json`` would write the tokens ``NaN`` and ``Infinity``, which jq, JavaScript and
+    most other readers refuse; a value that is not a finite number (the standard error of a
+    single point, the log-likelihood of a diverged model) is ``null`` instead.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     write_json(Path(d) / "r.json", {"mean": 1.5, "error_2se": float("nan")})
+        ...     json.loads((Path(d) / "r.json").read_text())
+        {'error_2se': None, 'mean': 1.5}
+    """
+    text = json.dumps(_finite_or_null(obj), indent=2, sort_keys=True, allow_nan=False, default=_json_number)
+    atomic_write_text(path, text + "\n")
+
+
+def _json_number(value: Any) -> float | None:
+    number = float(value)  # numpy scalars and one-element tensors; anything else is a TypeError
+    return number if math.isfinite(number) else None
+
+
+def _finite_or_null(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {key: _finite_or_null(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(value) for value in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: dict) -> None:
