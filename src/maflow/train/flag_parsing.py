@@ -69,10 +69,10 @@ def seed_int(text: str) -> int:
         >>> seed_int("42")
         42
         >>> try:
-        ...     seed_int("18446744073709551616")
+        ...     seed_int("-1")
         ... except argparse.ArgumentTypeError as error:
-        ...     print(str(error)[:47])
-        must be a whole number from 0 to 2**63 - 1, go
+        ...     print(error)
+        must be a whole number from 0 to 2**63 - 1, got -1
     """
     try:
         value = int(text)
