@@ -57,6 +57,17 @@ def test_missing_data_names_the_files_and_where_to_get_them(tmp_path):
     assert set(missing_data(["power", "dna"], str(tmp_path))) == {"power"}
 
 
+def test_a_table_without_its_data_says_once_where_to_get_it(tmp_path):
+    from maflow.errors import DataError
+    from maflow.reproduce.runner import run_table
+
+    with pytest.raises(DataError) as caught:
+        run_table(TABLES["maf-uci"], "quick", tmp_path / "out", data_dir=str(tmp_path), run_command=None)
+    message = str(caught.value)
+    assert message.count("zenodo.org") == 1 and "for bsds300, gas, hepmass, miniboone, power" in message
+    assert f"{tmp_path}/gas/{{ethylene_CO.txt" in message and "\n" not in message
+
+
 def test_the_markdown_table_carries_published_measured_command_commit_device_and_time():
     table = TABLES["mnf-mnist"]
     row = table.rows[0]

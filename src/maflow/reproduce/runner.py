@@ -50,6 +50,20 @@ def missing_data(datasets, data_dir: str | None) -> dict[str, str]:
     return missing
 
 
+def _what_to_get(missing: dict[str, str]) -> str:
+    """One instruction per download (the MAF sets share one archive), then each folder's files."""
+    from maflow.data.registry import DATASETS
+
+    sources: dict[str, list[str]] = {}
+    for name in missing:
+        spec = DATASETS[name]
+        sources.setdefault(spec.downloads[0].url if spec.downloads else spec.source, []).append(name)
+    gets = "; ".join(f"get {where} for {', '.join(names)}" for where, names in sources.items())
+    folders = "; ".join(where.split(" (from ")[0] for where in missing.values())
+    them = "it" if len(sources) == 1 else "them"
+    return f"{gets}, and unpack {them} so that the folders hold {folders} (or pass --data-dir)"
+
+
 def _commit() -> str:
     try:
         result = subprocess.run(
@@ -115,8 +129,7 @@ def run_table(
         raise ConfigError(f"no row of {table.name} matches {rows}: see `maflow reproduce --list`")
     missing = missing_data(sorted({r.dataset for r in selected if r.dataset}), data_dir)
     if missing and all(r.dataset in missing for r in selected):
-        files = "; ".join(f"{name}: {where}" for name, where in missing.items())
-        raise DataError(f"{table.name} needs data that is not here; get {files} (or pass --data-dir)")
+        raise DataError(f"{table.name} needs data that is not here: {_what_to_get(missing)}")
     out = Path(out)
     header = {
         "budget": budget,
