@@ -47,6 +47,7 @@ from realnvp_variants import (  # noqa: E402  (the sibling benchmarks/realnvp_va
     residual_conditioners,
     running_statistics,
     sigmoid_scale,
+    small_random_start,
     swap_conditioners,
     with_gain_sigmoid,
     with_rates,
@@ -245,6 +246,19 @@ RUNS = {
         "maflow+resnet-2relu+gain-sigmoid-id": lambda f, s: with_gain_sigmoid(
             _conditioned(f, s, "resnet-2relu"), identity_start=True
         ),
+        # output weights at a fraction of PyTorch's init, the biases of the start kept
+        **{
+            f"maflow+small-start{fraction:g}": (
+                lambda f, s, fraction=fraction: small_random_start(maflow_realnvp(f, s), fraction)
+            )
+            for fraction in (0.1, 0.3)
+        },
+        **{
+            f"maflow+linear+small-start{fraction:g}": (
+                lambda f, s, fraction=fraction: small_random_start(_conditioned(f, s, "linear"), fraction)
+            )
+            for fraction in (0.1, 0.3)
+        },
         "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
         "maflow-paper+identity": lambda f, s: maflow_realnvp(
             f, s, **{**PAPER_REALNVP, "identity_start": True}
