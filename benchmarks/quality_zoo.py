@@ -175,6 +175,8 @@ RUNS = {
         # maflow's default (one softplus net per layer, identity start); recorded as
         # maflow+map-softplus at bff768f, a builder whose weights equal RealNVP()'s bit for bit
         "maflow": lambda f, s: maflow_realnvp(f, s),
+        # the default before start_noise (exactly the identity; bit for bit the old default)
+        "maflow+exact-identity": lambda f, s: maflow_realnvp(f, s, start_noise=0.0),
         "maflow+map-exp": exp_map_realnvp,
         # RealNVP(residual="linear"): maflow+resnet-2relu-t through the builder's own option
         "maflow+linear": lambda f, s: maflow_realnvp(f, s, residual="linear"),

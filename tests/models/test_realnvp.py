@@ -20,13 +20,33 @@ def test_every_scale_form_is_a_flow(scale, context_features):
     check_flow(make().eval(), 4, context_features)
 
 
-def test_the_default_is_one_network_per_layer_started_as_the_identity():
+def test_the_default_is_one_network_per_layer_started_near_the_identity():
+    torch.manual_seed(0)
     flow = RealNVP(4, **SMALL, batch_norm=False).eval()
     assert all(isinstance(layer, MapCoupling) for layer in _couplings(flow))
     x = torch.randn(6, 4)
     u, logabsdet = flow.transform(x)
+    # output weights at a tenth of PyTorch's init: close to the identity, not on it
+    assert 1e-4 < (u - x).abs().max() < 0.5 and 1e-4 < logabsdet.abs().max() < 0.5
+    for layer in _couplings(flow):
+        output = layer.conditioner.output_layer
+        bound = 0.1 / output.in_features**0.5  # PyTorch's kaiming-uniform bound, times 0.1
+        assert output.weight.abs().max() <= bound and output.weight.abs().max() > bound / 2
+        torch.testing.assert_close(output.bias, layer.map.identity_parameters().float().repeat(2))
+
+
+def test_start_noise_zero_is_exactly_the_identity():
+    flow = RealNVP(4, **SMALL, batch_norm=False, start_noise=0.0).eval()
+    x = torch.randn(6, 4)
+    u, logabsdet = flow.transform(x)
     torch.testing.assert_close(u, x, atol=1e-5, rtol=0)
     torch.testing.assert_close(logabsdet, torch.zeros(6), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("noise", [-0.1, float("nan")])
+def test_start_noise_must_be_a_number_at_least_zero(noise):
+    with pytest.raises(ValueError, match="start_noise"):
+        RealNVP(4, **SMALL, start_noise=noise)
 
 
 def test_the_paper_form_is_two_nets_per_layer():
