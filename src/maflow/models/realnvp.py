@@ -40,7 +40,7 @@ class RealNVP(Flow):
     r"""Real NVP: coupling layers with alternating masks, batch norm, N(0, I) base.
 
     By default each coupling layer is one ReLU network (PyTorch's initialisation) that gives
-    a softplus scale and a shift applied after it, started as the identity: on the held-out
+    a softplus scale and a shift applied after it, started near the identity: on the held-out
     benchmark of ``benchmarks/quality_zoo.py`` this learns faster than the MAF paper's form
     (docs/quality_zoo.md). ``scale="exp"`` gives the MAF paper's Real NVP baseline, as the MAF
     authors' code builds it: separate scale (tanh) and shift (ReLU) nets and
