@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
+from provenance import git_commit, machine, versions  # noqa: E402  (the sibling benchmarks/provenance.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = {"MNIST": (784, 512), "MINIBOONE": (43, 100), "POWER": (6, 100)}
@@ -268,38 +268,6 @@ def measure_memory(shapes, libraries, layers):
     return results
 
 
-def versions(libraries):
-    from importlib.metadata import version
-
-    found = {"torch": torch.__version__, "python": platform.python_version()}
-    for lib in libraries:
-        name = lib.split("-")[0]
-        found[name] = version(name)
-    return found
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    gpu = f"; device {torch.cuda.get_device_name(DEVICE)}" if DEVICE.type == "cuda" else ""
-    return f"{platform.system()} {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs{gpu}"
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        )
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
 def render(args, speed, memory, libraries, started, load_before, load_after, elapsed, study, commit) -> str:
     from report import report  # the sibling benchmarks/report.py
 
@@ -314,7 +282,7 @@ def render(args, speed, memory, libraries, started, load_before, load_after, ela
         operations=OPERATIONS,
         context=dict(
             started=started,
-            machine=machine(),
+            machine=machine(DEVICE),
             versions=versions(libraries),
             commit=commit,
             load_before=load_before,
@@ -336,7 +304,9 @@ def nsf_sampling_study(args) -> int:
     libraries = [lib for lib in available(nsf_sampling.NSF_LIBRARIES)]
     shapes = ["D64"] if args.quick else list(nsf_sampling.NSF_SHAPES)
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    context = dict(started=started, commit=git_commit(), machine=machine(), versions=versions(libraries))
+    context = dict(
+        started=started, commit=git_commit(), machine=machine(DEVICE), versions=versions(libraries)
+    )
     text = nsf_sampling.render(nsf_sampling.measure(shapes, libraries), libraries, context)
     output = (
         args.output

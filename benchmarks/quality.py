@@ -27,7 +27,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import time
@@ -38,6 +37,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from provenance import git_commit, versions  # noqa: E402  (the sibling benchmarks/provenance.py)
 from quality_models import ABLATION, PEERS, RECIPES, build  # noqa: E402  (the sibling benchmarks/quality_models.py)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +147,7 @@ def train_and_evaluate(run: str, data: str, train: np.ndarray, test: np.ndarray,
         torch_init=None if run in PEERS else RECIPES[run][2],
         commit=git_commit(),
         dirty=git_dirty(),
-        versions=versions(),
+        versions=versions(PEERS),
         finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         load=os.getloadavg()[0],
     )
@@ -179,32 +179,12 @@ def time_steps(runs: list[str], data: str, train: np.ndarray, steps: int, seed: 
 # ---------------------------------------------------------------- bookkeeping
 
 
-def git_commit() -> str:
-    # A run from an exported snapshot (git archive) names its commit in QUALITY_COMMIT.
-    if os.environ.get("QUALITY_COMMIT"):
-        return os.environ["QUALITY_COMMIT"]
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
-
-
 def git_dirty() -> bool:
     if os.environ.get("QUALITY_COMMIT"):
         return False
     paths = ["src/maflow/models", "src/maflow/nn", "src/maflow/transforms", "benchmarks/quality.py"]
     out = subprocess.run(["git", "status", "--porcelain", *paths], cwd=ROOT, capture_output=True, text=True)
     return bool(out.stdout.strip())
-
-
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"torch": torch.__version__, "python": platform.python_version()}
-    for name in PEERS:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return found
 
 
 def read_results(path: Path) -> list[dict]:

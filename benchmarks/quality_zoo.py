@@ -31,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from quality import SETUPS, git_commit, git_dirty, load_data, read_results, versions  # noqa: E402
+from provenance import git_commit, versions  # noqa: E402
+from quality import SETUPS, git_dirty, load_data, read_results  # noqa: E402
+from quality_models import PEERS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "quality_zoo_results.jsonl"
@@ -364,7 +366,7 @@ def train_and_evaluate(
         setup=setup,
         commit=git_commit(),
         dirty=git_dirty(),
-        versions=versions(),
+        versions=versions(PEERS),
         finished=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         load=os.getloadavg()[0],
     )
