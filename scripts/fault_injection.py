@@ -36,12 +36,9 @@ import json
 import math
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -51,13 +48,13 @@ sys.path.insert(
     0, str(Path(__file__).resolve().parent)
 )  # scripts/fault_families.py, also when loaded by path
 from fault_families import (  # noqa: E402
-    DATASET,
     Family,
     compare_flow_runs,
     families,
     flow_evaluate_argv,
     flow_train_argv,
 )
+from fault_launchers import ForkLauncher, SubprocessLauncher  # noqa: E402
 
 PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 # Shares of the kills timed from the launch (start-up, data, resume), from the family's marker
@@ -65,79 +62,6 @@ PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 PHASES = {"start-up": 0.2, "training": 0.6, "final steps": 0.2}
 # The flow family's commands and checks under their older names (tests/train/test_fault_injection.py).
 train_argv, evaluate_argv, compare_runs = flow_train_argv, flow_evaluate_argv, compare_flow_runs
-
-
-class SubprocessLauncher:
-    """Runs ``python -m maflow ARGV`` as a new process (what a user's job is)."""
-
-    def start(self, argv: list[str], log: Path):
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-        with open(log, "ab") as file:
-            return subprocess.Popen(
-                [sys.executable, "-m", "maflow", *argv], stdout=file, stderr=subprocess.STDOUT, env=env
-            )
-
-
-class _ForkedChild:
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.returncode = None
-
-    def poll(self):
-        if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def kill(self):
-        os.kill(self.pid, signal.SIGKILL)
-
-    def wait(self):
-        while self.poll() is None:
-            time.sleep(0.01)
-        return self.returncode
-
-
-class ForkLauncher:
-    """Runs ``maflow.cli.main(ARGV)`` in a forked child: no interpreter start-up, same code path."""
-
-    def __init__(self):
-        # Everything slow to import is loaded once here, so that children start at once.
-        import matplotlib.pyplot  # noqa: F401
-        import torch.utils.tensorboard  # noqa: F401
-
-        import maflow.evaluate.flow  # noqa: F401
-        import maflow.train.flow  # noqa: F401
-        import maflow.train.mnf  # noqa: F401
-        import maflow.train.vae  # noqa: F401
-        from maflow.data import load
-
-        load(DATASET)  # imports scikit-learn
-        torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # imports torch._dynamo
-
-    def start(self, argv: list[str], log: Path):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid:
-            return _ForkedChild(pid)
-        code = 1
-        try:  # the child: never returns into the caller's code
-            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
-            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-            from maflow.cli import main
-
-            code = main(argv)
-        except BaseException:  # noqa: BLE001 (report anything, then leave without cleanup)
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code if isinstance(code, int) else 1)
 
 
 def run_to_end(launcher, argv: list[str], log: Path) -> tuple[int, float]:
