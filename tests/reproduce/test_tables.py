@@ -39,7 +39,9 @@ def test_each_row_has_a_source_and_commands_the_cli_accepts(table, row, tmp_path
         for argv in argvs:
             args = parser.parse_args(argv)  # exits on a flag the command does not have
             assert getattr(args, "device", "cpu") == "cpu"
-            assert str(settings.folder) in argv
+            assert any(
+                word.startswith(str(settings.folder)) for word in argv
+            )  # the row's folder, or a seed's in it
 
 
 def test_rows_are_unique_and_their_folders_distinct():
@@ -148,3 +150,26 @@ def test_made_uci_paper_commands_keep_dna_s_and_take_the_validation_choices_else
             assert ("--direct-input" in argv) == (name == "Mushrooms")
         if name == "NIPS-0-12":
             assert "--weight-decay 0.2" in one and "--weight-decay 0.1" in sampling
+
+
+def test_the_mnf_paper_row_trains_two_seeds_and_reports_their_mean(tmp_path):
+    import json
+
+    row = TABLES["mnf-mnist"].rows[0]
+    argvs = row.commands(Settings("paper", "cpu", None, tmp_path))
+    assert [argv[argv.index("--seed") + 1] for argv in argvs] == ["0", "1"]
+    assert [argv[argv.index("--out") + 1] for argv in argvs] == [
+        str(tmp_path / "seed-0"),
+        str(tmp_path / "seed-1"),
+    ]
+    for seed, (error, nll) in enumerate([(0.82, 0.0351), (0.71, 0.0285)]):
+        (tmp_path / f"seed-{seed}").mkdir()
+        test = {"error_percent": error, "nll": nll, "count": 10_000}
+        (tmp_path / f"seed-{seed}" / "results.json").write_text(json.dumps({"test": test}))
+    measured = row.read(tmp_path)
+    assert measured.value == pytest.approx(0.765) and measured.error == pytest.approx(
+        binomial_error(0.765, 10_000)
+    )
+    assert "seed 0: 0.82, seed 1: 0.71" in measured.note and "test NLL 0.0318" in measured.note
+    quick = row.commands(Settings("quick", "cpu", None, tmp_path / "q"))
+    assert len(quick) == 1 and "--seed" not in quick[0]
