@@ -40,12 +40,11 @@ def _mnf_row(label, published, model, test_samples, seeds=(0,)):
             budget = [*AUTHORS, "--test-samples", str(test_samples)]
             if model == "mnf-lenet":
                 budget += ["--dense-features", "500", "--max-std", "0.5"]
-            runs = [(["--seed", str(seed)], settings.folder / f"seed-{seed}") for seed in seeds]
-            if len(seeds) == 1:
-                runs = [([], settings.folder)]
         else:
             budget = ["--epochs", "1", "--limit-train", "500", "--test-samples", "2"]
-            runs = [([], settings.folder)]
+        runs = [([], settings.folder)]
+        if settings.budget == "paper" and len(seeds) > 1:
+            runs = [(["--seed", str(seed)], settings.folder / f"seed-{seed}") for seed in seeds]
         argv = ["mnf", "train", "--model", model, *budget, "--device", settings.device]
         return [
             [*argv, *seed, *settings.data_flags(), "--out", str(folder), "--overwrite", "--quiet"]
@@ -56,15 +55,14 @@ def _mnf_row(label, published, model, test_samples, seeds=(0,)):
         seed_folders = sorted(folder.glob("seed-*"), key=lambda f: int(f.name.split("-")[1]))
         tests = [read_json(f / "results.json")["test"] for f in seed_folders or [folder]]
         error = sum(t["error_percent"] for t in tests) / len(tests)
-        nll = sum(t["nll"] for t in tests) / len(tests)
+        note = f"test NLL {sum(t['nll'] for t in tests) / len(tests):.4f}"
+        if seed_folders:
+            each = ", ".join(
+                f"seed {f.name[5:]}: {t['error_percent']:.2f}" for f, t in zip(seed_folders, tests)
+            )
+            note = f"mean of {len(tests)} seeds ({each}); {note}"
         # 2 binomial SE over one test set: the seeds score the same 10,000 images
-        measured = Measured(error, binomial_error(error, tests[0]["count"]), f"test NLL {nll:.4f}")
-        if not seed_folders:
-            return measured
-        each = ", ".join(f"seed {f.name[5:]}: {t['error_percent']:.2f}" for f, t in zip(seed_folders, tests))
-        return Measured(
-            measured.value, measured.error, f"mean of {len(tests)} seeds ({each}); {measured.note}"
-        )
+        return Measured(error, binomial_error(error, tests[0]["count"]), note)
 
     return Row(label, published, commands, read, dataset="mnist_grey")
 

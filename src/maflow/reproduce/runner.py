@@ -32,6 +32,13 @@ def missing_data(datasets, data_dir: str | None) -> dict[str, str]:
         >>> missing_data(["digits"], "/nonexistent")   # bundled with scikit-learn: nothing to get
         {}
     """
+    return {
+        name: f"{files} (from {source})" for name, (files, source) in _missing(datasets, data_dir).items()
+    }
+
+
+def _missing(datasets, data_dir: str | None) -> dict[str, tuple[str, str]]:
+    """``{data set: (the files its folder needs, where to get them)}`` for the absent data sets."""
     from maflow.data.files import find_file
     from maflow.data.registry import DATASETS
 
@@ -45,21 +52,18 @@ def missing_data(datasets, data_dir: str | None) -> dict[str, str]:
         if any(all(find_file(f, n) for n in layout.files) for f in folders for layout in spec.layouts):
             continue
         layouts = " or ".join("+".join(layout.files) for layout in spec.layouts)
-        where = spec.downloads[0].url if spec.downloads else spec.source
-        missing[name] = f"{root / spec.folder}/{{{layouts}}} (from {where})"
+        source = spec.downloads[0].url if spec.downloads else spec.source
+        missing[name] = (f"{root / spec.folder}/{{{layouts}}}", source)
     return missing
 
 
-def _what_to_get(missing: dict[str, str]) -> str:
+def _what_to_get(missing: dict[str, tuple[str, str]]) -> str:
     """One instruction per download (the MAF sets share one archive), then each folder's files."""
-    from maflow.data.registry import DATASETS
-
     sources: dict[str, list[str]] = {}
-    for name in missing:
-        spec = DATASETS[name]
-        sources.setdefault(spec.downloads[0].url if spec.downloads else spec.source, []).append(name)
-    gets = "; ".join(f"get {where} for {', '.join(names)}" for where, names in sources.items())
-    folders = "; ".join(where.split(" (from ")[0] for where in missing.values())
+    for name, (_, source) in missing.items():
+        sources.setdefault(source, []).append(name)
+    gets = "; ".join(f"get {source} for {', '.join(names)}" for source, names in sources.items())
+    folders = "; ".join(files for files, _ in missing.values())
     them = "it" if len(sources) == 1 else "them"
     return f"{gets}, and unpack {them} so that the folders hold {folders} (or pass --data-dir)"
 
@@ -127,9 +131,9 @@ def run_table(
     selected = [r for r in table.rows if not rows or any(w.lower() in r.label.lower() for w in rows)]
     if not selected:
         raise ConfigError(f"no row of {table.name} matches {rows}: see `maflow reproduce --list`")
-    missing = missing_data(sorted({r.dataset for r in selected if r.dataset}), data_dir)
-    if missing and all(r.dataset in missing for r in selected):
-        raise DataError(f"{table.name} needs data that is not here: {_what_to_get(missing)}")
+    absent = _missing(sorted({r.dataset for r in selected if r.dataset}), data_dir)
+    if absent and all(r.dataset in absent for r in selected):
+        raise DataError(f"{table.name} needs data that is not here: {_what_to_get(absent)}")
     out = Path(out)
     header = {
         "budget": budget,
@@ -145,8 +149,9 @@ def run_table(
         folder = out / slug(row.label)
         settings = Settings(budget, device, data_dir, folder)
         argvs = row.commands(settings)
-        if row.dataset in missing:
-            results.append((row, None, f"not run: get {missing[row.dataset]}", argvs, None))
+        if row.dataset in absent:
+            files, source = absent[row.dataset]
+            results.append((row, None, f"not run: get {files} (from {source})", argvs, None))
             continue
         log(f"[{table.name}] {row.label}: {_command_text(argvs)}")
         started = time.perf_counter()
