@@ -42,7 +42,7 @@ def _mnf_row(label, published, model, test_samples, seeds=(0,)):
                 budget += ["--dense-features", "500", "--max-std", "0.5"]
         else:
             budget = ["--epochs", "1", "--limit-train", "500", "--test-samples", "2"]
-        runs = [([], settings.folder)]
+        runs: list[tuple[list[str], Path]] = [([], settings.folder)]
         if settings.budget == "paper" and len(seeds) > 1:
             runs = [(["--seed", str(seed)], settings.folder / f"seed-{seed}") for seed in seeds]
         argv = ["mnf", "train", "--model", model, *budget, "--device", settings.device]
