@@ -170,6 +170,20 @@ class RealNVP(Flow):
 _SCALES = ("softplus", "sigmoid", "exp")
 
 
+def start_near_identity(coupling: MapCoupling, noise: float) -> None:
+    """Re-draws a coupling's output weights at ``noise`` times PyTorch's init, keeping its biases.
+
+    Near the identity, not on it: the exact identity start gave the 2-D sets of the held-out
+    benchmark their occasional bad seed (docs/decisions.md, "Real NVP's start").
+    """
+    output = coupling.conditioner.output_layer
+    bias = output.bias.detach().clone()
+    output.reset_parameters()
+    with torch.no_grad():
+        output.weight.mul_(noise)
+        output.bias.copy_(bias)
+
+
 def _scaled_affine(scale: str) -> SoftplusAffine | SigmoidAffine:
     return SoftplusAffine(shift="after") if scale == "softplus" else SigmoidAffine(shift="after")
 
@@ -190,16 +204,8 @@ def _coupling_layer(mask, config: dict) -> Transform:
             activation=config["activation"],
             **nets,
         )
-        noise = config.get("start_noise", 0.0)
-        if config["identity_start"] and noise > 0:
-            # Near the identity, not on it: the exact identity start gave the 2-D sets their
-            # occasional bad seed. The biases keep the identity's values.
-            output = coupling.conditioner.output_layer
-            bias = output.bias.detach().clone()
-            output.reset_parameters()
-            with torch.no_grad():
-                output.weight.mul_(noise)
-                output.bias.copy_(bias)
+        if config["identity_start"] and config["start_noise"] > 0:
+            start_near_identity(coupling, config["start_noise"])
         return coupling
     layer = AffineCoupling(
         mask,

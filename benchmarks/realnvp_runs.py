@@ -1,0 +1,136 @@
+"""maflow's Real NVP rows of ``benchmarks/quality_zoo.py``: the default and every variant that was run.
+
+Each row is ``name -> builder(features, setup)``; the variants themselves are in
+``benchmarks/realnvp_variants.py``.
+"""
+
+from __future__ import annotations
+
+from realnvp_variants import (
+    PAPER_REALNVP,
+    bn_between,
+    default_realnvp,
+    exp_map_realnvp,
+    grid_variant,
+    maflow_realnvp,
+    residual_conditioners,
+    running_statistics,
+    sigmoid_scale,
+    small_random_start,
+    swap_conditioners,
+    with_gain_sigmoid,
+    with_rates,
+    with_scale_from_identity,
+    zuko_scale,
+)
+
+
+def _conditioned(features, setup, conditioner: str):
+    """maflow's default Real NVP with conditioner ``mlp`` (its own), ``linear`` or a swap_conditioners kind."""
+    if conditioner in ("", "mlp"):
+        return maflow_realnvp(features, setup)
+    if conditioner == "linear":
+        return maflow_realnvp(features, setup, residual="linear")
+    return swap_conditioners(maflow_realnvp(features, setup), setup, conditioner)
+
+
+# name -> builder(features, setup): maflow's Real NVP rows of ``quality_zoo.RUNS``. Every
+# variant is a change around the base it was recorded against, the exact identity start
+# (``maflow_realnvp``); "maflow" is the library's default of the day.
+MAFLOW_RUNS = {
+    # maflow's default (one softplus net per layer, started near the identity since 52ab790)
+    "maflow": default_realnvp,
+    # the default before start_noise: exactly the identity, the variants' base
+    "maflow+exact-identity": maflow_realnvp,
+    "maflow+map-exp": exp_map_realnvp,
+    # RealNVP(residual="linear"): maflow+resnet-2relu-t through the builder's own option
+    "maflow+linear": lambda f, s: maflow_realnvp(f, s, residual="linear"),
+    # 2 sigmoid(a) (a bounded scale, 1 at a = 0) with the identity start kept
+    "maflow+sigmoid2": lambda f, s: with_scale_from_identity(maflow_realnvp(f, s), 2.0, 0.0),
+    "maflow+linear+sigmoid2": lambda f, s: with_scale_from_identity(
+        maflow_realnvp(f, s, residual="linear"), 2.0, 0.0
+    ),
+    # one factor at a time around the default, towards nflows' SimpleRealNVP
+    "maflow+depth-3": lambda f, s: maflow_realnvp(f, {**s, "depth": s["depth"] + 1}),
+    "maflow+sigmoid": lambda f, s: maflow_realnvp(f, s, scale="sigmoid"),
+    "maflow+bn-between": lambda f, s: bn_between(maflow_realnvp(f, s)),
+    "maflow+running": lambda f, s: running_statistics(maflow_realnvp(f, s)),
+    "maflow+half-mask": lambda f, s: maflow_realnvp(f, s, mask="half"),
+    "maflow+no-identity": lambda f, s: maflow_realnvp(f, s, identity_start=False),
+    "maflow+resnet": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "resnet"),
+    "maflow+resnet-1": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "resnet-1"),
+    "maflow+resnet-2relu": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "resnet-2relu"),
+    **{
+        f"maflow+{c}": lambda f, s, c=c: swap_conditioners(maflow_realnvp(f, s), s, c)
+        for c in ("resnet-t", "resnet-1-t", "resnet-2relu-t")
+    },
+    "maflow+zuko-scale": lambda f, s: zuko_scale(maflow_realnvp(f, s)),
+    "maflow+skip": lambda f, s: swap_conditioners(maflow_realnvp(f, s), s, "skip"),
+    # the coupling MLP with MAF's residual hidden blocks (sum times 1/sqrt(2), or the plain sum)
+    "maflow+res": lambda f, s: residual_conditioners(maflow_realnvp(f, s)),
+    "maflow+res-sum": lambda f, s: residual_conditioners(maflow_realnvp(f, s), True),
+    # no identity start, with a conditioner and a scale: "maflow+C+S+no-identity"
+    **{
+        f"maflow+{c}+{sc}+no-identity".replace("+mlp", "").replace("+softplus", ""): (
+            lambda f, s, c=c, sc=sc: grid_variant(f, s, c, sc)
+        )
+        for c, sc in [
+            *[("mlp", sc) for sc in ("sigmoid", "sigmoid2", "zuko")],
+            *[("resnet", sc) for sc in ("softplus", "sigmoid", "sigmoid2", "sig1.5o1", "sig1.2o1.5")],
+            *[("resnet-2relu", sc) for sc in ("sigmoid", "sigmoid2")],
+            *[("res", sc) for sc in ("softplus", "sigmoid", "sigmoid2")],
+            *[
+                (c, sc)
+                for c in ("resnet-t", "resnet-1-t", "resnet-2relu-t")
+                for sc in ("softplus", "sigmoid2")
+            ],
+        ]
+    },
+    # softplus(rate * a): the scale learns at a fraction of the shift's rate (identity start)
+    **{
+        f"maflow+{c}slow{rate:g}": (
+            lambda f, s, c=c, rate=rate: with_rates(_conditioned(f, s, c.rstrip("+")), 1.0, rate)
+        )
+        for c, rates in [
+            ("", (0.5, 0.25, 0.1)),
+            ("resnet-2relu+", (0.25, 0.1)),
+            ("resnet-2relu-t+", (0.25, 0.1)),
+        ]
+        for rate in rates
+    },
+    # both outputs faster (identity start); Glow's gained sigmoid scale (random start)
+    **{
+        f"maflow+{c}fast{rate:g}": (
+            lambda f, s, c=c, rate=rate: with_rates(_conditioned(f, s, c.rstrip("+")), rate, rate)
+        )
+        for c in ("", "linear+")
+        for rate in (3.0, 10.0)
+    },
+    **{
+        f"maflow+{c}+gain-sigmoid": (lambda f, s, c=c: with_gain_sigmoid(_conditioned(f, s, c)))
+        for c in ("mlp", "linear", "resnet-2relu", "resnet")
+    },
+    "maflow+resnet-2relu+gain-sigmoid-id": lambda f, s: with_gain_sigmoid(
+        _conditioned(f, s, "resnet-2relu"), identity_start=True
+    ),
+    # output weights at a fraction of PyTorch's init, the biases of the start kept
+    **{
+        f"maflow+small-start{fraction:g}": (
+            lambda f, s, fraction=fraction: small_random_start(maflow_realnvp(f, s), fraction)
+        )
+        for fraction in (0.1, 0.3)
+    },
+    **{
+        f"maflow+linear+small-start{fraction:g}": (
+            lambda f, s, fraction=fraction: small_random_start(_conditioned(f, s, "linear"), fraction)
+        )
+        for fraction in (0.1, 0.3)
+    },
+    "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
+    "maflow-paper+identity": lambda f, s: maflow_realnvp(f, s, **{**PAPER_REALNVP, "identity_start": True}),
+    "maflow-paper+sigmoid": lambda f, s: sigmoid_scale(maflow_realnvp(f, s, **PAPER_REALNVP)),
+    "maflow-paper+identity+sigmoid": lambda f, s: sigmoid_scale(
+        maflow_realnvp(f, s, **{**PAPER_REALNVP, "identity_start": True})
+    ),
+    "maflow-paper+half-mask": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP, mask="half"),
+}
