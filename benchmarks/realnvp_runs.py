@@ -19,6 +19,7 @@ from realnvp_variants import (
     small_random_start,
     swap_conditioners,
     with_gain_sigmoid,
+    with_mixing,
     with_rates,
     with_scale_from_identity,
     zuko_scale,
@@ -125,6 +126,19 @@ MAFLOW_RUNS = {
             lambda f, s, fraction=fraction: small_random_start(_conditioned(f, s, "linear"), fraction)
         )
         for fraction in (0.1, 0.3)
+    },
+    # seventh round, around the library default: a learned linear map before every coupling
+    # layer but the first (Glow's step): mix-KIND (mixing_layer's kind, identity start),
+    # mix-KIND-rand (Glow's random orthogonal start)
+    **{
+        f"maflow+{c}mix-{kind}{start}": (
+            lambda f, s, c=c, kind=kind, start=start: with_mixing(
+                default_realnvp(f, s, **({"residual": "linear"} if c else {})), kind, identity_init=not start
+            )
+        )
+        for c in ("", "linear+")
+        for kind, starts in (("lu", ("", "-rand")), ("full", ("", "-rand")), ("permutation", ("",)))
+        for start in starts
     },
     "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
     "maflow-paper+identity": lambda f, s: maflow_realnvp(f, s, **{**PAPER_REALNVP, "identity_start": True}),

@@ -322,3 +322,24 @@ def small_random_start(flow, fraction: float):
         if hasattr(module, "conditioner") and hasattr(module, "map"):
             start_near_identity(module, fraction)
     return flow
+
+
+def with_mixing(flow, kind: str, identity_init: bool = True):
+    """A linear layer (``mixing_layer``: lu, full, permutation) before every coupling layer but the first.
+
+    Glow's step (a learned linear map between couplings) inside Real NVP: the linear part of
+    the data's dependence is learned by one D x D map instead of through the couplings' nets.
+    """
+    from maflow.models.nsf import mixing_layer
+    from maflow.transforms.coupling import MapCoupling
+
+    layers = flow.transform.transforms
+    couplings = [index for index, layer in enumerate(layers) if isinstance(layer, MapCoupling)]
+    for number, index in reversed(list(enumerate(couplings))):
+        if number == 0:
+            continue
+        for offset, layer in enumerate(
+            mixing_layer(kind, flow.features, seed=number, identity_init=identity_init)
+        ):
+            layers.insert(index + offset, layer)
+    return flow
