@@ -140,6 +140,15 @@ MAFLOW_RUNS = {
         for kind, starts in (("lu", ("", "-rand")), ("full", ("", "-rand")), ("permutation", ("",)))
         for start in starts
     },
+    # the linear map with the scale at a fraction of its rate (the default's start)
+    **{
+        f"maflow+mix-full-rand+slow{rate:g}": (
+            lambda f, s, rate=rate: with_rates(
+                with_mixing(default_realnvp(f, s), "full", identity_init=False), 1.0, rate
+            )
+        )
+        for rate in (0.5, 0.25)
+    },
     "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
     "maflow-paper+identity": lambda f, s: maflow_realnvp(f, s, **{**PAPER_REALNVP, "identity_start": True}),
     "maflow-paper+sigmoid": lambda f, s: sigmoid_scale(maflow_realnvp(f, s, **PAPER_REALNVP)),
