@@ -153,13 +153,17 @@ def train_and_evaluate(run: str, data: str, train: np.ndarray, test: np.ndarray,
     )
 
 
-def time_steps(runs: list[str], data: str, train: np.ndarray, steps: int, seed: int) -> dict:
-    """Median seconds per training step of each run, steps interleaved between runs."""
+def time_steps(runs: list[str], data: str, train: np.ndarray, steps: int, seed: int, builder=None) -> dict:
+    """Median seconds per training step of each run, steps interleaved between runs.
+
+    ``builder(run, features, setup) -> (module, log_prob)``: default, this benchmark's runs.
+    """
     setup = SETUPS[data]
+    builder = builder or (lambda run, features, setup: build(run, features, setup)[:2])
     models = {}
     for run in runs:
         torch.manual_seed(seed)
-        module, log_prob, _ = build(run, train.shape[1], setup)
+        module, log_prob = builder(run, train.shape[1], setup)
         models[run] = (module, log_prob, torch.optim.Adam(module.parameters(), lr=setup["lr"]))
     x = torch.from_numpy(train[: setup["batch"]])
     times = {run: [] for run in runs}

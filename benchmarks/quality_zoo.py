@@ -10,7 +10,12 @@ epochs, learning rate, batch size, widths) and reports the test log-likelihood i
 evaluation mode, ± 2 standard errors over the test points.
 
     OMP_NUM_THREADS=1 python benchmarks/quality_zoo.py run --family realnvp --data moons pinwheel digits
+    OMP_NUM_THREADS=1 python benchmarks/quality_zoo.py time --family realnvp --data digits mnist-3k --runs A B
     python benchmarks/quality_zoo.py report     # writes docs/quality_zoo.md
+
+``time`` gives the median time per training step of each named run, the runs taking steps
+in turn on the same batch (order alternating), so that a busy machine slows them alike; it
+appends one line per data set to ``benchmarks/quality_zoo_timing.jsonl``.
 
 Results are appended, one JSON line per run, to ``benchmarks/quality_zoo_results.jsonl``.
 """
@@ -32,12 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from provenance import git_commit, versions  # noqa: E402
-from quality import SETUPS, git_dirty, load_data, read_results  # noqa: E402
+from quality import SETUPS, git_dirty, load_data, read_results, time_steps  # noqa: E402
 from quality_models import PEERS  # noqa: E402
 from realnvp_runs import MAFLOW_RUNS  # noqa: E402  (the sibling benchmarks/realnvp_runs.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "quality_zoo_results.jsonl"
+TIMING = ROOT / "benchmarks" / "quality_zoo_timing.jsonl"
 DATA = ["moons", "pinwheel", "digits", "miniboone", "checkerboard", "two_spirals"]  # the last two: held out
 
 
@@ -250,15 +256,45 @@ def train_and_evaluate(
     )
 
 
+def record_step_times(
+    families: list[str], runs: list[str] | None, data: str, train: np.ndarray, steps: int
+) -> None:
+    for family in families:
+        names = runs or list(RUNS[family])
+
+        def builder(run, features, setup, family=family):
+            module = RUNS[family][run](features, setup)
+            return module, _log_prob(module)
+
+        per_step = time_steps(names, data, train, steps, seed=0, builder=builder)
+        line = json.dumps(
+            dict(
+                family=family,
+                data=data,
+                seconds_per_step=per_step,
+                steps=steps,
+                load=os.getloadavg()[0],
+                commit=git_commit(),
+                dirty=git_dirty(),
+            )
+        )
+        print(line, flush=True)
+        with TIMING.open("a") as file:
+            file.write(line + "\n")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument("command", choices=["run", "time", "report"])
     parser.add_argument("--family", nargs="+", default=list(RUNS), choices=list(RUNS))
-    parser.add_argument("--data", nargs="+", default=DATA, choices=DATA)
+    parser.add_argument(
+        "--data", nargs="+", default=DATA, choices=list(SETUPS), help="default: " + " ".join(DATA)
+    )
     parser.add_argument("--runs", nargs="+", default=None, help="default: every run of the family")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per run (time)")
     parser.add_argument("--data-dir", default=os.environ.get("MAFLOW_DATA_DIR", "../shared/data"))
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "quality_zoo.md")
@@ -272,6 +308,9 @@ def main(argv=None) -> None:
         return
     for data in args.data:
         train, test = load_data(data, args.data_dir)
+        if args.command == "time":
+            record_step_times(args.family, args.runs, data, train, args.steps)
+            continue
         for family in args.family:
             for run in args.runs or list(RUNS[family]):
                 for seed in args.seeds:
