@@ -244,13 +244,16 @@ def render(results: list[dict], setups: dict, descriptions: dict, timing: list[d
     return "\n".join(out)
 
 
-def render_zoo(results: list[dict], runs: dict[str, list[str]], datasets: list[str]) -> str:
+def render_zoo(
+    results: list[dict], runs: dict[str, list[str]], datasets: list[str], timing: list[dict] | None = None
+) -> str:
     """docs/quality_zoo.md from benchmarks/quality_zoo.py's rows (the last row of every family, data, run, seed).
 
     Arguments:
         results: The rows, oldest first.
         runs: Each family's runs in display order (maflow's default first, peers by name).
         datasets: The data sets in display order.
+        timing: ``quality_zoo.py time``'s lines (median seconds per step of runs timed in turn).
     """
     from quality import DESCRIPTIONS, SETUPS  # the sibling benchmarks/quality.py
 
@@ -299,7 +302,11 @@ def render_zoo(results: list[dict], runs: dict[str, list[str]], datasets: list[s
         "code's init redrawn with PyTorch's after building",
         "(PyTorch's init, another draw), `no-lu` no LU layers (zuko's structure). checkerboard and",
         "two_spirals are held out: no default was chosen on them (two_spirals was added after the",
-        "fourth round's choices).",
+        "fourth round's choices). Seventh round (Real NVP): `mix-K` a learned linear map before every",
+        "coupling layer but the first, started at the identity (`full`: a D x D matrix,",
+        '`RealNVP(mixing="full")`; `lu`: a seeded permutation and an LU map; `permutation`: the',
+        "permutation alone);",
+        "`-rand` Glow's random orthogonal start instead; `+slowR` as above.",
         "",
     ]
     for family, names in runs.items():
@@ -326,9 +333,36 @@ def render_zoo(results: list[dict], runs: dict[str, list[str]], datasets: list[s
         lines += ["", *_zoo_seed_lines(family, names, present, seeded)]
         commits = sorted({r["commit"] for (f, *_), r in latest.items() if f == family})
         lines += [f"Commits: {', '.join(commits)}.", ""]
+    lines += _zoo_timing_lines(timing or [])
     lines += ["## Data sets", ""] + [f"- {d}: {DESCRIPTIONS[d]}" for d in datasets] + [""]
     lines += [f"- budget {d}: {json.dumps(SETUPS[d])}" for d in datasets] + [""]
     return "\n".join(lines)
+
+
+def _zoo_timing_lines(timing: list[dict]) -> list[str]:
+    """Each timed run's median time per step and its ratio to maflow's default timed beside it."""
+    if not timing:
+        return []
+    out = [
+        "## Time per training step",
+        "",
+        "From `quality_zoo.py time`: the runs take training steps in turn on the same batch (order",
+        "alternating), one thread; median over the steps, and the ratio to `maflow` (the default of",
+        "the commit) timed beside it.",
+        "",
+        "| family | data | run | ms per step | / maflow | steps | load | commit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for t in timing:
+        per = t["seconds_per_step"]
+        base = per.get("maflow")
+        for run, seconds in per.items():
+            ratio = f"{seconds / base:.3f}" if base else "–"
+            out.append(
+                f"| {t['family']} | {t['data']} | {run} | {seconds * 1e3:.2f} | {ratio} | {t['steps']} "
+                f"| {t['load']:.1f} | {t['commit']} |"
+            )
+    return [*out, ""]
 
 
 def _zoo_seed_lines(family: str, names: list[str], present: list[str], seeded: dict) -> list[str]:

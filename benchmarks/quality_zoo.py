@@ -302,7 +302,8 @@ def main(argv=None) -> None:
     if args.command == "report":
         from quality_report import render_zoo  # the sibling benchmarks/quality_report.py
 
-        text = render_zoo(read_results(args.results), {f: list(r) for f, r in RUNS.items()}, DATA)
+        runs = {f: list(r) for f, r in RUNS.items()}
+        text = render_zoo(read_results(args.results), runs, DATA, read_results(TIMING))
         args.output.write_text(text)
         print(f"wrote {args.output}")
         return

@@ -35,6 +35,14 @@ def _conditioned(features, setup, conditioner: str):
     return swap_conditioners(maflow_realnvp(features, setup), setup, conditioner)
 
 
+def _mixed(features, setup, conditioner: str, kind: str, identity_init: bool):
+    """The default with a linear map before every coupling layer but the first."""
+    options = {"residual": "linear"} if conditioner else {}
+    if identity_init and kind == "full":
+        return default_realnvp(features, setup, mixing="full", **options)
+    return with_mixing(default_realnvp(features, setup, **options), kind, identity_init=identity_init)
+
+
 # name -> builder(features, setup): maflow's Real NVP rows of ``quality_zoo.RUNS``. Every
 # variant is a change around the base it was recorded against, the exact identity start
 # (``maflow_realnvp``); "maflow" is the library's default of the day.
@@ -128,13 +136,12 @@ MAFLOW_RUNS = {
         for fraction in (0.1, 0.3)
     },
     # seventh round, around the library default: a learned linear map before every coupling
-    # layer but the first (Glow's step): mix-KIND (mixing_layer's kind, identity start),
-    # mix-KIND-rand (Glow's random orthogonal start)
+    # layer but the first (Glow's step): mix-KIND (mixing_layer's kind, identity start; full
+    # is RealNVP(mixing="full"), the same draws as with_mixing), mix-KIND-rand (Glow's random
+    # orthogonal start)
     **{
         f"maflow+{c}mix-{kind}{start}": (
-            lambda f, s, c=c, kind=kind, start=start: with_mixing(
-                default_realnvp(f, s, **({"residual": "linear"} if c else {})), kind, identity_init=not start
-            )
+            lambda f, s, c=c, kind=kind, start=start: _mixed(f, s, c, kind, identity_init=not start)
         )
         for c in ("", "linear+")
         for kind, starts in (("lu", ("", "-rand")), ("full", ("", "-rand")), ("permutation", ("",)))

@@ -3,6 +3,8 @@ import torch
 
 from maflow.models.realnvp import RealNVP
 from maflow.transforms import AffineCoupling, MapCoupling
+from maflow.transforms.batchnorm import BatchNorm
+from maflow.transforms.linear import InvertibleLinear
 from tests.contract import check_flow
 
 SMALL = dict(num_layers=2, hidden_features=8)
@@ -122,3 +124,40 @@ def test_an_unknown_residual_form_is_refused():
         RealNVP(4, num_hidden_layers=1, residual="linear")
     with pytest.raises(ValueError, match="one-network scales"):
         RealNVP(4, scale="exp", residual="linear")
+
+
+@pytest.mark.parametrize("scale", ["softplus", "exp"])
+def test_the_mixing_flow_is_a_flow(scale):
+    torch.manual_seed(4)
+    flow = RealNVP(4, **SMALL, scale=scale, identity_start=False, mixing="full", context_features=2)
+    check_flow(flow.eval(), 4, 2)
+
+
+def test_mixing_puts_a_linear_map_started_at_the_identity_before_every_coupling_but_the_first():
+    flow = RealNVP(4, num_layers=3, hidden_features=8, mixing="full").eval()
+    names = [type(layer) for layer in flow.transform.transforms]
+    coupling, norm, linear = MapCoupling, BatchNorm, InvertibleLinear
+    assert names == [coupling, norm, linear, coupling, norm, linear, coupling, norm]
+    x = torch.randn(5, 4)
+    for layer in flow.transform.transforms:
+        if isinstance(layer, InvertibleLinear):
+            y, logabsdet = layer(x)
+            torch.testing.assert_close(y, x)
+            torch.testing.assert_close(logabsdet, torch.zeros(5))
+
+
+def test_a_mixing_flow_rebuilds_from_its_configuration():
+    torch.manual_seed(5)
+    flow = RealNVP(4, **SMALL, mixing="full").eval()
+    with torch.no_grad():
+        for parameter in flow.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    again = RealNVP(**flow.config).eval()
+    again.load_state_dict(flow.state_dict())
+    x = torch.randn(5, 4)
+    assert torch.equal(again.log_prob(x), flow.log_prob(x))
+
+
+def test_an_unknown_mixing_is_refused():
+    with pytest.raises(ValueError, match="unknown mixing 'rotation': use one of none, full"):
+        RealNVP(4, mixing="rotation")

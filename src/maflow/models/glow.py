@@ -5,10 +5,10 @@ from __future__ import annotations
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
 from maflow.models.config import constructor_config
-from maflow.models.nsf import mixing_layer
 from maflow.transforms.actnorm import ActNorm
 from maflow.transforms.base import CompositeTransform, Transform
 from maflow.transforms.coupling import AffineCoupling, half_mask
+from maflow.transforms.linear import mixing_layer
 
 __all__ = ["Glow"]
 

@@ -9,31 +9,10 @@ from maflow.distributions.normal import StandardNormal
 from maflow.models.config import constructor_config
 from maflow.models.realnvp import coupling_mask
 from maflow.transforms.base import CompositeTransform, Transform
-from maflow.transforms.linear import InvertibleLinear, LULinear
+from maflow.transforms.linear import mixing_layer
 from maflow.transforms.nsf import MaskedRQSAutoregressive, RQSCoupling
-from maflow.transforms.permutation import RandomPermutation, ReversePermutation
 
 __all__ = ["NSF", "mixing_layer"]
-
-
-def mixing_layer(kind: str, features: int, seed: int, identity_init: bool = True) -> list[Transform]:
-    """The linear layer(s) placed between flow steps.
-
-    ``"lu"``: a seeded random permutation then an LU linear map (the NSF experiments);
-    ``"full"``: a D x D matrix (Glow's 1x1 convolution); ``"permutation"``: a seeded random
-    permutation; ``"reverse"``: reverse the order; ``"none"``: nothing.
-    """
-    if kind == "lu":
-        return [RandomPermutation(features, seed), LULinear(features, identity_init=identity_init, seed=seed)]
-    if kind == "full":
-        return [InvertibleLinear(features, identity_init=identity_init, seed=seed)]
-    if kind == "permutation":
-        return [RandomPermutation(features, seed)]
-    if kind == "reverse":
-        return [ReversePermutation(features)]
-    if kind == "none":
-        return []
-    raise ValueError(f"unknown linear layer {kind!r}: use lu, full, permutation, reverse or none")
 
 
 class NSF(Flow):

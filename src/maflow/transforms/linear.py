@@ -6,8 +6,9 @@ import torch
 from torch import Tensor, nn
 
 from maflow.transforms.base import Transform
+from maflow.transforms.permutation import RandomPermutation, ReversePermutation
 
-__all__ = ["InvertibleLinear", "LULinear", "random_orthogonal"]
+__all__ = ["InvertibleLinear", "LULinear", "mixing_layer", "random_orthogonal"]
 
 
 def random_orthogonal(features: int, seed: int = 0) -> Tensor:
@@ -122,3 +123,23 @@ class LULinear(Transform):
         z = torch.linalg.solve_triangular(lower, rhs, upper=False, unitriangular=True)
         x = torch.linalg.solve_triangular(upper, z, upper=True).T
         return x, -self.log_diagonal.sum().expand(y.shape[0])
+
+
+def mixing_layer(kind: str, features: int, seed: int, identity_init: bool = True) -> list[Transform]:
+    """The linear layer(s) placed between flow steps.
+
+    ``"lu"``: a seeded random permutation then an LU linear map (the NSF experiments);
+    ``"full"``: a D x D matrix (Glow's 1x1 convolution); ``"permutation"``: a seeded random
+    permutation; ``"reverse"``: reverse the order; ``"none"``: nothing.
+    """
+    if kind == "lu":
+        return [RandomPermutation(features, seed), LULinear(features, identity_init=identity_init, seed=seed)]
+    if kind == "full":
+        return [InvertibleLinear(features, identity_init=identity_init, seed=seed)]
+    if kind == "permutation":
+        return [RandomPermutation(features, seed)]
+    if kind == "reverse":
+        return [ReversePermutation(features)]
+    if kind == "none":
+        return []
+    raise ValueError(f"unknown linear layer {kind!r}: use lu, full, permutation, reverse or none")
