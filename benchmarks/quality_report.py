@@ -305,7 +305,7 @@ def render_zoo(
         "fourth round's choices). Seventh round (Real NVP): `mix-K` a learned linear map before every",
         "coupling layer but the first, started at the identity (`full`: a D x D matrix,",
         '`RealNVP(mixing="full")`; `lu`: a seeded permutation and an LU map; `permutation`: the',
-        "permutation alone);",
+        "permutation alone); `fixed-rotation` a fixed random rotation there (no parameters);",
         "`-rand` Glow's random orthogonal start instead; `+slowR` as above.",
         "",
     ]

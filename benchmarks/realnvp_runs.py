@@ -18,6 +18,7 @@ from realnvp_variants import (
     sigmoid_scale,
     small_random_start,
     swap_conditioners,
+    with_fixed_rotations,
     with_gain_sigmoid,
     with_mixing,
     with_rates,
@@ -147,6 +148,8 @@ MAFLOW_RUNS = {
         for kind, starts in (("lu", ("", "-rand")), ("full", ("", "-rand")), ("permutation", ("",)))
         for start in starts
     },
+    # a fixed random rotation instead of a learned map (no O(D^3) log-determinant)
+    "maflow+fixed-rotation": lambda f, s: with_fixed_rotations(default_realnvp(f, s)),
     # the linear map with the scale at a fraction of its rate (the default's start)
     **{
         f"maflow+mix-full-rand+slow{rate:g}": (

@@ -10,6 +10,9 @@ import math
 
 import torch
 
+from maflow.transforms.base import Transform
+from maflow.transforms.linear import random_orthogonal
+
 # The MAF paper's Real NVP (maflow's default until the runs recorded here): two nets per layer.
 PAPER_REALNVP = dict(scale="exp", identity_start=False, weight_init="maf")
 
@@ -342,4 +345,30 @@ def with_mixing(flow, kind: str, identity_init: bool = True):
             mixing_layer(kind, flow.features, seed=number, identity_init=identity_init)
         ):
             layers.insert(index + offset, layer)
+    return flow
+
+
+class FixedRotation(Transform):
+    """A fixed seeded random rotation (no parameters, log|det| 0): mixing without learning or O(D^3)."""
+
+    def __init__(self, features: int, seed: int):
+        super().__init__()
+        self.register_buffer("rotation", random_orthogonal(features, seed))
+
+    def forward(self, x, context=None):
+        return x @ self.rotation.T, x.new_zeros(x.shape[0])
+
+    def inverse(self, y, context=None):
+        return y @ self.rotation, y.new_zeros(y.shape[0])
+
+
+def with_fixed_rotations(flow):
+    """A ``FixedRotation`` before every coupling layer but the first (the seeds as ``with_mixing``'s)."""
+    from maflow.transforms.coupling import MapCoupling
+
+    layers = flow.transform.transforms
+    couplings = [index for index, layer in enumerate(layers) if isinstance(layer, MapCoupling)]
+    for number, index in reversed(list(enumerate(couplings))):
+        if number:
+            layers.insert(index, FixedRotation(flow.features, seed=number))
     return flow
