@@ -13,6 +13,8 @@ evaluation mode, ± 2 standard errors over the test points.
     OMP_NUM_THREADS=1 python benchmarks/quality_zoo.py time --family realnvp --data digits mnist-3k --runs A B
     python benchmarks/quality_zoo.py report     # writes docs/quality_zoo.md
 
+``run --every N --results FILE`` also records the train and test means every N epochs (a
+learning curve: is a run slower to learn, or overfitting?); keep such runs in their own file.
 ``time`` gives the median time per training step of each named run, the runs taking steps
 in turn on the same batch (order alternating), so that a busy machine slows them alike; it
 appends one line per data set to ``benchmarks/quality_zoo_timing.jsonl``.
@@ -200,9 +202,21 @@ def _set_batch_norm_statistics(module, train: torch.Tensor) -> None:
 # ---------------------------------------------------------------- train and evaluate
 
 
+def _curve_point(module, epoch: int, x_train: torch.Tensor, test: np.ndarray) -> list[float]:
+    """[epoch, train mean, test mean] in evaluation mode (float32), then back to training mode."""
+    module.eval()
+    with torch.no_grad():
+        _set_batch_norm_statistics(module, x_train)
+        log_prob = _log_prob(module)
+        means = [float(log_prob(x).mean()) for x in (x_train, torch.from_numpy(test))]
+    module.train()
+    return [epoch, *means]
+
+
 def train_and_evaluate(
-    family: str, run: str, data: str, train: np.ndarray, test: np.ndarray, seed: int
+    family: str, run: str, data: str, train: np.ndarray, test: np.ndarray, seed: int, every: int = 0
 ) -> dict:
+    """One run; with ``every`` > 0 also the train and test means every that many epochs (``curve``)."""
     setup = SETUPS[data]
     torch.manual_seed(seed)
     module = RUNS[family][run](train.shape[1], setup)
@@ -210,10 +224,10 @@ def train_and_evaluate(
     optimiser = torch.optim.Adam(module.parameters(), lr=setup["lr"])
     x_train = torch.from_numpy(train)
     order = torch.Generator().manual_seed(seed)
-    steps, diverged = 0, False
+    steps, diverged, curve = 0, False, []
     module.train()
     start = time.perf_counter()
-    for _epoch in range(setup["epochs"]):
+    for epoch in range(setup["epochs"]):
         for batch in torch.randperm(len(x_train), generator=order).split(setup["batch"]):
             if len(batch) < 2:
                 continue
@@ -227,6 +241,8 @@ def train_and_evaluate(
             steps += 1
         if diverged:
             break
+        if every and (epoch + 1) % every == 0:
+            curve.append(_curve_point(module, epoch + 1, x_train, test))
     seconds = time.perf_counter() - start
     module.eval()
     with torch.no_grad():
@@ -245,7 +261,8 @@ def train_and_evaluate(
         non_finite=int((~finite).sum()),
         diverged=diverged,
         steps=steps,
-        seconds_per_step=seconds / max(steps, 1),
+        seconds_per_step=seconds / max(steps, 1),  # with ``every``: includes the curve's evaluations
+        **({"curve": curve} if every else {}),
         parameters=sum(p.numel() for p in module.parameters()),
         setup=setup,
         commit=git_commit(),
@@ -295,6 +312,9 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", nargs="+", default=None, help="default: every run of the family")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--steps", type=int, default=30, help="timed steps per run (time)")
+    parser.add_argument(
+        "--every", type=int, default=0, help="run: also record train and test means every N epochs"
+    )
     parser.add_argument("--data-dir", default=os.environ.get("MAFLOW_DATA_DIR", "../shared/data"))
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "quality_zoo.md")
@@ -315,7 +335,7 @@ def main(argv=None) -> None:
         for family in args.family:
             for run in args.runs or list(RUNS[family]):
                 for seed in args.seeds:
-                    result = train_and_evaluate(family, run, data, train, test, seed)
+                    result = train_and_evaluate(family, run, data, train, test, seed, args.every)
                     with args.results.open("a") as file:
                         file.write(json.dumps(result) + "\n")
                     print(
