@@ -46,6 +46,7 @@ from realnvp_runs import MAFLOW_RUNS  # noqa: E402  (the sibling benchmarks/real
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "quality_zoo_results.jsonl"
 TIMING = ROOT / "benchmarks" / "quality_zoo_timing.jsonl"
+CURVES = ROOT / "benchmarks" / "quality_zoo_curves.jsonl"
 DATA = ["moons", "pinwheel", "digits", "miniboone", "checkerboard", "two_spirals"]  # the last two: held out
 
 
@@ -320,10 +321,10 @@ def main(argv=None) -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "quality_zoo.md")
     args = parser.parse_args(argv)
     if args.command == "report":
-        from quality_report import render_zoo  # the sibling benchmarks/quality_report.py
+        from quality_zoo_report import render_zoo  # the sibling benchmarks/quality_zoo_report.py
 
         runs = {f: list(r) for f, r in RUNS.items()}
-        text = render_zoo(read_results(args.results), runs, DATA, read_results(TIMING))
+        text = render_zoo(read_results(args.results), runs, DATA, read_results(TIMING), read_results(CURVES))
         args.output.write_text(text)
         print(f"wrote {args.output}")
         return
