@@ -45,3 +45,18 @@ def test_random_orthogonal_is_orthogonal_and_seeded():
     q = random_orthogonal(6, seed=2)
     assert torch.allclose(q @ q.T, torch.eye(6), atol=1e-6)
     assert torch.equal(q, random_orthogonal(6, seed=2))
+
+
+@pytest.mark.parametrize("batch", [3, 8])  # below D (the factors applied to x) and above it (W built)
+def test_lu_applies_the_matrix_it_stands_for_at_every_batch_size(batch):
+    torch.manual_seed(0)
+    layer = LULinear(6, seed=3).double()
+    with torch.no_grad():
+        for parameter in layer.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    dense = layer.permutation @ layer._factors()[0] @ layer._factors()[1]  # P L U, written out
+    x = torch.randn(batch, 6, dtype=torch.float64)
+    y, logabsdet = layer(x)
+    torch.testing.assert_close(y, x @ dense.T)
+    torch.testing.assert_close(logabsdet, torch.linalg.slogdet(dense)[1].expand(batch))
+    torch.testing.assert_close(layer.inverse(y)[0], x)

@@ -108,18 +108,28 @@ class LULinear(Transform):
         upper = self.upper * self.lower_mask.T + torch.diag(self.sign * torch.exp(self.log_diagonal))
         return lower, upper
 
+    def _rows(self) -> Tensor:
+        # P as an index: row i of W is row rows[i] of L U (a gather, not a D x D product).
+        return self.permutation.argmax(dim=1)
+
     def weight(self) -> Tensor:
         """The full matrix W (for inspection and tests)."""
         lower, upper = self._factors()
-        return self.permutation @ lower @ upper
+        return (lower @ upper)[self._rows()]
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        return x @ self.weight().T, self.log_diagonal.sum().expand(x.shape[0])
+        lower, upper = self._factors()
+        if x.shape[0] < self.features:
+            # x W^T = ((x U^T) L^T) P^T: two batch x D x D products instead of a D^3 one.
+            y = ((x @ upper.T) @ lower.T)[:, self._rows()]
+        else:
+            y = x @ ((lower @ upper)[self._rows()]).T
+        return y, self.log_diagonal.sum().expand(x.shape[0])
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         lower, upper = self._factors()
         # W x = y  <=>  L U x = P^T y; solve column-wise on the transposed batch.
-        rhs = self.permutation.T @ y.T
+        rhs = y.T[self.permutation.argmax(dim=0)]
         z = torch.linalg.solve_triangular(lower, rhs, upper=False, unitriangular=True)
         x = torch.linalg.solve_triangular(upper, z, upper=True).T
         return x, -self.log_diagonal.sum().expand(y.shape[0])
