@@ -148,6 +148,8 @@ MAFLOW_RUNS = {
         for kind, starts in (("lu", ("", "-rand")), ("full", ("", "-rand")), ("permutation", ("",)))
         for start in starts
     },
+    # random half masks, a new pair every two layers (no extra layers)
+    "maflow+random-mask": lambda f, s: default_realnvp(f, s, mask="random"),
     # a fixed random rotation instead of a learned map (no O(D^3) log-determinant)
     "maflow+fixed-rotation": lambda f, s: with_fixed_rotations(default_realnvp(f, s)),
     # the linear map with the scale at a fraction of its rate (the default's start)

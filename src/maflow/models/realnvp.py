@@ -28,12 +28,33 @@ __all__ = ["RealNVP", "NICE", "coupling_mask"]
 _MASKS = {"alternate": alternating_mask, "half": half_mask}
 
 
+def random_half_mask(features: int, layer: int):
+    """A seeded random half of the dimensions for an even layer, the other half for the next one.
+
+    Every pair of layers transforms each dimension once, as the alternating masks do, but which
+    dimensions condition which changes from pair to pair (pair ``k`` draws with seed ``k``). A
+    pair never starts with the set the previous layer transformed, so that two layers in a row
+    never transform the same dimensions (with D = 2 the masks alternate).
+    """
+    previous = None
+    for pair in range(layer // 2 + 1):
+        order = torch.randperm(features, generator=torch.Generator().manual_seed(pair))
+        first = torch.zeros(features, dtype=torch.bool)
+        first[order[: features // 2]] = True
+        if previous is not None and torch.equal(first, previous):
+            first = ~first
+        previous = ~first
+    return first if layer % 2 == 0 else ~first
+
+
 def coupling_mask(kind: str, features: int, layer: int):
     """The transformed-dimension mask of layer ``layer``: parity alternates between layers."""
-    if kind not in _MASKS:
-        raise ValueError(f"unknown mask {kind!r}: use alternate or half")
+    if kind not in (*_MASKS, "random"):
+        raise ValueError(f"unknown mask {kind!r}: use alternate, half or random")
     if features < 2:
         raise ValueError(f"a coupling flow needs at least 2 features, got {features}")
+    if kind == "random":
+        return random_half_mask(features, layer)
     return _MASKS[kind](features, layer % 2)
 
 
