@@ -40,7 +40,7 @@ def random_half_mask(features: int, layer: int):
     for pair in range(layer // 2 + 1):
         order = torch.randperm(features, generator=torch.Generator().manual_seed(pair))
         first = torch.zeros(features, dtype=torch.bool)
-        first[order[: features // 2]] = True
+        first[order[: (features + 1) // 2]] = True  # as many as the alternating mask's
         if previous is not None and torch.equal(first, previous):
             first = ~first
         previous = ~first
