@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from realnvp_variants import (
     PAPER_REALNVP,
+    alternating_realnvp,
     bn_between,
     default_realnvp,
     exp_map_realnvp,
@@ -37,19 +38,22 @@ def _conditioned(features, setup, conditioner: str):
 
 
 def _mixed(features, setup, conditioner: str, kind: str, identity_init: bool):
-    """The default with a linear map before every coupling layer but the first."""
+    """The seventh round's base (alternating masks) with a linear map before every coupling layer but the first."""
     options = {"residual": "linear"} if conditioner else {}
     if identity_init and kind == "full":
-        return default_realnvp(features, setup, mixing="full", **options)
-    return with_mixing(default_realnvp(features, setup, **options), kind, identity_init=identity_init)
+        return alternating_realnvp(features, setup, mixing="full", **options)
+    return with_mixing(alternating_realnvp(features, setup, **options), kind, identity_init=identity_init)
 
 
 # name -> builder(features, setup): maflow's Real NVP rows of ``quality_zoo.RUNS``. Every
 # variant is a change around the base it was recorded against, the exact identity start
 # (``maflow_realnvp``); "maflow" is the library's default of the day.
 MAFLOW_RUNS = {
-    # maflow's default (one softplus net per layer, started near the identity since 52ab790)
+    # maflow's default (one softplus net per layer, started near the identity since 52ab790,
+    # random half masks since the eighth round)
     "maflow": default_realnvp,
+    # the default before random masks: even/odd masks
+    "maflow+alternate-mask": alternating_realnvp,
     # the default before start_noise: exactly the identity, the variants' base
     "maflow+exact-identity": maflow_realnvp,
     "maflow+map-exp": exp_map_realnvp,
@@ -136,7 +140,7 @@ MAFLOW_RUNS = {
         )
         for fraction in (0.1, 0.3)
     },
-    # seventh round, around the library default: a learned linear map before every coupling
+    # seventh round, around the default of the day (alternating masks): a learned linear map before every coupling
     # layer but the first (Glow's step): mix-KIND (mixing_layer's kind, identity start; full
     # is RealNVP(mixing="full"), the same draws as with_mixing), mix-KIND-rand (Glow's random
     # orthogonal start)
@@ -149,14 +153,14 @@ MAFLOW_RUNS = {
         for start in starts
     },
     # random half masks, a new pair every two layers (no extra layers)
-    "maflow+random-mask": lambda f, s: default_realnvp(f, s, mask="random"),
+    "maflow+random-mask": lambda f, s: alternating_realnvp(f, s, mask="random"),
     # a fixed random rotation instead of a learned map (no O(D^3) log-determinant)
-    "maflow+fixed-rotation": lambda f, s: with_fixed_rotations(default_realnvp(f, s)),
+    "maflow+fixed-rotation": lambda f, s: with_fixed_rotations(alternating_realnvp(f, s)),
     # the linear map with the scale at a fraction of its rate (the default's start)
     **{
         f"maflow+mix-full-rand+slow{rate:g}": (
             lambda f, s, rate=rate: with_rates(
-                with_mixing(default_realnvp(f, s), "full", identity_init=False), 1.0, rate
+                with_mixing(alternating_realnvp(f, s), "full", identity_init=False), 1.0, rate
             )
         )
         for rate in (0.5, 0.25)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from maflow.models.realnvp import RealNVP
+from maflow.models.realnvp import RealNVP, coupling_mask
 from maflow.transforms import AffineCoupling, MapCoupling
 from maflow.transforms.batchnorm import BatchNorm
 from maflow.transforms.linear import InvertibleLinear
@@ -161,3 +161,31 @@ def test_a_mixing_flow_rebuilds_from_its_configuration():
 def test_an_unknown_mixing_is_refused():
     with pytest.raises(ValueError, match="unknown mixing 'rotation': use one of none, full"):
         RealNVP(4, mixing="rotation")
+
+
+@pytest.mark.parametrize("features", [2, 5, 8])
+def test_random_masks_transform_every_dimension_once_per_pair_and_never_one_set_twice_in_a_row(features):
+    masks = [coupling_mask("random", features, layer) for layer in range(8)]
+    for layer, mask in enumerate(masks):
+        assert int(mask.sum()) == int(coupling_mask("alternate", features, layer).sum())
+        if layer % 2:
+            assert torch.equal(mask, ~masks[layer - 1])
+        if layer:
+            assert not torch.equal(mask, masks[layer - 1])
+    if features == 2:
+        assert all(torch.equal(m, coupling_mask("alternate", 2, layer)) for layer, m in enumerate(masks))
+    else:
+        assert len({tuple(m.tolist()) for m in masks}) > 2  # the halves change between pairs
+
+
+def test_the_default_masks_are_random_halves_and_an_alternating_state_dict_loads_into_them():
+    torch.manual_seed(6)
+    flow = RealNVP(5, num_layers=4, hidden_features=8).eval()
+    assert flow.config["mask"] == "random"
+    for layer, coupling in enumerate(_couplings(flow)):
+        assert torch.equal(coupling.transform_index, coupling_mask("random", 5, layer).nonzero().squeeze(-1))
+    # A state dict of the even/odd masks (the default before) carries its masks with it.
+    old = RealNVP(5, num_layers=4, hidden_features=8, mask="alternate").eval()
+    flow.load_state_dict(old.state_dict())
+    x = torch.randn(6, 5)
+    assert torch.equal(flow.log_prob(x), old.log_prob(x))
