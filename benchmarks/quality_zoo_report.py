@@ -74,7 +74,9 @@ def render_zoo(
         "coupling layer but the first, started at the identity (`full`: a D x D matrix,",
         '`RealNVP(mixing="full")`; `lu`: a seeded permutation and an LU map; `permutation`: the',
         "permutation alone); `fixed-rotation` a fixed random rotation there (no parameters);",
-        "`-rand` Glow's random orthogonal start instead; `+slowR` as above.",
+        "`-rand` Glow's random orthogonal start instead; `+slowR` as above. Eighth round: `random-mask`",
+        '`RealNVP(mask="random")` (a seeded random half every pair of layers), `alternate-mask` the',
+        "default's even/odd masks pinned; mnist-3k is held out (Real NVP only, added in this round).",
         "",
     ]
     for family, names in runs.items():
