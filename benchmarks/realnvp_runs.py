@@ -49,9 +49,10 @@ def _mixed(features, setup, conditioner: str, kind: str, identity_init: bool):
 # variant is a change around the base it was recorded against, the exact identity start
 # (``maflow_realnvp``); "maflow" is the library's default of the day.
 MAFLOW_RUNS = {
-    # maflow's default (one softplus net per layer, started near the identity since 52ab790)
+    # maflow's default (one softplus net per layer, started near the identity since 52ab790,
+    # random half masks since the eighth round)
     "maflow": default_realnvp,
-    # the default, masks pinned: what "maflow" was while the default had random halves (98b2854)
+    # the default before the eighth round: even/odd masks
     "maflow+alternate-mask": alternating_realnvp,
     # the default before start_noise: exactly the identity, the variants' base
     "maflow+exact-identity": maflow_realnvp,

@@ -28,15 +28,16 @@ def default_realnvp(features, setup, **options):
 
 
 def alternating_realnvp(features, setup, **options):
-    """The default with its even/odd masks pinned (the default at 98b2854 had random halves)."""
+    """The default with the even/odd masks, its masks until the eighth round: the earlier rounds' base."""
     return default_realnvp(features, setup, **{"mask": "alternate", **options})
 
 
 def maflow_realnvp(features, setup, **options):
     """The variants' base: the default they were recorded against, started exactly as the identity.
 
-    ``start_noise`` became the default (0.1) after most variants had run; pinning it at 0 (and
-    the masks) keeps every variant's draws, and so its recorded numbers, as they were.
+    ``start_noise`` became the default (0.1) after most variants had run, and random masks
+    after all of them; pinning both keeps every variant's draws, and so its recorded numbers,
+    as they were.
     """
     return alternating_realnvp(features, setup, **{"start_noise": 0.0, **options})
 

@@ -178,12 +178,14 @@ def test_random_masks_transform_every_dimension_once_per_pair_and_never_one_set_
         assert len({tuple(m.tolist()) for m in masks}) > 2  # the halves change between pairs
 
 
-def test_a_state_dict_carries_its_masks_between_alternating_and_random():
+def test_the_default_masks_are_random_halves_and_an_even_odd_state_dict_loads_into_them():
     torch.manual_seed(6)
-    flow = RealNVP(5, num_layers=4, hidden_features=8, mask="random").eval()
+    flow = RealNVP(5, num_layers=4, hidden_features=8).eval()
+    assert flow.config["mask"] == "random"
     for layer, coupling in enumerate(_couplings(flow)):
         assert torch.equal(coupling.transform_index, coupling_mask("random", 5, layer).nonzero().squeeze(-1))
-    old = RealNVP(5, num_layers=4, hidden_features=8).eval()  # even/odd masks, the default
+    # Weights trained with the even/odd masks (the default before) carry their masks with them.
+    old = RealNVP(5, num_layers=4, hidden_features=8, mask="alternate").eval()
     flow.load_state_dict(old.state_dict())
     x = torch.randn(6, 5)
     assert torch.equal(flow.log_prob(x), old.log_prob(x))
