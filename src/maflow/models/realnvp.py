@@ -34,7 +34,18 @@ def random_half_mask(features: int, layer: int):
     Every pair of layers transforms each dimension once, as the alternating masks do, but which
     dimensions condition which changes from pair to pair (pair ``k`` draws with seed ``k``). A
     pair never starts with the set the previous layer transformed, so that two layers in a row
-    never transform the same dimensions (with D = 2 the masks alternate).
+    never transform the same dimensions (with D = 2 the masks alternate). The default masks of
+    :class:`RealNVP` (docs/decisions.md, "Real NVP's masks").
+
+    Arguments:
+        features: Number of dimensions D (>= 2).
+        layer: The coupling layer's index.
+
+    Example:
+        >>> [random_half_mask(2, layer).tolist() for layer in range(3)]
+        [[True, False], [False, True], [True, False]]
+        >>> bool((random_half_mask(6, 2) ^ random_half_mask(6, 3)).all())  # a pair covers every dimension
+        True
     """
     previous = None
     for pair in range(layer // 2 + 1):
