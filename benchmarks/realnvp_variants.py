@@ -333,25 +333,30 @@ def small_random_start(flow, fraction: float):
     return flow
 
 
+def _before_couplings(flow, layers_for):
+    """Inserts ``layers_for(number)`` before every coupling layer but the first (number 1, 2, ...)."""
+    from maflow.transforms.coupling import MapCoupling
+
+    layers = flow.transform.transforms
+    couplings = [index for index, layer in enumerate(layers) if isinstance(layer, MapCoupling)]
+    for number, index in reversed(list(enumerate(couplings))[1:]):
+        for offset, layer in enumerate(layers_for(number)):
+            layers.insert(index + offset, layer)
+    return flow
+
+
 def with_mixing(flow, kind: str, identity_init: bool = True):
     """A linear layer (``mixing_layer``: lu, full, permutation) before every coupling layer but the first.
 
     Glow's step (a learned linear map between couplings) inside Real NVP: the linear part of
     the data's dependence is learned by one D x D map instead of through the couplings' nets.
+    The seeds are the coupling layers' numbers, as ``RealNVP(mixing=...)``'s.
     """
-    from maflow.models.nsf import mixing_layer
-    from maflow.transforms.coupling import MapCoupling
+    from maflow.transforms.linear import mixing_layer
 
-    layers = flow.transform.transforms
-    couplings = [index for index, layer in enumerate(layers) if isinstance(layer, MapCoupling)]
-    for number, index in reversed(list(enumerate(couplings))):
-        if number == 0:
-            continue
-        for offset, layer in enumerate(
-            mixing_layer(kind, flow.features, seed=number, identity_init=identity_init)
-        ):
-            layers.insert(index + offset, layer)
-    return flow
+    return _before_couplings(
+        flow, lambda number: mixing_layer(kind, flow.features, seed=number, identity_init=identity_init)
+    )
 
 
 class FixedRotation(Transform):
@@ -370,11 +375,4 @@ class FixedRotation(Transform):
 
 def with_fixed_rotations(flow):
     """A ``FixedRotation`` before every coupling layer but the first (the seeds as ``with_mixing``'s)."""
-    from maflow.transforms.coupling import MapCoupling
-
-    layers = flow.transform.transforms
-    couplings = [index for index, layer in enumerate(layers) if isinstance(layer, MapCoupling)]
-    for number, index in reversed(list(enumerate(couplings))):
-        if number:
-            layers.insert(index, FixedRotation(flow.features, seed=number))
-    return flow
+    return _before_couplings(flow, lambda number: [FixedRotation(flow.features, seed=number)])
