@@ -165,6 +165,12 @@ MAFLOW_RUNS = {
         )
         for rate in (0.5, 0.25)
     },
+    # ninth round, around the random-mask default: dropout after every hidden activation of
+    # the coupling nets (RealNVP(dropout=p))
+    **{
+        f"maflow+dropout{p:g}": (lambda f, s, p=p: default_realnvp(f, s, dropout=p))
+        for p in (0.05, 0.1, 0.2, 0.3)
+    },
     "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
     "maflow-paper+identity": lambda f, s: maflow_realnvp(f, s, **{**PAPER_REALNVP, "identity_start": True}),
     "maflow-paper+sigmoid": lambda f, s: sigmoid_scale(maflow_realnvp(f, s, **PAPER_REALNVP)),

@@ -189,3 +189,18 @@ def test_the_default_masks_are_random_halves_and_an_even_odd_state_dict_loads_in
     flow.load_state_dict(old.state_dict())
     x = torch.randn(6, 5)
     assert torch.equal(flow.log_prob(x), old.log_prob(x))
+
+
+@pytest.mark.parametrize("scale", ["softplus", "exp"])
+def test_dropout_nets_are_a_flow_in_evaluation_mode_and_rebuild_from_the_configuration(scale):
+    torch.manual_seed(6)
+    flow = RealNVP(4, **SMALL, scale=scale, identity_start=False, dropout=0.2, context_features=2)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in flow.modules()) == (4 if scale == "softplus" else 8)
+    check_flow(flow.eval(), 4, 2, train_eval=False)  # training mode draws masks: no agreement to check
+    flow.float()
+    again = RealNVP(**flow.config).eval()
+    again.load_state_dict(flow.state_dict())
+    x, c = torch.randn(5, 4), torch.randn(5, 2)
+    assert torch.equal(again.log_prob(x, c), flow.log_prob(x, c))
+    flow.train()
+    assert not torch.equal(flow.log_prob(x, c), flow.log_prob(x, c))  # a fresh mask every pass

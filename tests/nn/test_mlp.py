@@ -64,3 +64,25 @@ def test_bad_residual_options_are_refused():
         MLP(3, 4, num_hidden_layers=1, residual="linear")
     with pytest.raises(ValueError, match="one width"):
         MLP(3, 4, hidden_features=[8, 16], residual=True)
+
+
+@pytest.mark.parametrize("residual", [False, True, "scaled", "linear"])
+def test_dropout_acts_in_training_only_and_keeps_the_weights_names(residual):
+    torch.manual_seed(2)
+    plain = MLP(3, 4, hidden_features=16, num_hidden_layers=2, residual=residual)
+    dropped = MLP(3, 4, hidden_features=16, num_hidden_layers=2, residual=residual, dropout=0.5)
+    dropped.load_state_dict(plain.state_dict())  # the same keys: dropout has no parameters
+    x = torch.randn(64, 3)
+    assert torch.equal(dropped.eval()(x), plain.eval()(x))
+    dropped.train()
+    first, second = dropped(x), dropped(x)
+    assert not torch.equal(first, second)  # a fresh mask every call
+    # Inverted dropout: the mean over many masks is close to the evaluation-mode output
+    # only for the first layer's units; here it is enough that some outputs moved.
+    assert not torch.allclose(first, plain(x))
+
+
+def test_dropout_out_of_range_is_refused():
+    for p in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="dropout"):
+            MLP(3, 4, dropout=p)

@@ -132,6 +132,9 @@ class RealNVP(Flow):
             MINIBOONE and loses 0.07 on moons; it costs 7-22 % more time per step at D <= 64
             and 3.6x at D = 784 (its log-determinant is O(D^3)). An option for small-D tabular
             data, not the default (docs/decisions.md, "Real NVP's mixing layers").
+        dropout: Dropout probability after every hidden activation of the coupling nets
+            (training mode only; 0: none), as nflows' ``dropout_probability``. For small
+            training sets of high-dimensional data (docs/decisions.md, "Real NVP's dropout").
 
     Example:
         >>> import torch
@@ -160,6 +163,7 @@ class RealNVP(Flow):
         residual: bool | str = False,
         start_noise: float = 0.1,
         mixing: str = "none",
+        dropout: float = 0.0,
     ):
         config = constructor_config(locals())
         if not (math.isfinite(start_noise) and start_noise >= 0):
@@ -250,6 +254,7 @@ def _coupling_layer(mask, config: dict) -> Transform:
         context_features=config["context_features"],
         weight_init=config["weight_init"],
         residual=config["residual"],
+        dropout=config["dropout"],
     )
     if config["scale"] != "exp":
         coupling = MapCoupling(

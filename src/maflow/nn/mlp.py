@@ -42,6 +42,8 @@ class MLP(nn.Module):
             :math:`\phi(W_i \phi(s_{i-1}) + b_i)`, so the output keeps a linear path from the
             input at no extra parameters (at least two hidden layers). Each needs hidden layers
             of one width.
+        dropout: Dropout probability after each hidden activation (0: none), as nflows'
+            ``dropout_probability``; active in training mode only.
 
     Example:
         >>> net = MLP(3, 4, hidden_features=8, context_features=2)
@@ -59,8 +61,11 @@ class MLP(nn.Module):
         activation: str = "relu",
         weight_init: str = "maf",
         residual: bool | str = False,
+        dropout: float = 0.0,
     ):
         super().__init__()
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if weight_init not in ("maf", "torch"):
             raise ValueError(f"unknown weight_init {weight_init!r}: use maf or torch")
         if activation not in _ACTIVATIONS:
@@ -87,7 +92,9 @@ class MLP(nn.Module):
                     linear.bias.zero_()
             layers.append(linear)
             if index < len(sizes) - 2:
-                layers.append(_ACTIVATIONS[activation]())
+                # Dropout rides with its activation: the residual forms index layers in pairs.
+                act = _ACTIVATIONS[activation]()
+                layers.append(nn.Sequential(act, nn.Dropout(dropout)) if dropout > 0 else act)
         self.network = nn.Sequential(*layers)
 
     def use_residual(self, residual: bool | str) -> None:
