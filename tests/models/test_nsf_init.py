@@ -64,3 +64,22 @@ def test_the_default_builds_what_weight_init_torch_builds(kind):
     explicit = NSF(3, num_layers=2, hidden_features=8, kind=kind, weight_init="torch")
     for (name, a), (_, b) in zip(default.state_dict().items(), explicit.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("kind", ["autoregressive", "coupling"])
+def test_dropout_reaches_the_networks_of_either_kind(kind):
+    torch.manual_seed(3)
+    flow = NSF(4, num_layers=2, hidden_features=16, kind=kind, dropout=0.3, identity_init=False)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in flow.modules()) == 2 * (
+        1 if kind == "autoregressive" else 2
+    )
+    flow.eval()
+    x = torch.randn(5, 4)
+    assert torch.equal(flow.log_prob(x), flow.log_prob(x))
+    flow.train()
+    assert not torch.equal(flow.log_prob(x), flow.log_prob(x))
+
+
+def test_coupling_layers_refuse_the_other_made_options():
+    with pytest.raises(TypeError, match="MADE options"):
+        NSF(4, kind="coupling", residual=True)

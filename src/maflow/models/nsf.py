@@ -44,7 +44,8 @@ class NSF(Flow):
             kinds (docs/quality_zoo.md; before, coupling layers used ``"maf"`` until 02a7c75
             and autoregressive ones until the fourth round of docs/decisions.md).
         seed: Seed of permutations and random initialisations.
-        **made_options: Any other argument of :class:`maflow.nn.MADE` (autoregressive only).
+        **made_options: Any other argument of :class:`maflow.nn.MADE` (autoregressive); of
+            those, ``dropout`` also for coupling layers (their :class:`~maflow.nn.MLP`'s).
 
     Example:
         >>> import torch
@@ -77,9 +78,10 @@ class NSF(Flow):
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if kind not in ("autoregressive", "coupling"):
             raise ValueError(f"unknown kind {kind!r}: use autoregressive or coupling")
-        if made_options and kind == "coupling":
+        if kind == "coupling" and set(made_options) - {"dropout"}:
             raise TypeError(
-                f"unexpected arguments {sorted(made_options)} (MADE options need kind='autoregressive')"
+                f"unexpected arguments {sorted(set(made_options) - {'dropout'})} "
+                "(MADE options need kind='autoregressive')"
             )
         spline: dict[str, Any] = dict(
             num_bins=num_bins, tail_bound=tail_bound, identity_init=identity_init, weight_init=weight_init
@@ -109,6 +111,7 @@ class NSF(Flow):
                         context_features=context_features,
                         activation=activation,
                         **spline,
+                        **made_options,  # dropout only
                     )
                 )
         transforms += mixing_layer(linear, features, seed + num_layers, identity_init)
