@@ -79,7 +79,10 @@ def render_zoo(
         "before. On digits, MINIBOONE and MNIST, rows run as `maflow` before the change are shown as",
         "`maflow+alternate-mask` and rows run as `maflow+random-mask` as `maflow` (each keeps",
         "`recorded_as`); on the 2-D sets the two masks are the same. mnist-3k and mnist-50k: Real NVP",
-        "only, from the eighth round.",
+        "from the eighth round, NSF from the ninth (seeds 0-1 at most: a run takes 5-35 minutes). Ninth",
+        "round (Real NVP): `dropoutP` dropout P after every hidden activation of the coupling nets",
+        "(`RealNVP(dropout=P)`) and `random+sigmoid2` the 0-to-2 sigmoid scale, both around the",
+        "random-mask default; rows first run by a scratch driver keep `recorded_as` and a note.",
         "",
     ]
     for family, names in runs.items():

@@ -171,6 +171,8 @@ MAFLOW_RUNS = {
         f"maflow+dropout{p:g}": (lambda f, s, p=p: default_realnvp(f, s, dropout=p))
         for p in (0.05, 0.1, 0.2, 0.3)
     },
+    # the 0-to-2 sigmoid scale around the random-mask default (mnist-3k seed 0 only)
+    "maflow+random+sigmoid2": lambda f, s: with_scale_from_identity(default_realnvp(f, s), 2.0, 0.0),
     "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
     "maflow-paper+identity": lambda f, s: maflow_realnvp(f, s, **{**PAPER_REALNVP, "identity_start": True}),
     "maflow-paper+sigmoid": lambda f, s: sigmoid_scale(maflow_realnvp(f, s, **PAPER_REALNVP)),
