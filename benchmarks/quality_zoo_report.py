@@ -82,7 +82,8 @@ def render_zoo(
         "from the eighth round, NSF from the ninth (seeds 0-1 at most: a run takes 5-35 minutes). Ninth",
         "round (Real NVP): `dropoutP` dropout P after every hidden activation of the coupling nets",
         "(`RealNVP(dropout=P)`) and `random+sigmoid2` the 0-to-2 sigmoid scale, both around the",
-        "random-mask default; rows first run by a scratch driver keep `recorded_as` and a note.",
+        "random-mask default, as are `act-X` (hidden activation X), `random+linear` (the linear",
+        "path) and `random+depth-3`; rows first run by a scratch driver keep `recorded_as` and a note.",
         "",
     ]
     for family, names in runs.items():

@@ -171,6 +171,14 @@ MAFLOW_RUNS = {
         f"maflow+dropout{p:g}": (lambda f, s, p=p: default_realnvp(f, s, dropout=p))
         for p in (0.05, 0.1, 0.2, 0.3)
     },
+    # the hidden activation, the linear path and a third hidden layer around the random-mask
+    # default (digits seed 0 only)
+    **{
+        f"maflow+act-{a}": (lambda f, s, a=a: default_realnvp(f, s, activation=a))
+        for a in ("elu", "tanh", "softplus", "leaky_relu")
+    },
+    "maflow+random+linear": lambda f, s: default_realnvp(f, s, residual="linear"),
+    "maflow+random+depth-3": lambda f, s: default_realnvp(f, {**s, "depth": s["depth"] + 1}),
     # the 0-to-2 sigmoid scale around the random-mask default (mnist-3k seed 0 only)
     "maflow+random+sigmoid2": lambda f, s: with_scale_from_identity(default_realnvp(f, s), 2.0, 0.0),
     "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
