@@ -78,10 +78,10 @@ class NSF(Flow):
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if kind not in ("autoregressive", "coupling"):
             raise ValueError(f"unknown kind {kind!r}: use autoregressive or coupling")
-        if kind == "coupling" and set(made_options) - {"dropout"}:
+        not_for_coupling = sorted(set(made_options) - {"dropout"}) if kind == "coupling" else []
+        if not_for_coupling:
             raise TypeError(
-                f"unexpected arguments {sorted(set(made_options) - {'dropout'})} "
-                "(MADE options need kind='autoregressive')"
+                f"unexpected arguments {not_for_coupling} (MADE options need kind='autoregressive')"
             )
         spline: dict[str, Any] = dict(
             num_bins=num_bins, tail_bound=tail_bound, identity_init=identity_init, weight_init=weight_init
