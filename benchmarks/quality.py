@@ -58,6 +58,9 @@ SETUPS = {
     # held out: run only to check a default chosen on the others
     "checkerboard": dict(layers=5, hidden=64, depth=2, bn=False, epochs=10, lr=1e-3, batch=100),
     "two_spirals": dict(layers=5, hidden=64, depth=2, bn=False, epochs=10, lr=1e-3, batch=100),
+    # the 2-D sets with batch norm between the layers (the toy gallery's models have it)
+    "moons-bn": dict(layers=5, hidden=64, depth=2, bn=True, epochs=10, lr=1e-3, batch=100),
+    "pinwheel-bn": dict(layers=5, hidden=64, depth=2, bn=True, epochs=10, lr=1e-3, batch=100),
 }
 
 DESCRIPTIONS = {
@@ -69,6 +72,8 @@ DESCRIPTIONS = {
     "pinwheel": "pinwheel (maflow.data.toy, D 2): 10,000 training, 2,000 test",
     "checkerboard": "checkerboard (maflow.data.toy, D 2): 10,000 training, 2,000 test; held out (not used to choose a default)",
     "two_spirals": "two spirals (maflow.data.toy, D 2): 10,000 training, 2,000 test; held out, added after every default was chosen",
+    "moons-bn": "two moons as above, every library's flow with batch norm between its layers (zuko has none: not run)",
+    "pinwheel-bn": "pinwheel as above, with batch norm",
 }
 
 
@@ -86,7 +91,7 @@ def load_data(name: str, data_dir: str) -> tuple[np.ndarray, np.ndarray]:
             np.load(folder / "val.npy").astype(np.float32),
             np.load(folder / "test.npy").astype(np.float32),
         )
-    ds = load(name, data_dir)
+    ds = load(name.removesuffix("-bn"), data_dir)
     return ds.train, ds.test
 
 

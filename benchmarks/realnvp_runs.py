@@ -7,6 +7,7 @@ Each row is ``name -> builder(features, setup)``; the variants themselves are in
 from __future__ import annotations
 
 from realnvp_variants import (
+    BOUNDED_RECIPE,
     PAPER_REALNVP,
     alternating_realnvp,
     bn_between,
@@ -14,10 +15,12 @@ from realnvp_variants import (
     exp_map_realnvp,
     grid_variant,
     maflow_realnvp,
+    random_shift_start,
     residual_conditioners,
     running_statistics,
     sigmoid_scale,
     small_random_start,
+    softplus_realnvp,
     swap_conditioners,
     with_fixed_rotations,
     with_gain_sigmoid,
@@ -52,6 +55,21 @@ MAFLOW_RUNS = {
     # maflow's default (one softplus net per layer, started near the identity since 52ab790,
     # random half masks since the eighth round)
     "maflow": default_realnvp,
+    # the default with batch norm until the tenth round (the softplus recipe; shown for the
+    # rows run as `maflow` before it, each keeping `recorded_as`)
+    "maflow+softplus": softplus_realnvp,
+    # tenth round: the bounded recipe (the default with batch norm) with one choice undone
+    **{
+        f"maflow+{name}": (lambda f, s, option=option: default_realnvp(f, s, **option))
+        for name, option in {
+            "final-bn": dict(final_batch_norm=True),
+            "scale-sigmoid": dict(scale="sigmoid", **BOUNDED_RECIPE),
+            "torch-blocks": dict(near_zero_blocks=False),
+            "identity-start": dict(identity_start=True),
+            "bounded+random-mask": dict(mask="random"),
+            "plain-mlp": dict(residual=False),
+        }.items()
+    },
     # the default before the eighth round: even/odd masks
     "maflow+alternate-mask": alternating_realnvp,
     # the default before start_noise: exactly the identity, the variants' base
@@ -168,19 +186,47 @@ MAFLOW_RUNS = {
     # ninth round, around the random-mask default: dropout after every hidden activation of
     # the coupling nets (RealNVP(dropout=p))
     **{
-        f"maflow+dropout{p:g}": (lambda f, s, p=p: default_realnvp(f, s, dropout=p))
+        f"maflow+dropout{p:g}": (lambda f, s, p=p: softplus_realnvp(f, s, dropout=p))
         for p in (0.05, 0.1, 0.2, 0.3)
     },
     # the hidden activation, the linear path and a third hidden layer around the random-mask
     # default (digits seed 0 only)
     **{
-        f"maflow+act-{a}": (lambda f, s, a=a: default_realnvp(f, s, activation=a))
+        f"maflow+act-{a}": (lambda f, s, a=a: softplus_realnvp(f, s, activation=a))
         for a in ("elu", "tanh", "softplus", "leaky_relu")
     },
-    "maflow+random+linear": lambda f, s: default_realnvp(f, s, residual="linear"),
-    "maflow+random+depth-3": lambda f, s: default_realnvp(f, {**s, "depth": s["depth"] + 1}),
+    "maflow+random+linear": lambda f, s: softplus_realnvp(f, s, residual="linear"),
+    "maflow+random+depth-3": lambda f, s: softplus_realnvp(f, {**s, "depth": s["depth"] + 1}),
     # the 0-to-2 sigmoid scale around the random-mask default (mnist-3k seed 0 only)
-    "maflow+random+sigmoid2": lambda f, s: with_scale_from_identity(default_realnvp(f, s), 2.0, 0.0),
+    "maflow+random+sigmoid2": lambda f, s: with_scale_from_identity(softplus_realnvp(f, s), 2.0, 0.0),
+    # tenth round: the shift outputs started at PyTorch's init, the scales near the identity
+    **{
+        f"maflow+shift-start{fr:g}": (lambda f, s, fr=fr: random_shift_start(softplus_realnvp(f, s), fr))
+        for fr in (0.3, 1.0)
+    },
+    # nflows' recipe (linear path or residual net, bounded scale, random start) on random masks
+    **{
+        f"maflow+random+{c}+{sc}+no-identity": (
+            lambda f, s, c=c, sc=sc: grid_variant(f, s, c, sc, mask="random")
+        )
+        for c in ("resnet-2relu-t", "resnet-2relu", "resnet")
+        for sc in ("sigmoid", "sigmoid2")
+    },
+    "maflow+random+resnet-2relu+sigmoid+no-identity+running": lambda f, s: running_statistics(
+        grid_variant(f, s, "resnet-2relu", "sigmoid", mask="random")
+    ),
+    "maflow+random+bn-between": lambda f, s: bn_between(softplus_realnvp(f, s)),
+    "maflow+random+running": lambda f, s: running_statistics(softplus_realnvp(f, s)),
+    # tenth round, screening: masks x scale, nflows' conditioner and start, batch norm between only
+    **{
+        f"maflow+{m}+{c}+{sc}+no-identity+bn-between": (
+            lambda f, s, m=m, sc=sc, c=c: bn_between(grid_variant(f, s, c, sc, mask=m))
+        )
+        for m in ("alternate", "random")
+        for c in ("resnet-2relu", "resnet-2relu-t")
+        for sc in ("sigmoid", "sigmoid2", "softplus", "sig1.5o1", "sig1.2o1.5")
+    },
+    "maflow+random+linear+bn-between": lambda f, s: bn_between(softplus_realnvp(f, s, residual="linear")),
     "maflow-paper": lambda f, s: maflow_realnvp(f, s, **PAPER_REALNVP),
     "maflow-paper+identity": lambda f, s: maflow_realnvp(f, s, **{**PAPER_REALNVP, "identity_start": True}),
     "maflow-paper+sigmoid": lambda f, s: sigmoid_scale(maflow_realnvp(f, s, **PAPER_REALNVP)),

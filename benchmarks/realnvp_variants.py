@@ -13,6 +13,11 @@ import torch
 from maflow.transforms.base import Transform
 from maflow.transforms.linear import random_orthogonal
 
+# The bounded scale's recipe (RealNVP's arguments that default to it), for another scale.
+BOUNDED_RECIPE = dict(
+    mask="alternate", residual="linear", identity_start=False, final_batch_norm=False, near_zero_blocks=True
+)
+
 # The MAF paper's Real NVP (maflow's default until the runs recorded here): two nets per layer.
 PAPER_REALNVP = dict(scale="exp", identity_start=False, weight_init="maf")
 
@@ -27,9 +32,19 @@ def default_realnvp(features, setup, **options):
     return RealNVP(features, **sizes, **{"batch_norm": setup["bn"], **options})
 
 
+def softplus_realnvp(features, setup, **options):
+    """The softplus recipe, the default with batch norm until the tenth round: rounds 8-9's base.
+
+    With batch norm the default became the bounded recipe (docs/decisions.md, "Real NVP's
+    bounded coupling"); pinning the scale keeps every variant built on the earlier default,
+    and so its recorded numbers, as it was (without batch norm the two are the same model).
+    """
+    return default_realnvp(features, setup, **{"scale": "softplus", **options})
+
+
 def alternating_realnvp(features, setup, **options):
-    """The default with the even/odd masks, its masks until the eighth round: the earlier rounds' base."""
-    return default_realnvp(features, setup, **{"mask": "alternate", **options})
+    """The softplus default with the even/odd masks, its masks until the eighth round: the earlier rounds' base."""
+    return softplus_realnvp(features, setup, **{"mask": "alternate", **options})
 
 
 def maflow_realnvp(features, setup, **options):
@@ -243,9 +258,9 @@ SIGMOID_SCALES = {
 }
 
 
-def grid_variant(features, setup, conditioner: str, scale: str):
-    """No identity start, the given conditioner (``mlp`` or a ``swap_conditioners`` kind) and scale."""
-    flow = maflow_realnvp(features, setup)
+def grid_variant(features, setup, conditioner: str, scale: str, mask: str = "alternate"):
+    """No identity start, the given conditioner (``mlp`` or a ``swap_conditioners`` kind), scale and masks."""
+    flow = maflow_realnvp(features, setup, mask=mask)
     if conditioner in ("res", "res-sum"):
         flow = residual_conditioners(flow, "scaled" if conditioner == "res" else True)
     elif conditioner != "mlp":
@@ -376,3 +391,20 @@ class FixedRotation(Transform):
 def with_fixed_rotations(flow):
     """A ``FixedRotation`` before every coupling layer but the first (the seeds as ``with_mixing``'s)."""
     return _before_couplings(flow, lambda number: [FixedRotation(flow.features, seed=number)])
+
+
+def random_shift_start(flow, fraction: float = 1.0):
+    """Re-draws the shift outputs' weights at ``fraction`` of PyTorch's init, the scale outputs kept small.
+
+    A random shift is volume preserving, so it cannot blow the start up as a random scale can,
+    and it lets the hidden layers learn at full rate from the first step: with the output at
+    0.1 of its init, their gradients are 0.1 of nflows'.
+    """
+    for module in flow.modules():
+        if hasattr(module, "conditioner") and hasattr(module, "map"):
+            output = module.conditioner.output_layer
+            fresh = torch.empty_like(output.weight)
+            torch.nn.init.kaiming_uniform_(fresh, a=math.sqrt(5))  # nn.Linear's own draw
+            with torch.no_grad():
+                output.weight[0::2] = fresh[0::2] * fraction  # params[..., 0]: the shifts
+    return flow

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -14,7 +16,7 @@ def _couplings(flow):
     return [m for m in flow.transform.transforms if isinstance(m, AffineCoupling | MapCoupling)]
 
 
-@pytest.mark.parametrize("scale", ["softplus", "sigmoid", "exp"])
+@pytest.mark.parametrize("scale", ["bounded", "softplus", "sigmoid", "exp"])
 @pytest.mark.parametrize("context_features", [None, 2])
 def test_every_scale_form_is_a_flow(scale, context_features):
     torch.manual_seed(0)
@@ -101,9 +103,9 @@ def test_the_state_dict_says_which_residual_form_its_weights_are_for():
 
 def test_a_state_dict_from_before_the_residual_option_loads_as_plain_networks():
     torch.manual_seed(3)
-    old = RealNVP(4, **SMALL, identity_start=False).eval()
+    old = RealNVP(4, **SMALL, scale="softplus", identity_start=False).eval()
     state = old.state_dict()
-    del state["residual_code"]  # what RealNVP wrote before it had the option
+    del state["residual_code"], state["scale_code"]  # what RealNVP wrote before it had the options
     rebuilt = RealNVP(4, **SMALL, residual="linear").eval()
     rebuilt.load_state_dict(state)
     x = torch.randn(5, 4)
@@ -111,7 +113,7 @@ def test_a_state_dict_from_before_the_residual_option_loads_as_plain_networks():
     # The same for the MAF paper's exp form, rebuilt from its two-net weights.
     paper = RealNVP(4, **SMALL, scale="exp", identity_start=False, weight_init="maf").eval()
     state = paper.state_dict()
-    del state["residual_code"]
+    del state["residual_code"], state["scale_code"]
     rebuilt = RealNVP(4, **SMALL, residual="linear").eval()
     rebuilt.load_state_dict(state)
     assert torch.equal(rebuilt.log_prob(x), paper.log_prob(x))
@@ -137,7 +139,7 @@ def test_mixing_puts_a_linear_map_started_at_the_identity_before_every_coupling_
     flow = RealNVP(4, num_layers=3, hidden_features=8, mixing="full").eval()
     names = [type(layer) for layer in flow.transform.transforms]
     coupling, norm, linear = MapCoupling, BatchNorm, InvertibleLinear
-    assert names == [coupling, norm, linear, coupling, norm, linear, coupling, norm]
+    assert names == [coupling, norm, linear, coupling, norm, linear, coupling]  # no norm after the last
     x = torch.randn(5, 4)
     for layer in flow.transform.transforms:
         if isinstance(layer, InvertibleLinear):
@@ -178,14 +180,14 @@ def test_random_masks_transform_every_dimension_once_per_pair_and_never_one_set_
         assert len({tuple(m.tolist()) for m in masks}) > 2  # the halves change between pairs
 
 
-def test_the_default_masks_are_random_halves_and_an_even_odd_state_dict_loads_into_them():
+def test_the_softplus_masks_are_random_halves_and_an_even_odd_state_dict_loads_into_them():
     torch.manual_seed(6)
-    flow = RealNVP(5, num_layers=4, hidden_features=8).eval()
+    flow = RealNVP(5, num_layers=4, hidden_features=8, scale="softplus").eval()
     assert flow.config["mask"] == "random"
     for layer, coupling in enumerate(_couplings(flow)):
         assert torch.equal(coupling.transform_index, coupling_mask("random", 5, layer).nonzero().squeeze(-1))
     # Weights trained with the even/odd masks (the default before) carry their masks with them.
-    old = RealNVP(5, num_layers=4, hidden_features=8, mask="alternate").eval()
+    old = RealNVP(5, num_layers=4, hidden_features=8, scale="softplus", mask="alternate").eval()
     flow.load_state_dict(old.state_dict())
     x = torch.randn(6, 5)
     assert torch.equal(flow.log_prob(x), old.log_prob(x))
@@ -204,3 +206,66 @@ def test_dropout_nets_are_a_flow_in_evaluation_mode_and_rebuild_from_the_configu
     assert torch.equal(again.log_prob(x, c), flow.log_prob(x, c))
     flow.train()
     assert not torch.equal(flow.log_prob(x, c), flow.log_prob(x, c))  # a fresh mask every pass
+
+
+def test_with_batch_norm_the_default_is_the_bounded_recipe():
+    flow = RealNVP(6, num_layers=3, hidden_features=8).eval()
+    recipe = {k: flow.config[k] for k in ("scale", "mask", "residual", "identity_start", "final_batch_norm")}
+    assert recipe == dict(
+        scale="bounded", mask="alternate", residual="linear", identity_start=False, final_batch_norm=False
+    )
+    layers = flow.transform.transforms
+    assert [type(m) for m in layers] == [MapCoupling, BatchNorm, MapCoupling, BatchNorm, MapCoupling]
+    x = torch.randn(64, 6) * 5
+    for coupling in _couplings(flow):
+        with torch.no_grad():
+            coupling.conditioner.output_layer.weight.mul_(100)  # push the scale to its bound
+        _, logabsdet = coupling(x)
+        assert logabsdet.max() <= 3 * math.log(1.2 + 1e-3) + 1e-5  # three transformed dimensions
+
+
+def test_without_batch_norm_the_default_is_the_softplus_recipe():
+    flow = RealNVP(6, num_layers=3, hidden_features=8, batch_norm=False)
+    recipe = {k: flow.config[k] for k in ("scale", "mask", "residual", "identity_start", "final_batch_norm")}
+    assert recipe == dict(
+        scale="softplus", mask="random", residual=False, identity_start=True, final_batch_norm=True
+    )
+
+
+def test_the_stored_configuration_names_every_choice_and_rebuilds_the_model():
+    torch.manual_seed(7)
+    flow = RealNVP(5, num_layers=3, hidden_features=8).eval()
+    assert all(value is not None for name, value in flow.config.items() if name != "context_features")
+    again = RealNVP(**flow.config).eval()
+    again.load_state_dict(flow.state_dict())
+    x = torch.randn(4, 5)
+    assert torch.equal(again.log_prob(x), flow.log_prob(x))
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_a_softplus_state_dict_loads_into_the_bounded_default_as_softplus(marked):
+    # Weights of the softplus default of before (a norm after the last layer too), with or
+    # without the scale's code, rebuild a default model as the form they were trained with.
+    torch.manual_seed(8)
+    old = RealNVP(5, num_layers=3, hidden_features=8, scale="softplus").eval()
+    state = old.state_dict()
+    if not marked:
+        del state["scale_code"]
+    flow = RealNVP(5, num_layers=3, hidden_features=8).eval()
+    flow.load_state_dict(state)
+    x = torch.randn(4, 5)
+    assert flow.config["scale"] == "softplus" and flow.config["final_batch_norm"]
+    assert torch.equal(flow.log_prob(x), old.log_prob(x)) and not flow.training
+    bounded = RealNVP(5, num_layers=3, hidden_features=8).eval()
+    old.load_state_dict(bounded.state_dict())  # and the other way round
+    assert old.config["scale"] == "bounded" and torch.equal(old.log_prob(x), bounded.log_prob(x))
+
+
+def test_a_configuration_from_before_the_recipes_rebuilds_its_model():
+    torch.manual_seed(9)
+    old = RealNVP(5, num_layers=3, hidden_features=8, scale="softplus").eval()
+    stored = {k: v for k, v in old.config.items() if k not in ("final_batch_norm", "near_zero_blocks")}
+    again = RealNVP(**stored).eval()
+    again.load_state_dict(old.state_dict())
+    x = torch.randn(4, 5)
+    assert torch.equal(again.log_prob(x), old.log_prob(x))

@@ -84,3 +84,29 @@ def test_dropout_out_of_range_is_refused():
     for p in (-0.1, 1.0):
         with pytest.raises(ValueError, match="dropout"):
             MLP(3, 4, dropout=p)
+
+
+def test_near_zero_blocks_start_the_net_on_its_linear_path():
+    torch.manual_seed(0)
+    net = MLP(
+        3,
+        4,
+        hidden_features=8,
+        num_hidden_layers=3,
+        weight_init="torch",
+        residual="linear",
+        near_zero_blocks=True,
+    )
+    linears = [m for m in net.network if isinstance(m, torch.nn.Linear)]
+    first, *blocks, output = linears
+    for block in blocks:
+        assert block.weight.abs().max() <= 1e-3 and block.bias.abs().max() <= 1e-3
+    assert first.weight.abs().max() > 1e-2 and output.weight.abs().max() > 1e-2
+    x = torch.randn(5, 3)
+    path = output(first(x))  # each block adds relu(W relu(s) + b) with W, b below 1e-3
+    assert (net(x) - path).abs().max() < 1e-2
+
+
+def test_near_zero_blocks_without_a_residual_form_is_refused():
+    with pytest.raises(ValueError, match="residual"):
+        MLP(3, 4, near_zero_blocks=True)

@@ -153,22 +153,25 @@ class RealNVP(Flow):
         hidden_features=512,
         num_hidden_layers: int = 2,
         context_features: int | None = None,
-        mask: str = "random",
-        scale: str = "softplus",
+        mask: str | None = None,
+        scale: str | None = None,
         activation: str = "relu",
         scale_activation: str = "tanh",
         shift_activation: str = "relu",
         batch_norm: bool = True,
         scale_bound: str = "soft",
         max_log_scale: float = 10.0,
-        identity_start: bool = True,
+        identity_start: bool | None = None,
         weight_init: str = "torch",
-        residual: bool | str = False,
+        residual: bool | str | None = None,
         start_noise: float = 0.1,
         mixing: str = "none",
         dropout: float = 0.0,
+        final_batch_norm: bool | None = None,
+        near_zero_blocks: bool | None = None,
     ):
-        config = constructor_config(locals())
+        config = _with_recipe(constructor_config(locals()))
+        mask, scale, residual, start_noise = (config[k] for k in ("mask", "scale", "residual", "start_noise"))
         if not (math.isfinite(start_noise) and start_noise >= 0):
             raise ValueError(f"start_noise must be a number >= 0, got {start_noise}")
         if residual not in RESIDUALS:
@@ -190,10 +193,13 @@ class RealNVP(Flow):
             if layer > 0 and mixing != "none":
                 transforms += mixing_layer(mixing, features, seed=layer, identity_init=True)
             transforms.append(_coupling_layer(coupling_mask(mask, features, layer), config))
-            if batch_norm:
+            if batch_norm and (layer < num_layers - 1 or config["final_batch_norm"]):
                 transforms.append(BatchNorm(features))
         super().__init__(CompositeTransform(transforms), StandardNormal(features), features, context_features)
         self.config = config
+        # The scale says what the weights mean (every one-network scale has the same shapes).
+        self.scale_code: torch.Tensor
+        self.register_buffer("scale_code", torch.tensor(_SCALES.index(scale)))
         self.register_load_state_dict_pre_hook(RealNVP._adopt_stored_form)
         # Whether the networks are residual is part of what the weights mean: a state dict
         # without the code comes from before RealNVP had the option, when they were plain.
@@ -215,21 +221,80 @@ class RealNVP(Flow):
 
     @staticmethod
     def _adopt_stored_form(module, state_dict, prefix, *args) -> None:
-        # Weights of the exp form (two nets per layer) into a model built with another scale:
-        # a checkpoint from before the default changed. Rebuild its layers as the exp form.
-        stored_exp = any(key.startswith(prefix) and ".scale_net." in key for key in state_dict)
-        if stored_exp and module.config["scale"] != "exp":
-            module.config.update(scale="exp", identity_start=False, weight_init="maf")
-            layers = module.transform.transforms
-            for index, layer in enumerate(layers):
-                if isinstance(layer, MapCoupling):
-                    mask = torch.zeros(layer.features, dtype=torch.bool)
-                    mask[layer.transform_index] = True
-                    layers[index] = _coupling_layer(mask, module.config).to(layer.transform_index.device)
+        # Weights of another form (scale, or batch norm after the last layer) than the model
+        # was built with: rebuild its layers as the stored form, so that they mean what they did.
+        stored = _stored_form(module.config, state_dict, prefix)
+        state_dict.setdefault(prefix + "scale_code", torch.tensor(_SCALES.index(stored["scale"])))
+        if all(module.config[name] == value for name, value in stored.items()):
+            return
+        config = {**module.config, **stored}
+        if stored["scale"] == "exp":  # the MAF code's form; residual: _adopt_stored_residual
+            config.update(identity_start=False, weight_init="maf", residual=False)
+        rebuilt = RealNVP(**config)
+        module.transform = rebuilt.transform.to(module.residual_code.device).train(module.training)
+        module.config = rebuilt.config
+        module.scale_code.fill_(_SCALES.index(stored["scale"]))
 
 
-_SCALES = ("softplus", "sigmoid", "exp")
+_SCALES = ("bounded", "softplus", "sigmoid", "exp")
 _MIXINGS = ("none", "full")
+# What an argument left at None becomes: the measured recipe of the bounded scale (with batch
+# norm) and of the softplus scale (without it, or asked for); docs/decisions.md, "Real NVP's
+# bounded coupling". Every other scale takes the softplus column.
+_RECIPES = {
+    "bounded": dict(
+        mask="alternate",
+        residual="linear",
+        identity_start=False,
+        final_batch_norm=False,
+        near_zero_blocks=True,
+    ),
+    "softplus": dict(
+        mask="random", residual=False, identity_start=True, final_batch_norm=True, near_zero_blocks=False
+    ),
+}
+
+
+def _with_recipe(config: dict) -> dict:
+    """The constructor's arguments with every None replaced by its scale's recipe value.
+
+    The result is what the model stores, so a checkpoint rebuilds the same model whatever the
+    defaults become. A configuration from before an argument existed (no key) reads as the
+    recipe of its stored scale, which is what that model was built with.
+    """
+    config = dict(config)
+    if config.get("scale") is None:
+        config["scale"] = "bounded" if config.get("batch_norm", True) else "softplus"
+    recipe = _RECIPES.get(config["scale"], _RECIPES["softplus"])
+    for name, value in recipe.items():
+        if config.get(name) is None:
+            config[name] = value
+    if config["near_zero_blocks"] and not config["residual"]:
+        config["near_zero_blocks"] = False  # the recipe's, for a residual form only
+    return config
+
+
+def _stored_form(config: dict, state_dict, prefix: str) -> dict:
+    """The scale and final batch norm of a state dict's weights.
+
+    A state dict without ``scale_code`` predates it: two nets per layer are the exp form, one
+    is softplus (the default of its day) unless the model was built with another non-default
+    scale. Batch norm after the last layer is there if the last layer's keys are batch norm's.
+    """
+    code = state_dict.get(prefix + "scale_code")
+    if code is not None:
+        scale = _SCALES[int(code)]
+    elif any(key.startswith(prefix) and ".scale_net." in key for key in state_dict):
+        scale = "exp"
+    else:
+        scale = "softplus" if config["scale"] == "bounded" else config["scale"]
+    form: dict[str, str | bool] = {"scale": scale}
+    if config["batch_norm"]:
+        head = prefix + "transform.transforms."
+        indices = [int(key[len(head) :].split(".")[0]) for key in state_dict if key.startswith(head)]
+        if indices:
+            form["final_batch_norm"] = f"{head}{max(indices)}.log_gamma" in state_dict
+    return form
 
 
 def start_near_identity(coupling: MapCoupling, noise: float) -> None:
@@ -247,7 +312,11 @@ def start_near_identity(coupling: MapCoupling, noise: float) -> None:
 
 
 def _scaled_affine(scale: str) -> SoftplusAffine | SigmoidAffine:
-    return SoftplusAffine(shift="after") if scale == "softplus" else SigmoidAffine(shift="after")
+    if scale == "softplus":
+        return SoftplusAffine(shift="after")
+    if scale == "bounded":  # at most 1.2 per layer; batch norm between the layers does the rest
+        return SigmoidAffine(max_scale=1.2, offset=1.5, shift="after")
+    return SigmoidAffine(shift="after")
 
 
 def _coupling_layer(mask, config: dict) -> Transform:
@@ -260,6 +329,7 @@ def _coupling_layer(mask, config: dict) -> Transform:
         dropout=config["dropout"],
     )
     if config["scale"] != "exp":
+        nets["near_zero_blocks"] = config["near_zero_blocks"]
         coupling = MapCoupling(
             mask,
             _scaled_affine(config["scale"]),

@@ -44,6 +44,9 @@ class MLP(nn.Module):
             of one width.
         dropout: Dropout probability after each hidden activation (0: none), as nflows'
             ``dropout_probability``; active in training mode only.
+        near_zero_blocks: With a residual form, draw every hidden layer after the first from
+            :math:`U(-10^{-3}, 10^{-3})` (weights and biases), so that each block starts near
+            zero and the network near its skip path, as nflows' ``ResidualNet`` starts.
 
     Example:
         >>> net = MLP(3, 4, hidden_features=8, context_features=2)
@@ -62,6 +65,7 @@ class MLP(nn.Module):
         weight_init: str = "maf",
         residual: bool | str = False,
         dropout: float = 0.0,
+        near_zero_blocks: bool = False,
     ):
         super().__init__()
         if not 0 <= dropout < 1:
@@ -82,6 +86,8 @@ class MLP(nn.Module):
         self.context_features = context_features
         if residual == "linear" and len(hidden_features) < 2:
             raise ValueError("residual='linear' needs at least two hidden layers (one would be linear)")
+        if near_zero_blocks and not residual:
+            raise ValueError("near_zero_blocks is for the residual forms: pass residual too")
         self.use_residual(residual)
         layers: list[nn.Module] = []
         for index, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
@@ -90,6 +96,10 @@ class MLP(nn.Module):
                 with torch.no_grad():
                     linear.weight.normal_().div_(math.sqrt(n_in + 1))
                     linear.bias.zero_()
+            if near_zero_blocks and 0 < index < len(sizes) - 2:
+                with torch.no_grad():
+                    linear.weight.uniform_(-1e-3, 1e-3)
+                    linear.bias.uniform_(-1e-3, 1e-3)
             layers.append(linear)
             if index < len(sizes) - 2:
                 # Dropout rides with its activation: the residual forms index layers in pairs.
