@@ -50,7 +50,7 @@ CURVES = ROOT / "benchmarks" / "quality_zoo_curves.jsonl"
 DATA = ["moons", "pinwheel", "digits", "miniboone", "checkerboard", "two_spirals"]  # the last two: held out
 # The report's columns: also MNIST (3,000 and 50,000 images), run only where named (a Real NVP
 # run takes minutes); mnist-3k was held out until the eighth round.
-REPORT_DATA = [*DATA, "mnist-3k", "mnist-50k", "moons-bn", "pinwheel-bn"]
+REPORT_DATA = [*DATA, "mnist-3k", "mnist-10k", "mnist-50k", "moons-bn", "pinwheel-bn"]
 
 
 # ---------------------------------------------------------------- maflow

@@ -58,6 +58,9 @@ MAFLOW_RUNS = {
     # the default with batch norm until the tenth round (the softplus recipe; shown for the
     # rows run as `maflow` before it, each keeping `recorded_as`)
     "maflow+softplus": softplus_realnvp,
+    # the bounded recipe where the default is softplus (D = 2; rows of `maflow` on moons-bn
+    # and pinwheel-bn run at b669007, when it was the default there too)
+    "maflow+bounded": lambda f, s: default_realnvp(f, s, scale="bounded"),
     # tenth round: the bounded recipe (the default with batch norm) with one choice undone
     **{
         f"maflow+{name}": (lambda f, s, option=option: default_realnvp(f, s, **option))

@@ -269,3 +269,8 @@ def test_a_configuration_from_before_the_recipes_rebuilds_its_model():
     again.load_state_dict(old.state_dict())
     x = torch.randn(4, 5)
     assert torch.equal(again.log_prob(x), old.log_prob(x))
+
+
+def test_two_dimensional_data_keeps_the_softplus_recipe_with_batch_norm():
+    assert RealNVP(2, num_layers=2, hidden_features=8).config["scale"] == "softplus"
+    assert RealNVP(3, num_layers=2, hidden_features=8).config["scale"] == "bounded"

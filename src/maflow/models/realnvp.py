@@ -72,21 +72,32 @@ def coupling_mask(kind: str, features: int, layer: int):
 class RealNVP(Flow):
     r"""Real NVP: coupling layers with complementary masks, batch norm, N(0, I) base.
 
-    By default each coupling layer is one ReLU network (PyTorch's initialisation) that gives
-    a softplus scale and a shift applied after it, started near the identity: on the held-out
-    benchmark of ``benchmarks/quality_zoo.py`` this learns faster than the MAF paper's form
-    (docs/quality_zoo.md). ``scale="exp"`` gives the MAF paper's Real NVP baseline, as the MAF
-    authors' code builds it: separate scale (tanh) and shift (ReLU) nets and
-    :math:`u = (x - t) e^{-s}` with a bounded ``s``; with ``identity_start=False,
-    weight_init="maf", mask="alternate"`` it is that baseline exactly (what the reproduction
-    presets pin). Each pair of layers transforms a seeded random half of the dimensions, then
-    the other half (``mask="random"``; with D = 2 the even/odd masks); the MAF code's masks
-    alternate between even and odd dimensions (``mask="alternate"``). A batch-norm layer
-    follows every coupling layer. ``scale="exp", mask="half"`` with leaky-ReLU nets gives the
-    half-split coupling that janosh/torch-mnf calls RNVP. A context, if any, is concatenated
-    to the nets' inputs. Checkpoints written before the default changed load as the exp form
-    they were trained with, and a state dict carries its masks (buffers of the same shapes
-    under every mask), so weights trained with even/odd masks keep them.
+    Each coupling layer is one ReLU network that gives a scale and a shift applied after it.
+    Arguments left at ``None`` follow the scale's recipe, measured on the held-out benchmark of
+    ``benchmarks/quality_zoo.py`` (docs/decisions.md, "Real NVP's bounded coupling"):
+
+    * with batch norm (the default) and D > 2, ``scale="bounded"``: a scale of at most 1.2 per
+      layer in the density direction, :math:`1.2\,\sigma(a + 1.5) + 10^{-3}`, so that batch
+      norm between the layers does the expanding and a coupling cannot sharpen the density
+      around single training points; nets with a linear path whose hidden blocks start near
+      zero (``residual="linear", near_zero_blocks=True``, nflows' ``ResidualNet`` start),
+      PyTorch's initialisation for the output layer (``identity_start=False``), even/odd masks
+      and no batch norm after the last layer;
+    * without batch norm, or with D = 2, ``scale="softplus"``: an unbounded softplus scale (the
+      bounded one cannot widen narrow data on its own, and with D = 2 it trails even with batch
+      norm), plain nets started near the identity, random halves as masks (with D = 2 the
+      even/odd ones) and batch norm, if asked for, after every layer.
+
+    ``scale="exp"`` gives the MAF paper's Real NVP baseline, as the MAF authors' code builds it:
+    separate scale (tanh) and shift (ReLU) nets and :math:`u = (x - t) e^{-s}` with a bounded
+    ``s``; with ``identity_start=False, weight_init="maf", mask="alternate"`` it is that
+    baseline exactly (what the reproduction presets pin). ``scale="exp", mask="half"`` with
+    leaky-ReLU nets gives the half-split coupling that janosh/torch-mnf calls RNVP. A context,
+    if any, is concatenated to the nets' inputs. The stored configuration names every choice,
+    so a checkpoint rebuilds its model whatever the defaults become; a state dict carries its
+    scale and masks, and one of another scale or final batch norm (the exp form written before
+    the one-network default, the softplus default of before the bounded one) rebuilds the
+    layers as the form it was trained with.
 
     References:
         | Density estimation using Real NVP (Dinh et al., 2017)
@@ -102,21 +113,27 @@ class RealNVP(Flow):
         hidden_features, num_hidden_layers: Sizes of each layer's network(s).
         context_features: Size of the context vector of a conditional flow.
         mask: ``"random"`` (a new random half every pair of layers: :func:`random_half_mask`),
-            ``"alternate"`` (even/odd dimensions) or ``"half"`` (first/second half). On the
-            held-out benchmark random halves gain 20 nats over even/odd on MNIST (50,000
-            images, 3 epochs) and 1.9 on digits, tie on MINIBOONE, and are the even/odd masks
-            when D = 2; on 3,000 MNIST images after 20 epochs, when both have overfit, they
-            are 4.8 behind (docs/decisions.md, "Real NVP's masks").
-        scale: ``"softplus"`` or ``"sigmoid"`` (one network, the shift after the scale; see
-            :class:`~maflow.transforms.MapCoupling`) or ``"exp"`` (the MAF paper's two nets;
-            see :class:`~maflow.transforms.AffineCoupling`).
+            ``"alternate"`` (even/odd dimensions) or ``"half"`` (first/second half); ``None``:
+            the scale's recipe. With the softplus scale random halves gain 20 nats over
+            even/odd on MNIST (50,000 images, 3 epochs) and 1.9 on digits (docs/decisions.md,
+            "Real NVP's masks"); with the bounded scale even/odd are ahead on digits and
+            MINIBOONE.
+        scale: ``"bounded"`` (:math:`1.2\,\sigma(a + 1.5)`), ``"softplus"`` or ``"sigmoid"``
+            (nflows' :math:`\sigma(a + 2)`, below 1), one network each with the shift after the
+            scale (:class:`~maflow.transforms.MapCoupling`), or ``"exp"`` (the MAF paper's two
+            nets; :class:`~maflow.transforms.AffineCoupling`). ``None``: ``"bounded"`` with
+            batch norm and D > 2, ``"softplus"`` otherwise.
         activation: Hidden activation of the one network (``scale`` softplus or sigmoid).
         scale_activation, shift_activation: Hidden activations of the two nets (``"exp"``).
-        batch_norm: Whether a batch-norm layer follows every coupling layer.
+        batch_norm: Whether a batch-norm layer follows the coupling layers.
+        final_batch_norm: Whether one also follows the last (``None``: the scale's recipe).
+            With the bounded scale a norm there, fitted to the training set, undoes the
+            bound: on 3,000 MNIST images it costs 20 nats (docs/decisions.md).
         scale_bound, max_log_scale: Bound on the log-scale (``"exp"`` only).
         identity_start: Start every coupling layer near the identity: the output biases of the
             identity and, for the one-network scales, output weights ``start_noise`` times
             PyTorch's initialisation (``"exp"``: zero output weights, exactly the identity).
+            ``None``: the scale's recipe (``False`` for the bounded scale, ``True`` otherwise).
         start_noise: The output weights' size at the start, relative to PyTorch's init (0: zero
             weights, exactly the identity). 0.1 removed the bad seeds of the exact identity on
             the 2-D sets of the held-out benchmark (moons over ten seeds −0.533 against −0.577)
@@ -125,7 +142,10 @@ class RealNVP(Flow):
         residual: The networks' residual form (:class:`~maflow.nn.MLP`): ``False`` (plain),
             ``True``, ``"scaled"`` or ``"linear"`` (a linear path from input to output; on
             the held-out benchmark 2 nats better on digits and 0.6 on MINIBOONE, worse on
-            the 2-D sets: docs/decisions.md, "Real NVP's linear path").
+            the 2-D sets: docs/decisions.md, "Real NVP's linear path"). ``None``: the
+            scale's recipe (``"linear"`` for the bounded scale, ``False`` otherwise).
+        near_zero_blocks: With a residual form, start the hidden blocks near zero
+            (:class:`~maflow.nn.MLP`); ``None``: the scale's recipe.
         mixing: ``"none"`` (Dinh et al.'s Real NVP) or ``"full"``: a learned D x D matrix
             (Glow's 1x1 convolution), started at the identity, before every coupling layer but
             the first. On the held-out benchmark it gains 2.2 nats on digits and 0.7 on
@@ -264,7 +284,9 @@ def _with_recipe(config: dict) -> dict:
     """
     config = dict(config)
     if config.get("scale") is None:
-        config["scale"] = "bounded" if config.get("batch_norm", True) else "softplus"
+        # D = 2: one input per conditioner, and the couplings must widen thin data themselves
+        bounded = config.get("batch_norm", True) and config["features"] > 2
+        config["scale"] = "bounded" if bounded else "softplus"
     recipe = _RECIPES.get(config["scale"], _RECIPES["softplus"])
     for name, value in recipe.items():
         if config.get(name) is None:
