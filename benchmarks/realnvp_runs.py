@@ -61,6 +61,7 @@ MAFLOW_RUNS = {
     # the bounded recipe where the default is softplus (D = 2; rows of `maflow` on moons-bn
     # and pinwheel-bn run at b669007, when it was the default there too)
     "maflow+bounded": lambda f, s: default_realnvp(f, s, scale="bounded"),
+    "maflow+running-stats": lambda f, s: running_statistics(default_realnvp(f, s)),
     # tenth round: the bounded recipe (the default with batch norm) with one choice undone
     **{
         f"maflow+{name}": (lambda f, s, option=option: default_realnvp(f, s, **option))
