@@ -154,10 +154,10 @@ class RealNVP(Flow):
             data, not the default (docs/decisions.md, "Real NVP's mixing layers").
         dropout: Dropout probability after every hidden activation of the coupling nets
             (training mode only; 0: none), as nflows' ``dropout_probability``. For small
-            training sets: on 3,000 MNIST images after 20 epochs 0.1 gains 81 nats (48 above
-            nflows), on digits and MINIBOONE 0.4-0.6; it loses 0.18 on moons and 8.7 on
-            50,000 MNIST images after 3 epochs, so the default is none (docs/decisions.md,
-            "Real NVP's dropout").
+            training sets, measured with the softplus recipe: on 3,000 MNIST images after 20
+            epochs 0.1 gains 81 nats (48 above nflows), on digits and MINIBOONE 0.4-0.6; it
+            loses 0.18 on moons and 8.7 on 50,000 MNIST images after 3 epochs, so the default
+            is none (docs/decisions.md, "Real NVP's dropout").
 
     Example:
         >>> import torch
@@ -200,7 +200,7 @@ class RealNVP(Flow):
             # The linear path reaches the log-scale unsquashed: with the paper's random start
             # e^s overflows on unstandardised data (digits: log-likelihood -1e15 after an epoch).
             raise ValueError(
-                "residual='linear' is for the one-network scales: use scale='softplus' or 'sigmoid'"
+                "residual='linear' is for the one-network scales: use scale='bounded', 'softplus' or 'sigmoid'"
             )
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
