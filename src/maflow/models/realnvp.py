@@ -9,6 +9,7 @@ import torch
 from maflow.distributions.flow import Flow
 from maflow.distributions.normal import StandardNormal
 from maflow.models.config import constructor_config
+from maflow.models.realnvp_recipe import SCALES, stored_form, with_recipe
 from maflow.nn.mlp import MLP, RESIDUALS
 from maflow.transforms.actnorm import ActNorm
 from maflow.transforms.base import CompositeTransform, Transform
@@ -190,7 +191,7 @@ class RealNVP(Flow):
         final_batch_norm: bool | None = None,
         near_zero_blocks: bool | None = None,
     ):
-        config = _with_recipe(constructor_config(locals()))
+        config = with_recipe(constructor_config(locals()))
         mask, scale, residual, start_noise = (config[k] for k in ("mask", "scale", "residual", "start_noise"))
         if not (math.isfinite(start_noise) and start_noise >= 0):
             raise ValueError(f"start_noise must be a number >= 0, got {start_noise}")
@@ -204,8 +205,8 @@ class RealNVP(Flow):
             )
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        if scale not in _SCALES:
-            raise ValueError(f"unknown scale {scale!r}: use one of {sorted(_SCALES)}")
+        if scale not in SCALES:
+            raise ValueError(f"unknown scale {scale!r}: use one of {sorted(SCALES)}")
         if mixing not in _MIXINGS:
             raise ValueError(f"unknown mixing {mixing!r}: use one of {', '.join(_MIXINGS)}")
         transforms: list[Transform] = []
@@ -219,7 +220,7 @@ class RealNVP(Flow):
         self.config = config
         # The scale says what the weights mean (every one-network scale has the same shapes).
         self.scale_code: torch.Tensor
-        self.register_buffer("scale_code", torch.tensor(_SCALES.index(scale)))
+        self.register_buffer("scale_code", torch.tensor(SCALES.index(scale)))
         self.register_load_state_dict_pre_hook(RealNVP._adopt_stored_form)
         # Whether the networks are residual is part of what the weights mean: a state dict
         # without the code comes from before RealNVP had the option, when they were plain.
@@ -243,8 +244,8 @@ class RealNVP(Flow):
     def _adopt_stored_form(module, state_dict, prefix, *args) -> None:
         # Weights of another form (scale, or batch norm after the last layer) than the model
         # was built with: rebuild its layers as the stored form, so that they mean what they did.
-        stored = _stored_form(module.config, state_dict, prefix)
-        state_dict.setdefault(prefix + "scale_code", torch.tensor(_SCALES.index(stored["scale"])))
+        stored = stored_form(module.config, state_dict, prefix)
+        state_dict.setdefault(prefix + "scale_code", torch.tensor(SCALES.index(stored["scale"])))
         if all(module.config[name] == value for name, value in stored.items()):
             return
         config = {**module.config, **stored}
@@ -253,70 +254,10 @@ class RealNVP(Flow):
         rebuilt = RealNVP(**config)
         module.transform = rebuilt.transform.to(module.residual_code.device).train(module.training)
         module.config = rebuilt.config
-        module.scale_code.fill_(_SCALES.index(stored["scale"]))
+        module.scale_code.fill_(SCALES.index(stored["scale"]))
 
 
-_SCALES = ("bounded", "softplus", "sigmoid", "exp")
 _MIXINGS = ("none", "full")
-# What an argument left at None becomes: the measured recipe of the bounded scale (with batch
-# norm) and of the softplus scale (without it, or asked for); docs/decisions.md, "Real NVP's
-# bounded coupling". Every other scale takes the softplus column.
-_RECIPES = {
-    "bounded": dict(
-        mask="alternate",
-        residual="linear",
-        identity_start=False,
-        final_batch_norm=False,
-        near_zero_blocks=True,
-    ),
-    "softplus": dict(
-        mask="random", residual=False, identity_start=True, final_batch_norm=True, near_zero_blocks=False
-    ),
-}
-
-
-def _with_recipe(config: dict) -> dict:
-    """The constructor's arguments with every None replaced by its scale's recipe value.
-
-    The result is what the model stores, so a checkpoint rebuilds the same model whatever the
-    defaults become. A configuration from before an argument existed (no key) reads as the
-    recipe of its stored scale, which is what that model was built with.
-    """
-    config = dict(config)
-    if config.get("scale") is None:
-        # D = 2: one input per conditioner, and the couplings must widen thin data themselves
-        bounded = config.get("batch_norm", True) and config["features"] > 2
-        config["scale"] = "bounded" if bounded else "softplus"
-    recipe = _RECIPES.get(config["scale"], _RECIPES["softplus"])
-    for name, value in recipe.items():
-        if config.get(name) is None:
-            config[name] = value
-    if config["near_zero_blocks"] and not config["residual"]:
-        config["near_zero_blocks"] = False  # the recipe's, for a residual form only
-    return config
-
-
-def _stored_form(config: dict, state_dict, prefix: str) -> dict:
-    """The scale and final batch norm of a state dict's weights.
-
-    A state dict without ``scale_code`` predates it: two nets per layer are the exp form, one
-    is softplus (the default of its day) unless the model was built with another non-default
-    scale. Batch norm after the last layer is there if the last layer's keys are batch norm's.
-    """
-    code = state_dict.get(prefix + "scale_code")
-    if code is not None:
-        scale = _SCALES[int(code)]
-    elif any(key.startswith(prefix) and ".scale_net." in key for key in state_dict):
-        scale = "exp"
-    else:
-        scale = "softplus" if config["scale"] == "bounded" else config["scale"]
-    form: dict[str, str | bool] = {"scale": scale}
-    if config["batch_norm"]:
-        head = prefix + "transform.transforms."
-        indices = [int(key[len(head) :].split(".")[0]) for key in state_dict if key.startswith(head)]
-        if indices:
-            form["final_batch_norm"] = f"{head}{max(indices)}.log_gamma" in state_dict
-    return form
 
 
 def start_near_identity(coupling: MapCoupling, noise: float) -> None:
